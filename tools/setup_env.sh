@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Creates (or checks) the project's virtual environment at .venv with the verified stack:
+#   torch 2.13.0 + torchvision 0.28.0 (registry CUDA build, runs on CPU), mmengine 0.10.7,
+#   mmcv 2.1.0 built from source WITH compiled ops, mmdet 3.3.0, mmpretrain 1.2.0, pycocotools,
+#   scikit-learn, scikit-image, test tools and this package.
+# Idempotent: when the stamp matches the requirement files it returns in well under a second.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${MMSSOD_VENV:-$ROOT/.venv}"
+PY="${PYTHON:-python3.11}"
+STAMP="$VENV/.mmssod-setup"
+TORCH_VERSION=2.13.0
+TORCHVISION_VERSION=0.28.0
+MMCV_VERSION=2.1.0
+
+die() {
+  echo "" >&2
+  echo "mmssod setup FAILED: $1" >&2
+  shift
+  for line in "$@"; do echo "  $line" >&2; done
+  exit 1
+}
+step() { echo "[setup] $*"; }
+
+want_stamp="$(cat "$ROOT"/requirements/*.txt "$ROOT/setup.py" "$0" | sha256sum | cut -d' ' -f1)"
+if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$want_stamp" && -x "$VENV/bin/python" ]]; then
+  exit 0
+fi
+
+command -v "$PY" >/dev/null 2>&1 || die "no '$PY' on PATH." \
+  "mmssod needs CPython 3.11 (the version the mmcv 2.1.0 build is verified with)." \
+  "Install it (Debian: apt-get install python3.11 python3.11-venv python3.11-dev) or set PYTHON=/path/to/python3.11."
+command -v gcc >/dev/null 2>&1 || die "no C/C++ compiler found; mmcv's ops are compiled from source." \
+  "Install one: apt-get install build-essential"
+
+if [[ ! -x "$VENV/bin/python" ]]; then
+  step "creating $VENV"
+  "$PY" -m venv "$VENV" || die "could not create the virtual environment at $VENV." \
+    "Debian: apt-get install python3.11-venv"
+fi
+VPY="$VENV/bin/python"
+PIP=("$VPY" -m pip --disable-pip-version-check)
+
+step "build tools (setuptools<81: mmcv, mmengine and mim import pkg_resources)"
+"${PIP[@]}" install -q --upgrade "pip>=23" -r "$ROOT/requirements/build.txt" \
+  || die "could not install the build tools listed in requirements/build.txt." "Check access to the package index."
+
+have_version() {  # have_version <dist> <version-prefix>
+  "$VPY" - "$1" "$2" <<'PYEOF' 2>/dev/null
+import sys
+from importlib.metadata import version
+sys.exit(0 if version(sys.argv[1]).split('+')[0] == sys.argv[2] else 1)
+PYEOF
+}
+
+# torch: the registry's CUDA build. The local CPU-only file that the machine's pip config points at has no
+# matching torchvision (its torchvision::nms op is missing), so this one install ignores that config.
+if ! have_version torch "$TORCH_VERSION" || ! have_version torchvision "$TORCHVISION_VERSION" \
+   || ! "$VPY" -c "import torchvision.ops; torchvision.ops.nms" >/dev/null 2>&1; then
+  step "torch==$TORCH_VERSION + torchvision==$TORCHVISION_VERSION (several GB the first time)"
+  env -u PIP_FIND_LINKS PIP_CONFIG_FILE=/dev/null "${PIP[@]}" install -q \
+    "torch==$TORCH_VERSION" "torchvision==$TORCHVISION_VERSION" \
+    || die "could not install torch==$TORCH_VERSION and torchvision==$TORCHVISION_VERSION from the package index." \
+      "Check network access to the Python package index and free disk space (~5 GB)."
+fi
+"$VPY" -c "import torch, torchvision, torchvision.ops" >/dev/null 2>&1 \
+  || die "torch/torchvision are installed but do not import together." \
+    "Remove $VENV and run 'make setup' again."
+
+step "mmengine"
+"${PIP[@]}" install -q "mmengine==0.10.7" || die "could not install mmengine==0.10.7."
+
+# mmcv with compiled ops. A prebuilt wheel folder (MMCV_WHEEL_DIR, or ../shared/cpu-wheels when present)
+# skips the ~20 minute build; otherwise it is built from source against the torch installed above.
+mmcv_ok() { "$VPY" -c "import mmcv, mmcv.ops; from mmcv.ops import nms; assert mmcv.__version__ == '$MMCV_VERSION'" >/dev/null 2>&1; }
+if ! mmcv_ok; then
+  wheel_dir="${MMCV_WHEEL_DIR:-$ROOT/../shared/cpu-wheels}"
+  if [[ -d "$wheel_dir" ]] && ls "$wheel_dir"/mmcv-"$MMCV_VERSION"-*.whl >/dev/null 2>&1; then
+    step "mmcv==$MMCV_VERSION from the prebuilt wheel in $wheel_dir"
+    "${PIP[@]}" install -q --no-deps --no-index --find-links "$wheel_dir" "mmcv==$MMCV_VERSION" || true
+  fi
+  if ! mmcv_ok; then
+    step "mmcv==$MMCV_VERSION from source with ops (about 20 minutes on 2 cores the first time; cached afterwards)"
+    MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-2}" "${PIP[@]}" install -q --no-build-isolation --no-deps \
+      "mmcv==$MMCV_VERSION" || die "building mmcv==$MMCV_VERSION from source failed (see the compiler output above)." \
+        "It needs gcc/g++ and the Python headers (apt-get install build-essential python3.11-dev)."
+  fi
+  mmcv_ok || die "mmcv==$MMCV_VERSION installed but its compiled ops (mmcv._ext) do not import." \
+    "Rebuild: $VPY -m pip uninstall -y mmcv && make setup"
+fi
+
+step "mmdet, mmpretrain and the rest of requirements/"
+"${PIP[@]}" install -q -r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/tests.txt" \
+  || die "could not install requirements/runtime.txt + requirements/tests.txt." "Check access to the package index."
+
+# openmim without its opendatalab/openxlab dependencies (they pin setuptools 60; `mim train` never uses them).
+"${PIP[@]}" install -q --no-deps "openmim==0.3.9" || die "could not install openmim==0.3.9."
+"${PIP[@]}" install -q -r "$ROOT/requirements/build.txt" || die "could not restore requirements/build.txt."
+
+step "mmssod (editable)"
+"${PIP[@]}" install -q --no-deps --no-build-isolation -e "$ROOT" || die "could not install mmssod itself."
+"$VPY" -c "import mmssod" || die "'import mmssod' fails in $VENV (see the error above)."
+
+echo "$want_stamp" > "$STAMP"
+step "done: $VENV"
