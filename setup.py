@@ -1,5 +1,6 @@
 """Install mmssod. A normal ``pip install .`` ships ``mmssod/.mim/{configs,tools}`` so that
 ``mim train mmssod <config>`` finds the project's configs and tools."""
+
 import os
 import os.path as osp
 import shutil
@@ -49,7 +50,9 @@ if __name__ == '__main__':
         version=read_version(),
         description='OpenMMLab model-zoo add-on: ACRST, Cal-DETR, SpCL and DDeP for MMDetection / '
         'MMEngine / MMPretrain',
-        long_description=open(osp.join(HERE, 'README.md')).read() if osp.exists(osp.join(HERE, 'README.md')) else '',
+        long_description=open(osp.join(HERE, 'README.md')).read()
+        if osp.exists(osp.join(HERE, 'README.md'))
+        else '',
         long_description_content_type='text/markdown',
         license='Apache-2.0',
         python_requires='>=3.9',

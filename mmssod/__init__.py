@@ -3,6 +3,7 @@
 Importing the package checks the installed stack, applies the compatibility fixes of
 :mod:`mmssod.utils.compat`, and registers every mmssod component into the mmdet / mmpretrain registries.
 """
+
 from .utils.compat import apply_compat
 from .version import __version__
 

@@ -1,4 +1,5 @@
 """Evaluate a checkpoint with an mmssod / mmdet config (same flags as MMDetection's tools/test.py)."""
+
 import argparse
 import os
 import os.path as osp
@@ -16,13 +17,18 @@ def parse_args():
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='the dir to save the evaluation metrics')
-    parser.add_argument('--out', type=str, help='dump predictions to this pickle file (.pkl) for offline analysis')
+    parser.add_argument(
+        '--out', type=str, help='dump predictions to this pickle file (.pkl) for offline analysis'
+    )
     parser.add_argument('--show', action='store_true', help='show prediction results')
     parser.add_argument('--show-dir', help='dir (inside the work dir) to save images with predictions drawn')
     parser.add_argument('--wait-time', type=float, default=2, help='the interval of show (s)')
     parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override config settings, e.g. key=value or test_evaluator.classwise=True')
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config settings, e.g. key=value or test_evaluator.classwise=True',
+    )
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()

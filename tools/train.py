@@ -1,4 +1,5 @@
 """Train a model from an mmssod / mmdet config (same flags as MMDetection's tools/train.py)."""
+
 import argparse
 import logging
 import os
@@ -20,11 +21,18 @@ def parse_args():
     parser.add_argument('--amp', action='store_true', default=False, help='enable automatic mixed precision')
     parser.add_argument('--auto-scale-lr', action='store_true', help='scale the lr by the actual batch size')
     parser.add_argument(
-        '--resume', nargs='?', type=str, const='auto',
-        help='resume from this checkpoint; without a path, resume from the latest one in the work dir')
+        '--resume',
+        nargs='?',
+        type=str,
+        const='auto',
+        help='resume from this checkpoint; without a path, resume from the latest one in the work dir',
+    )
     parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override config settings, e.g. key=value or train_cfg.max_iters=100')
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config settings, e.g. key=value or train_cfg.max_iters=100',
+    )
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
@@ -45,8 +53,10 @@ def main():
 
     if args.auto_scale_lr:
         if not cfg.get('auto_scale_lr', {}).get('base_batch_size'):
-            raise RuntimeError('--auto-scale-lr needs `auto_scale_lr = dict(enable=False, base_batch_size=N)` '
-                               'in the config (N = the total batch size the lr was tuned for).')
+            raise RuntimeError(
+                '--auto-scale-lr needs `auto_scale_lr = dict(enable=False, base_batch_size=N)` '
+                'in the config (N = the total batch size the lr was tuned for).'
+            )
         cfg.auto_scale_lr.enable = True
 
     if args.resume == 'auto':

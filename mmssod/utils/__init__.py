@@ -3,7 +3,13 @@ from .config import check_data_paths, config_path, config_root, get_config, get_
 from .setup_env import register_all_modules
 
 __all__ = [
-    'IncompatibleStackError', 'apply_compat', 'check_data_paths', 'config_path', 'config_root', 'get_config',
-    'get_model_cfg', 'load_run_config',
-    'register_all_modules'
+    'IncompatibleStackError',
+    'apply_compat',
+    'check_data_paths',
+    'config_path',
+    'config_root',
+    'get_config',
+    'get_model_cfg',
+    'load_run_config',
+    'register_all_modules',
 ]

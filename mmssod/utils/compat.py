@@ -13,6 +13,7 @@
 * transformers >= 5 breaks mmpretrain 1.2.0's multimodal imports (and so ``mmpretrain.models`` and
   ``mmdet.models``); mmpretrain's multimodal models are switched off before they are imported.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -65,15 +66,20 @@ def check_versions(installed: dict[str, str | None]) -> None:
         have = installed.get(name)
         wanted = f'{name}>={low},<{high}'
         if name == 'mmcv' and have is None and installed.get('mmcv-lite'):
-            problems.append(f'mmcv-lite {installed["mmcv-lite"]} is installed, but mmdet needs the full mmcv '
-                            f'with compiled ops: install {wanted} built with MMCV_WITH_OPS=1')
+            problems.append(
+                f'mmcv-lite {installed["mmcv-lite"]} is installed, but mmdet needs the full mmcv '
+                f'with compiled ops: install {wanted} built with MMCV_WITH_OPS=1'
+            )
         elif have is None:
             problems.append(f'{name} is not installed: install {wanted}')
         elif not Version(low) <= Version(Version(have).base_version) < Version(high):
             problems.append(f'{name} {have} is installed, but mmssod supports {wanted}')
     if problems:
-        raise IncompatibleStackError('mmssod cannot run on the installed OpenMMLab stack:\n  - ' +
-                                     '\n  - '.join(problems) + f'\n{SETUP_HINT}')
+        raise IncompatibleStackError(
+            'mmssod cannot run on the installed OpenMMLab stack:\n  - '
+            + '\n  - '.join(problems)
+            + f'\n{SETUP_HINT}'
+        )
 
 
 def check_mmcv_ops() -> None:
@@ -83,8 +89,9 @@ def check_mmcv_ops() -> None:
             'mmcv is installed without its compiled ops (no module mmcv._ext); mmdet imports mmcv.ops at '
             'import time. Rebuild it against the installed torch:\n'
             '  MMCV_WITH_OPS=1 pip install --no-build-isolation --no-deps --force-reinstall mmcv==2.1.0\n'
-            '(--no-build-isolation matters: without it the build cannot see torch and ships no ops). ' +
-            SETUP_HINT)
+            '(--no-build-isolation matters: without it the build cannot see torch and ships no ops). '
+            + SETUP_HINT
+        )
 
 
 def _transformers_too_new() -> bool:

@@ -4,6 +4,7 @@
 ``_base_``), and mmdet's own test helpers look for a source checkout. These helpers read the installed
 ``<package>/.mim/configs`` folder instead, and the project's own ``configs/`` for ``mmssod::``.
 """
+
 from __future__ import annotations
 
 import copy
@@ -31,7 +32,9 @@ def config_root(package: str = 'mmdet') -> str:
     try:
         root = osp.join(get_installed_path(package), '.mim', 'configs')
     except Exception as err:  # get_installed_path raises different errors for a missing package
-        raise FileNotFoundError(f'package {package!r} is not installed, so its configs cannot be read') from err
+        raise FileNotFoundError(
+            f'package {package!r} is not installed, so its configs cannot be read'
+        ) from err
     if not osp.isdir(root):
         raise FileNotFoundError(f'{package} is installed but ships no configs folder at {root}')
     return root
@@ -101,13 +104,17 @@ def check_data_paths(cfg: Config, splits=('train', 'val', 'test')) -> None:
                 continue
             data_root = ds.get('data_root') or ''
             path = ann_file if osp.isabs(ann_file) or not data_root else osp.join(data_root, ann_file)
-            hint = (f'Fix `{key}.ann_file` / `{key}.data_root` in the config (or with --cfg-options '
-                    f'{key}.data_root=...), or prepare the dataset as described in the config folder README.')
+            hint = (
+                f'Fix `{key}.ann_file` / `{key}.data_root` in the config (or with --cfg-options '
+                f'{key}.data_root=...), or prepare the dataset as described in the config folder README.'
+            )
             if not osp.isfile(path):
                 raise FileNotFoundError(f'annotation file {path!r} ({key}.ann_file) does not exist. {hint}')
             if path.endswith('.json') and not _looks_like_complete_json(path):
-                raise ValueError(f'annotation file {path!r} ({key}.ann_file) is not a complete JSON document '
-                                 f'(empty or truncated?). Re-create or re-download it. {hint}')
+                raise ValueError(
+                    f'annotation file {path!r} ({key}.ann_file) is not a complete JSON document '
+                    f'(empty or truncated?). Re-create or re-download it. {hint}'
+                )
 
 
 def _looks_like_complete_json(path: str) -> bool:
@@ -120,8 +127,9 @@ def _looks_like_complete_json(path: str) -> bool:
     return bool(head) and head[:1] in (b'{', b'[') and tail[-1:] in (b'}', b']')
 
 
-def load_run_config(config: str, cfg_options: dict | None = None, work_dir: str | None = None,
-                    launcher: str = 'none') -> Config:
+def load_run_config(
+    config: str, cfg_options: dict | None = None, work_dir: str | None = None, launcher: str = 'none'
+) -> Config:
     """Load a run config the way ``tools/train.py`` / ``tools/test.py`` do.
 
     Args:

@@ -1,4 +1,5 @@
 """Registration entry point, as in other OpenMMLab packages."""
+
 from __future__ import annotations
 
 

@@ -6,8 +6,13 @@ import torch
 from mmengine.logging import HistoryBuffer, MessageHub
 from mmengine.runner.checkpoint import _load_checkpoint
 
-from mmssod.utils.compat import (SUPPORTED_VERSIONS, IncompatibleStackError, check_mmcv_ops, check_versions,
-                                 installed_versions)
+from mmssod.utils.compat import (
+    SUPPORTED_VERSIONS,
+    IncompatibleStackError,
+    check_mmcv_ops,
+    check_versions,
+    installed_versions,
+)
 
 from ..conftest import run_python
 
@@ -19,8 +24,9 @@ def test_installed_stack_is_supported():
     check_mmcv_ops()
 
 
-@pytest.mark.parametrize(('name', 'bad'), [('mmdet', '3.2.0'), ('mmcv', '2.2.0'), ('mmengine', '1.0.0'),
-                                           ('mmpretrain', '1.1.0')])
+@pytest.mark.parametrize(
+    ('name', 'bad'), [('mmdet', '3.2.0'), ('mmcv', '2.2.0'), ('mmengine', '1.0.0'), ('mmpretrain', '1.1.0')]
+)
 def test_version_out_of_range_names_package_and_range(name, bad):
     low, high = SUPPORTED_VERSIONS[name]
     with pytest.raises(IncompatibleStackError) as err:
@@ -32,7 +38,9 @@ def test_version_out_of_range_names_package_and_range(name, bad):
 def test_missing_and_lite_mmcv():
     with pytest.raises(IncompatibleStackError, match='mmpretrain is not installed'):
         check_versions({**GOOD, 'mmpretrain': None})
-    with pytest.raises(IncompatibleStackError, match='mmcv-lite 2.1.0 is installed, but mmdet needs the full mmcv'):
+    with pytest.raises(
+        IncompatibleStackError, match='mmcv-lite 2.1.0 is installed, but mmdet needs the full mmcv'
+    ):
         check_versions({**GOOD, 'mmcv': None, 'mmcv-lite': '2.1.0'})
 
 
@@ -47,7 +55,7 @@ def test_import_fails_clearly_on_wrong_installed_version(tmp_path):
 
 
 def test_modern_transformers_does_not_break_model_imports():
-    """transformers >= 5 is installed in the test env (requirements/tests.txt); mmpretrain 1.2.0 alone breaks."""
+    """transformers >= 5 is in the test env (requirements/tests.txt); mmpretrain 1.2.0 alone breaks."""
     from importlib.metadata import version
 
     if int(version('transformers').split('.')[0]) < 5:

@@ -6,8 +6,14 @@ from mmengine.config import Config
 from mmssod.utils import check_data_paths, config_path, get_config, get_model_cfg
 
 
-@pytest.mark.parametrize('name', ['faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py', 'dino/dino-4scale_r50_8xb2-12e_coco.py',
-                                  'soft_teacher/soft-teacher_faster-rcnn_r50-caffe_fpn_180k_semi-0.1-coco.py'])
+@pytest.mark.parametrize(
+    'name',
+    [
+        'faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py',
+        'dino/dino-4scale_r50_8xb2-12e_coco.py',
+        'soft_teacher/soft-teacher_faster-rcnn_r50-caffe_fpn_180k_semi-0.1-coco.py',
+    ],
+)
 def test_loads_installed_mmdet_configs(name):
     cfg = get_config(f'mmdet::{name}')
     assert cfg.model.type in ('FasterRCNN', 'DINO', 'SoftTeacher')
@@ -23,9 +29,17 @@ def test_mmpretrain_and_missing_configs():
 
 
 def _cfg_with_ann(data_root, ann_file):
-    return Config(dict(train_dataloader=dict(dataset=dict(
-        type='RepeatDataset', times=2,
-        dataset=dict(type='CocoDataset', data_root=str(data_root), ann_file=ann_file)))))
+    return Config(
+        dict(
+            train_dataloader=dict(
+                dataset=dict(
+                    type='RepeatDataset',
+                    times=2,
+                    dataset=dict(type='CocoDataset', data_root=str(data_root), ann_file=ann_file),
+                )
+            )
+        )
+    )
 
 
 def test_check_data_paths_names_the_key(tmp_path):
