@@ -22,6 +22,12 @@ die() {
   exit 1
 }
 step() { echo "[setup] $*"; }
+LOG="${TMPDIR:-/tmp}/mmssod-setup.$$.log"
+quiet() {  # run a command with its output in $LOG; show the log's tail only when it fails
+  if "$@" >"$LOG" 2>&1; then return 0; fi
+  tail -n 40 "$LOG" >&2
+  return 1
+}
 
 want_stamp="$(cat "$ROOT"/requirements/*.txt "$ROOT/setup.py" "$0" | sha256sum | cut -d' ' -f1)"
 if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$want_stamp" && -x "$VENV/bin/python" ]]; then
@@ -43,7 +49,7 @@ VPY="$VENV/bin/python"
 PIP=("$VPY" -m pip --disable-pip-version-check)
 
 step "build tools (setuptools<81: mmcv, mmengine and mim import pkg_resources)"
-"${PIP[@]}" install -q --upgrade "pip>=23" -r "$ROOT/requirements/build.txt" \
+quiet "${PIP[@]}" install -q --upgrade "pip>=23" -r "$ROOT/requirements/build.txt" \
   || die "could not install the build tools listed in requirements/build.txt." "Check access to the package index."
 
 have_version() {  # have_version <dist> <version-prefix>
@@ -59,7 +65,7 @@ PYEOF
 if ! have_version torch "$TORCH_VERSION" || ! have_version torchvision "$TORCHVISION_VERSION" \
    || ! "$VPY" -c "import torchvision.ops; torchvision.ops.nms" >/dev/null 2>&1; then
   step "torch==$TORCH_VERSION + torchvision==$TORCHVISION_VERSION (several GB the first time)"
-  env -u PIP_FIND_LINKS PIP_CONFIG_FILE=/dev/null "${PIP[@]}" install -q \
+  quiet env -u PIP_FIND_LINKS PIP_CONFIG_FILE=/dev/null "${PIP[@]}" install -q \
     "torch==$TORCH_VERSION" "torchvision==$TORCHVISION_VERSION" \
     || die "could not install torch==$TORCH_VERSION and torchvision==$TORCHVISION_VERSION from the package index." \
       "Check network access to the Python package index and free disk space (~5 GB)."
@@ -69,7 +75,7 @@ fi
     "Remove $VENV and run 'make setup' again."
 
 step "mmengine"
-"${PIP[@]}" install -q "mmengine==0.10.7" || die "could not install mmengine==0.10.7."
+quiet "${PIP[@]}" install -q "mmengine==0.10.7" || die "could not install mmengine==0.10.7."
 
 # mmcv with compiled ops. A prebuilt wheel folder (MMCV_WHEEL_DIR, or ../shared/cpu-wheels when present)
 # skips the ~20 minute build; otherwise it is built from source against the torch installed above.
@@ -78,11 +84,11 @@ if ! mmcv_ok; then
   wheel_dir="${MMCV_WHEEL_DIR:-$ROOT/../shared/cpu-wheels}"
   if [[ -d "$wheel_dir" ]] && ls "$wheel_dir"/mmcv-"$MMCV_VERSION"-*.whl >/dev/null 2>&1; then
     step "mmcv==$MMCV_VERSION from the prebuilt wheel in $wheel_dir"
-    "${PIP[@]}" install -q --no-deps --no-index --find-links "$wheel_dir" "mmcv==$MMCV_VERSION" || true
+    quiet "${PIP[@]}" install -q --no-deps --no-index --find-links "$wheel_dir" "mmcv==$MMCV_VERSION" || true
   fi
   if ! mmcv_ok; then
     step "mmcv==$MMCV_VERSION from source with ops (about 20 minutes on 2 cores the first time; cached afterwards)"
-    MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-2}" "${PIP[@]}" install -q --no-build-isolation --no-deps \
+    quiet env MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-2}" "${PIP[@]}" install -q --no-build-isolation --no-deps \
       "mmcv==$MMCV_VERSION" || die "building mmcv==$MMCV_VERSION from source failed (see the compiler output above)." \
         "It needs gcc/g++ and the Python headers (apt-get install build-essential python3.11-dev)."
   fi
@@ -91,16 +97,32 @@ if ! mmcv_ok; then
 fi
 
 step "mmdet, mmpretrain and the rest of requirements/"
-"${PIP[@]}" install -q -r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/tests.txt" \
+quiet "${PIP[@]}" install -q -r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/tests.txt" \
   || die "could not install requirements/runtime.txt + requirements/tests.txt." "Check access to the package index."
 
 # openmim without its opendatalab/openxlab dependencies (they pin setuptools 60; `mim train` never uses them).
-"${PIP[@]}" install -q --no-deps "openmim==0.3.9" || die "could not install openmim==0.3.9."
-"${PIP[@]}" install -q -r "$ROOT/requirements/build.txt" || die "could not restore requirements/build.txt."
+quiet "${PIP[@]}" install -q --no-deps "openmim==0.3.9" || die "could not install openmim==0.3.9."
+quiet "${PIP[@]}" install -q -r "$ROOT/requirements/build.txt" || die "could not restore requirements/build.txt."
+
+# Fashion-MNIST (real images for the composited benchmarks and the demo): a Debian package.
+FMNIST_ROOT="${MMSSOD_FMNIST_ROOT:-/usr/share/datasets/fashion-mnist}"
+if ! ls "$FMNIST_ROOT"/t10k-images-idx3-ubyte* >/dev/null 2>&1; then
+  if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    step "Fashion-MNIST (apt-get install dataset-fashion-mnist)"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; } >/dev/null \
+      || die "could not install the Debian package dataset-fashion-mnist." \
+        "Install it by hand, or put the four Fashion-MNIST IDX files in a folder and set MMSSOD_FMNIST_ROOT."
+  else
+    die "Fashion-MNIST not found at $FMNIST_ROOT (the demo and test data are composited from it)." \
+      "Install it: sudo apt-get install dataset-fashion-mnist" \
+      "or put the four IDX files (train/t10k images+labels) in a folder and set MMSSOD_FMNIST_ROOT=/that/folder."
+  fi
+fi
 
 step "mmssod (editable)"
-"${PIP[@]}" install -q --no-deps --no-build-isolation -e "$ROOT" || die "could not install mmssod itself."
+quiet "${PIP[@]}" install -q --no-deps --no-build-isolation -e "$ROOT" || die "could not install mmssod itself."
 "$VPY" -c "import mmssod" || die "'import mmssod' fails in $VENV (see the error above)."
 
 echo "$want_stamp" > "$STAMP"
+rm -f "$LOG"
 step "done: $VENV"

@@ -26,9 +26,11 @@ def config_root(package: str = 'mmdet') -> str:
         str: the configs folder (``<site-packages>/<package>/.mim/configs``; for mmssod the installed
         ``.mim/configs`` or, in a source checkout / editable install, the repository's ``configs/``).
     """
-    if package == 'mmssod':
-        shipped = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), '.mim', 'configs')
-        return shipped if osp.isdir(shipped) else osp.join(PROJECT_ROOT, 'configs')
+    if package == 'mmssod':  # a source checkout / editable install first, else the installed copy
+        source = osp.join(PROJECT_ROOT, 'configs')
+        if osp.isfile(osp.join(PROJECT_ROOT, 'setup.py')) and osp.isdir(source):
+            return source
+        return osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), '.mim', 'configs')
     try:
         root = osp.join(get_installed_path(package), '.mim', 'configs')
     except Exception as err:  # get_installed_path raises different errors for a missing package
@@ -80,6 +82,21 @@ def _iter_datasets(dataset_cfg, key):
         yield from _iter_datasets(child, f'{key}.datasets[{i}]')
 
 
+def _iter_ann_file_owners(cfg, splits):
+    """Yield ``(config key, dict)`` for every dataset and evaluator of the given splits."""
+    for split in splits:
+        loader = cfg.get(f'{split}_dataloader')
+        if loader and isinstance(loader.get('dataset'), dict):
+            yield from _iter_datasets(loader['dataset'], f'{split}_dataloader.dataset')
+        evaluator = cfg.get(f'{split}_evaluator')
+        if isinstance(evaluator, dict):
+            yield f'{split}_evaluator', evaluator
+        elif isinstance(evaluator, (list, tuple)):
+            for i, metric in enumerate(evaluator):
+                if isinstance(metric, dict):
+                    yield f'{split}_evaluator[{i}]', metric
+
+
 def check_data_paths(cfg: Config, splits=('train', 'val', 'test')) -> None:
     """Fail early, naming the config key, when an annotation file of a dataloader is missing or broken.
 
@@ -88,33 +105,29 @@ def check_data_paths(cfg: Config, splits=('train', 'val', 'test')) -> None:
 
     Args:
         cfg (Config): a full run config.
-        splits (Sequence[str]): which ``<split>_dataloader`` entries to check.
+        splits (Sequence[str]): which ``<split>_dataloader`` / ``<split>_evaluator`` entries to check.
 
     Raises:
         FileNotFoundError: an ``ann_file`` does not exist.
         ValueError: a ``.json`` ``ann_file`` is visibly not a complete JSON document.
     """
-    for split in splits:
-        loader = cfg.get(f'{split}_dataloader')
-        if not loader or not isinstance(loader.get('dataset'), dict):
+    for key, ds in _iter_ann_file_owners(cfg, splits):
+        ann_file = ds.get('ann_file')
+        if not ann_file or not isinstance(ann_file, str):
             continue
-        for key, ds in _iter_datasets(loader['dataset'], f'{split}_dataloader.dataset'):
-            ann_file = ds.get('ann_file')
-            if not ann_file or not isinstance(ann_file, str):
-                continue
-            data_root = ds.get('data_root') or ''
-            path = ann_file if osp.isabs(ann_file) or not data_root else osp.join(data_root, ann_file)
-            hint = (
-                f'Fix `{key}.ann_file` / `{key}.data_root` in the config (or with --cfg-options '
-                f'{key}.data_root=...), or prepare the dataset as described in the config folder README.'
+        data_root = ds.get('data_root') or ''
+        path = ann_file if osp.isabs(ann_file) or not data_root else osp.join(data_root, ann_file)
+        hint = (
+            f'Fix `{key}.ann_file` / `{key}.data_root` in the config (or with --cfg-options '
+            f'{key}.ann_file=...), or prepare the dataset as described in the config folder README.'
+        )
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'annotation file {path!r} ({key}.ann_file) does not exist. {hint}')
+        if path.endswith('.json') and not _looks_like_complete_json(path):
+            raise ValueError(
+                f'annotation file {path!r} ({key}.ann_file) is not a complete JSON document '
+                f'(empty or truncated?). Re-create or re-download it. {hint}'
             )
-            if not osp.isfile(path):
-                raise FileNotFoundError(f'annotation file {path!r} ({key}.ann_file) does not exist. {hint}')
-            if path.endswith('.json') and not _looks_like_complete_json(path):
-                raise ValueError(
-                    f'annotation file {path!r} ({key}.ann_file) is not a complete JSON document '
-                    f'(empty or truncated?). Re-create or re-download it. {hint}'
-                )
 
 
 def _looks_like_complete_json(path: str) -> bool:
