@@ -1,0 +1,1 @@
+# Each method adds one import line per sub-package it creates (detectors, dense_heads, losses, ...).
