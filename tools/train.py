@@ -45,6 +45,10 @@ def main():
     cfg = load_run_config(args.config, args.cfg_options, args.work_dir, args.launcher)
 
     if args.amp:
+        import torch
+
+        if not torch.cuda.is_available():
+            raise RuntimeError('--amp needs a CUDA device (mmengine AmpOptimWrapper); drop --amp on CPU.')
         if cfg.optim_wrapper.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
             print_log('AMP is already enabled in the config.', logger='current', level=logging.WARNING)
         else:
