@@ -1,0 +1,41 @@
+"""DDeP (decoder denoising pretraining): UNet decoder, pretraining algorithm, fine-tuning segmentor.
+
+Pretraining components register into ``mmpretrain.registry.MODELS``; the fine-tuning head and segmentor
+into ``mmseg.registry.MODELS`` (only when mmsegmentation is installed; it is in requirements/runtime.txt).
+"""
+
+from .ddep import (
+    DDeP,
+    DDePDenoisingHead,
+    add_noise,
+    ddep_to_segmentor,
+    denoising_target,
+    noise_gamma,
+    scaled_additive_noise,
+    simple_additive_noise,
+    to_encoder_input,
+)
+from .unet_decoder import UNetDecoder, check_input_size
+
+__all__ = [
+    'DDeP',
+    'DDePDenoisingHead',
+    'UNetDecoder',
+    'add_noise',
+    'check_input_size',
+    'ddep_to_segmentor',
+    'denoising_target',
+    'noise_gamma',
+    'scaled_additive_noise',
+    'simple_additive_noise',
+    'to_encoder_input',
+]
+
+try:  # mmseg is needed for fine-tuning only; pretraining works without it
+    import mmseg  # noqa: F401
+except ImportError:  # pragma: no cover
+    pass
+else:
+    from .segmentor import DDePEncoderDecoder, UNetDecodeHead  # noqa: F401
+
+    __all__ += ['DDePEncoderDecoder', 'UNetDecodeHead']
