@@ -1,0 +1,190 @@
+"""Deterministic writing of composited benchmarks: folders, JSON, PNG/JPEG, the ``meta.json`` marker."""
+
+from __future__ import annotations
+
+import json
+import os
+import os.path as osp
+import shutil
+from typing import Any, Dict, Optional, Sequence
+
+import cv2
+import numpy as np
+
+from .errors import CompositedDataError
+
+#: Every results table built on these data must carry this label.
+PROVENANCE = 'composited from real images'
+#: Name of the file that marks a folder as built by mmssod and records the generation parameters.
+META_FILE = 'meta.json'
+#: PNG zlib level; fixed so that files are byte-identical for a seed.
+PNG_COMPRESSION = 3
+#: JPEG quality of re-ID crops (Market-1501 ships JPEG); fixed for determinism.
+JPEG_QUALITY = 95
+
+
+def dumps_json(obj: Any) -> str:
+    """Serialise to JSON with sorted keys and fixed separators (byte-identical for equal input).
+
+    Args:
+        obj (Any): JSON-serialisable object.
+
+    Returns:
+        str: The JSON text.
+    """
+    return json.dumps(obj, sort_keys=True, separators=(',', ':'), ensure_ascii=True)
+
+
+def write_json(path: str, obj: Any) -> None:
+    """Write ``obj`` with :func:`dumps_json`.
+
+    Args:
+        path (str): Output file.
+        obj (Any): JSON-serialisable object.
+    """
+    with open(path, 'w', encoding='ascii') as f:
+        f.write(dumps_json(obj))
+
+
+def write_lines(path: str, lines: Sequence[str]) -> None:
+    """Write one item per line (``\\n`` endings).
+
+    Args:
+        path (str): Output file.
+        lines (Sequence[str]): Lines without newlines.
+    """
+    with open(path, 'w', encoding='ascii', newline='\n') as f:
+        f.write(''.join(f'{line}\n' for line in lines))
+
+
+def save_image(path: str, image: np.ndarray) -> None:
+    """Save an RGB (H, W, 3) or label (H, W) uint8 array; PNG or JPEG by extension, fixed settings.
+
+    Args:
+        path (str): Output file ending in ``.png`` or ``.jpg``.
+        image (np.ndarray): uint8 pixels, RGB order for colour images.
+    """
+    if image.ndim == 3:
+        image = np.ascontiguousarray(image[..., ::-1])  # OpenCV writes BGR
+    if path.endswith('.png'):
+        params = [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION]
+    else:
+        params = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]
+    if not cv2.imwrite(path, image, params):
+        raise CompositedDataError(f'could not write image {path}')
+
+
+def load_image(path: str) -> np.ndarray:
+    """Read an image written by :func:`save_image`.
+
+    Args:
+        path (str): Image file.
+
+    Returns:
+        np.ndarray: (H, W, 3) uint8 RGB, or (H, W) uint8 for single-channel PNGs.
+    """
+    img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise CompositedDataError(f'could not read image {path}')
+    return img[..., ::-1].copy() if img.ndim == 3 else img
+
+
+def read_meta(out: str) -> Optional[Dict[str, Any]]:
+    """The ``meta.json`` of a folder built by mmssod, or None.
+
+    Args:
+        out (str): Benchmark folder.
+
+    Returns:
+        dict | None: Parsed meta data when the marker exists and parses.
+    """
+    path = osp.join(out, META_FILE)
+    if not osp.isfile(path):
+        return None
+    try:
+        with open(path, encoding='ascii') as f:
+            meta = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return meta if isinstance(meta, dict) and 'generator' in meta else None
+
+
+def check_writable(out: str) -> str:
+    """Create ``out`` if needed and check that files can be written into it.
+
+    Args:
+        out (str): Output folder.
+
+    Returns:
+        str: ``out`` as an absolute path.
+
+    Raises:
+        CompositedDataError: When the folder cannot be created or written.
+    """
+    out = osp.abspath(out)
+    try:
+        os.makedirs(out, exist_ok=True)
+        probe = osp.join(out, f'.write-test-{os.getpid()}')
+        with open(probe, 'w') as f:
+            f.write('ok')
+        os.remove(probe)
+    except OSError as err:
+        raise CompositedDataError(
+            f'output folder {out} is not writable ({err.strerror or err}); choose another --out'
+        ) from err
+    return out
+
+
+def prepare_out_dir(out: str, generator: str, owned: Sequence[str]) -> str:
+    """Create (or clean) an output folder and make sure it is writable.
+
+    A folder that already holds files is only reused when its ``meta.json`` says mmssod built it with the
+    same ``generator``; then the paths in ``owned`` are removed before regeneration. Anything else is
+    refused rather than overwritten.
+
+    Args:
+        out (str): Output folder.
+        generator (str): Name recorded in ``meta.json`` (e.g. ``'composited_det'``).
+        owned (Sequence[str]): Files/folders (relative to ``out``) this generator writes.
+
+    Returns:
+        str: ``out`` as an absolute path.
+    """
+    out = check_writable(out)
+    entries = [e for e in os.listdir(out) if not e.startswith('.')]
+    if entries:
+        meta = read_meta(out)
+        if meta is None or meta.get('generator') != generator:
+            raise CompositedDataError(
+                f'output folder {out} is not empty and was not built by {generator}; '
+                'empty it or choose another --out'
+            )
+        for rel in list(owned) + [META_FILE]:
+            path = osp.join(out, rel)
+            if osp.isdir(path):
+                shutil.rmtree(path)
+            elif osp.exists(path):
+                os.remove(path)
+    return out
+
+
+def makedirs(*paths: str) -> None:
+    """``os.makedirs(..., exist_ok=True)`` for several folders.
+
+    Args:
+        *paths (str): Folders to create.
+    """
+    for path in paths:
+        os.makedirs(path, exist_ok=True)
+
+
+def percent_tag(percent: float) -> str:
+    """How a labeled percentage appears in split file names: ``1``, ``5``, ``10``, ``0.5``.
+
+    Args:
+        percent (float): Percentage in (0, 100].
+
+    Returns:
+        str: Integer text when the value is whole, else the shortest float text.
+    """
+    return str(int(percent)) if float(percent).is_integer() else repr(float(percent))
