@@ -1,0 +1,1 @@
+from .cal_detr_head import CalDeformableDETRHead, CalDINOHead  # noqa: F401

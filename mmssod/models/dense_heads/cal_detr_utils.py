@@ -1,0 +1,123 @@
+"""The two training-time ideas of Cal-DETR (Munir et al., NeurIPS 2023) as pure tensor functions.
+
+* Uncertainty-guided logit modulation: the spread of a query's class logits across the decoder layers is its
+  uncertainty ``u = Var_l(z_l)``; the last layer's logits are scaled by the certainty ``1 - tanh(u)``.
+* Logit mixing: each positive query's logits are mixed with the prototype (mean logits of all positives),
+  ``z~_i = alpha * z_i + (1 - alpha) * prototype``, and trained against a soft target that gives ``alpha``
+  to the query's own class and shares ``1 - alpha`` among the other positive queries' classes.
+
+The heads in :mod:`mmssod.models.dense_heads.cal_detr_head` wire these into mmdet's DETR heads.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+MODULATION_MODES = ('paper', 'released')
+
+
+def logit_uncertainty(all_layers_cls_scores: Tensor) -> Tensor:
+    """Uncertainty of each class logit: its unbiased variance across the decoder layers.
+
+    Args:
+        all_layers_cls_scores (Tensor): Class logits of every decoder layer, shape (L, B, Q, C), L >= 2.
+
+    Returns:
+        Tensor: ``u``, shape (B, Q, C), differentiable (not detached, as in the paper's training).
+    """
+    if all_layers_cls_scores.dim() != 4:
+        raise ValueError(
+            f'expected class logits of shape (num_layers, batch, queries, classes), got '
+            f'{tuple(all_layers_cls_scores.shape)}'
+        )
+    if all_layers_cls_scores.size(0) < 2:
+        raise ValueError(
+            'uncertainty-guided logit modulation needs the logits of at least 2 decoder layers '
+            f'(got {all_layers_cls_scores.size(0)}); set `decoder.num_layers` >= 2 and '
+            '`return_intermediate=True`, or `logit_modulation=False` in the head config'
+        )
+    return all_layers_cls_scores.var(dim=0, unbiased=True)
+
+
+def modulate_logits(all_layers_cls_scores: Tensor, mode: str = 'paper') -> Tensor:
+    """Uncertainty-guided logit modulation of the last decoder layer.
+
+    Args:
+        all_layers_cls_scores (Tensor): Class logits of every decoder layer, shape (L, B, Q, C), L >= 2.
+        mode (str): 'paper': ``z_L * (1 - tanh(u))`` (the paper's figure and text). 'released': what the
+            official release computes, ``z_L - tanh(u)`` (operator precedence in ``z * 1-tanh(u)``); only
+            for comparison. Defaults to 'paper'.
+
+    Returns:
+        Tensor: modulated last-layer logits ``z_L'``, shape (B, Q, C).
+    """
+    if mode not in MODULATION_MODES:
+        raise ValueError(f'modulation mode must be one of {MODULATION_MODES}, got {mode!r}')
+    tanh_u = torch.tanh(logit_uncertainty(all_layers_cls_scores))
+    last = all_layers_cls_scores[-1]
+    if mode == 'paper':
+        return last * (1 - tanh_u)
+    return last - tanh_u
+
+
+def mixing_prototype(pos_logits: Tensor) -> Tensor:
+    """Prototype of the positive queries: the mean of their logits.
+
+    Args:
+        pos_logits (Tensor): Logits of the P >= 1 positive (matched) queries of the batch, shape (P, C).
+
+    Returns:
+        Tensor: the prototype, shape (C,).
+    """
+    if pos_logits.dim() != 2 or pos_logits.size(0) == 0:
+        raise ValueError(f'need logits of at least one positive query, shape (P, C); got {pos_logits.shape}')
+    return pos_logits.mean(dim=0)
+
+
+def mix_logits(pos_logits: Tensor, alpha: float = 0.9) -> Tensor:
+    """Mixed logits ``z~_i = alpha * z_i + (1 - alpha) * prototype`` of every positive query.
+
+    Args:
+        pos_logits (Tensor): Logits of the positive queries, shape (P, C), P >= 1.
+        alpha (float): Weight of a query's own logits. Defaults to 0.9.
+
+    Returns:
+        Tensor: mixed logits, shape (P, C).
+    """
+    return alpha * pos_logits + (1 - alpha) * mixing_prototype(pos_logits)
+
+
+def mixing_targets(pos_labels: Tensor, num_classes: int, alpha: float = 0.9) -> Tensor:
+    """Soft targets of the mixed logits.
+
+    Query ``i`` gets ``alpha`` on its own class; ``1 - alpha`` is shared equally by the P - 1 other positive
+    queries that form the prototype, each adding its share to its class. Classes are handled with one-hot
+    masks, so label 0 is an ordinary class. With a single positive (no other query) the share stays on the
+    query's own class; when all positives have one class the target is that class' one-hot vector.
+
+    Args:
+        pos_labels (Tensor): Class indices of the positive queries in [0, num_classes), shape (P,), P >= 1.
+        num_classes (int): Number of classes C.
+        alpha (float): Target weight of a query's own class. Defaults to 0.9.
+
+    Returns:
+        Tensor: float targets, shape (P, C); each row sums to 1.
+    """
+    if pos_labels.numel() == 0:
+        raise ValueError('need at least one positive query to build mixing targets')
+    if int(pos_labels.min()) < 0 or int(pos_labels.max()) >= num_classes:
+        raise ValueError(f'positive labels must lie in [0, {num_classes}), got {pos_labels.tolist()}')
+    one_hot = torch.nn.functional.one_hot(pos_labels.long(), num_classes).float()  # (P, C)
+    num_pos = one_hot.size(0)
+    if num_pos == 1:
+        return one_hot
+    others = (one_hot.sum(dim=0, keepdim=True) - one_hot) / (num_pos - 1)  # mean one-hot of the others
+    return alpha * one_hot + (1 - alpha) * others
+
+
+def validate_mix_alpha(alpha: float) -> float:
+    """Check the mixing coefficient (a number in [0, 1]) and return it as a float."""
+    if not isinstance(alpha, (int, float)) or not 0.0 <= float(alpha) <= 1.0:
+        raise ValueError(f'`mix_alpha` must be a number in [0, 1] (the paper uses 0.9), got {alpha!r}')
+    return float(alpha)

@@ -1,0 +1,149 @@
+"""CalDINOHead / CalDeformableDETRHead inside real (tiny) mmdet DINO and Deformable-DETR detectors."""
+
+import pytest
+import torch
+from mmdet.registry import MODELS
+
+from mmssod.models.dense_heads.cal_detr_utils import modulate_logits
+
+from .conftest import DDETR_CFG, DINO_CFG, build_tiny, get_model_cfg, make_batch, shrink_detr
+
+CASES = [(DINO_CFG, 'DINOHead', 'CalDINOHead'), (DDETR_CFG, 'DeformableDETRHead', 'CalDeformableDETRHead')]
+
+
+@pytest.mark.parametrize('config,raw,cal', CASES)
+def test_loss_has_a_separate_mixing_key_and_gradients_reach_the_classifier(config, raw, cal):
+    model = build_tiny(config, cal)
+    inputs, samples = make_batch()
+    losses = model.loss(inputs, samples)
+    assert 'loss_mix' in losses and 'loss_cls' in losses and 'd0.loss_cls' in losses
+    assert torch.isfinite(losses['loss_mix']) and losses['loss_mix'] > 0
+    sum(v for k, v in losses.items() if 'loss' in k).backward()
+    last_cls = model.bbox_head.cls_branches[-1].weight
+    assert last_cls.grad is not None and last_cls.grad.abs().sum() > 0
+    raw_losses = build_tiny(config, raw).loss(inputs, samples)
+    assert 'loss_mix' not in raw_losses
+
+
+@pytest.mark.parametrize('config,raw,cal', CASES)
+def test_switched_off_equals_the_raw_head(config, raw, cal):
+    inputs, samples = make_batch()
+    torch.manual_seed(3)
+    cal_losses = build_tiny(config, cal, logit_modulation=False, logit_mixing=False).loss(inputs, samples)
+    torch.manual_seed(3)
+    raw_losses = build_tiny(config, raw).loss(inputs, samples)
+    assert set(cal_losses) == set(raw_losses)
+    for key in raw_losses:
+        assert torch.allclose(cal_losses[key], raw_losses[key]), key
+
+
+def _head_inputs(head, num_layers=3, num_dn=0, seed=0):
+    """Random head outputs for 2 images (3 and 1 gt boxes) to feed ``loss_by_feat`` directly."""
+    g = torch.Generator().manual_seed(seed)
+    num_q = 12 + num_dn
+    cls = torch.randn(num_layers, 2, num_q, head.cls_out_channels, generator=g) * 2
+    boxes = torch.rand(num_layers, 2, num_q, 4, generator=g) * 0.5 + 0.2
+    _, samples = make_batch(
+        size=64, boxes_per_image=(3, 1), labels=[torch.tensor([0, 2, 2]), torch.tensor([0])]
+    )
+    gts = [s.gt_instances for s in samples]
+    metas = [s.metainfo for s in samples]
+    return cls, boxes, gts, metas
+
+
+def _head(config, head_type, **kwargs):
+    cfg = shrink_detr(get_model_cfg(config), head_type, **kwargs).bbox_head
+    cfg.update(share_pred_layer=False, num_pred_layer=3, as_two_stage=False)
+    cfg.train_cfg = dict(
+        assigner=dict(
+            type='HungarianAssigner',
+            match_costs=[
+                dict(type='FocalLossCost', weight=2.0),
+                dict(type='BBoxL1Cost', weight=5.0, box_format='xywh'),
+                dict(type='IoUCost', iou_mode='giou', weight=2.0),
+            ],
+        )
+    )
+    return MODELS.build(cfg)
+
+
+def test_ddetr_last_layer_is_modulated_for_matching_and_loss_aux_layers_raw():
+    cal = _head(DDETR_CFG, 'CalDeformableDETRHead', logit_mixing=False)
+    raw = _head(DDETR_CFG, 'DeformableDETRHead')
+    cls, boxes, gts, metas = _head_inputs(raw)
+    manual = torch.cat([cls[:-1], modulate_logits(cls)[None]])
+    want = raw.loss_by_feat(manual, boxes, None, None, gts, metas)
+    got = cal.loss_by_feat(cls, boxes, None, None, gts, metas)
+    unmodulated = raw.loss_by_feat(cls, boxes, None, None, gts, metas)
+    for key in want:
+        assert torch.allclose(got[key], want[key]), key
+    assert not torch.allclose(got['loss_cls'], unmodulated['loss_cls'])
+    assert torch.allclose(got['d0.loss_cls'], unmodulated['d0.loss_cls'])
+
+
+def test_dino_modulates_matching_queries_only_never_denoising_queries():
+    cal = _head(DINO_CFG, 'CalDINOHead', logit_mixing=False)
+    raw = _head(DINO_CFG, 'DINOHead')
+    num_dn = 6
+    cls, boxes, gts, metas = _head_inputs(raw, num_dn=num_dn)
+    dn_meta = dict(num_denoising_queries=num_dn, num_denoising_groups=1)
+    manual = cls.clone()
+    manual[-1, :, num_dn:] = modulate_logits(cls[:, :, num_dn:])
+    want = raw.loss_by_feat(manual, boxes, None, None, gts, metas, dn_meta)
+    got = cal.loss_by_feat(cls, boxes, None, None, gts, metas, dn_meta)
+    unmodulated = raw.loss_by_feat(cls, boxes, None, None, gts, metas, dn_meta)
+    for key in want:
+        assert torch.allclose(got[key], want[key]), key
+    assert torch.allclose(got['dn_loss_cls'], unmodulated['dn_loss_cls'])  # denoising untouched
+    assert not torch.allclose(got['loss_cls'], unmodulated['loss_cls'])
+
+
+def test_mixing_loss_equals_focal_loss_of_mixed_logits_against_soft_targets():
+    from mmssod.models.dense_heads.cal_detr_utils import mix_logits, mixing_targets
+
+    cal = _head(DDETR_CFG, 'CalDeformableDETRHead', logit_modulation=False, mix_alpha=0.8)
+    cls, boxes, gts, metas = _head_inputs(cal)
+    got = cal.loss_by_feat(cls, boxes, None, None, gts, metas)['loss_mix']
+    labels = torch.cat(cal.get_targets(list(cls[-1]), list(boxes[-1]), gts, metas)[0])
+    pos = labels < cal.num_classes
+    assert int(pos.sum()) == 4  # every gt matched once
+    from mmdet.models.losses.focal_loss import py_sigmoid_focal_loss
+
+    z = cls[-1].reshape(-1, cal.num_classes)[pos]
+    manual = 0.5 * py_sigmoid_focal_loss(
+        mix_logits(z, 0.8), mixing_targets(labels[pos], cal.num_classes, 0.8), avg_factor=4.0
+    )
+    assert torch.allclose(got, manual)
+
+
+def test_mixing_loss_without_any_ground_truth_is_zero_and_differentiable():
+    cal = _head(DDETR_CFG, 'CalDeformableDETRHead')
+    cls, boxes, gts, metas = _head_inputs(cal)
+    cls.requires_grad_(True)
+    empty = [g[:0] for g in gts]
+    out = cal.loss_by_feat(cls, boxes, None, None, empty, metas)
+    assert out['loss_mix'].item() == 0.0
+    sum(out.values()).sum().backward()
+    assert cls.grad is not None
+
+
+@pytest.mark.parametrize('config,raw,cal', CASES)
+def test_inference_is_the_raw_heads(config, raw, cal):
+    inputs, samples = make_batch()
+    cal_model = build_tiny(config, cal, seed=5).eval()
+    raw_model = build_tiny(config, raw, seed=5).eval()
+    raw_model.load_state_dict(cal_model.state_dict())  # the Cal heads add no parameters
+    with torch.no_grad():
+        a = cal_model.predict(inputs, samples)
+        b = raw_model.predict(inputs, samples)
+    for x, y in zip(a, b):
+        assert torch.equal(x.pred_instances.scores, y.pred_instances.scores)
+        assert torch.equal(x.pred_instances.bboxes, y.pred_instances.bboxes)
+        assert torch.equal(x.pred_instances.labels, y.pred_instances.labels)
+
+
+def test_bad_settings_fail_clearly():
+    with pytest.raises(ValueError, match='mix_alpha'):
+        build_tiny(DDETR_CFG, 'CalDeformableDETRHead', mix_alpha=1.5)
+    with pytest.raises(ValueError, match='modulation_mode'):
+        build_tiny(DINO_CFG, 'CalDINOHead', modulation_mode='minus')

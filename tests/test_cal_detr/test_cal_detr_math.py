@@ -1,0 +1,84 @@
+"""The Cal-DETR math (modulation, prototype, mixed logits, soft targets) on random and hand-built inputs."""
+
+import pytest
+import torch
+
+from mmssod.models.dense_heads.cal_detr_utils import (
+    logit_uncertainty,
+    mix_logits,
+    mixing_prototype,
+    mixing_targets,
+    modulate_logits,
+)
+
+
+def test_modulation_is_last_logits_times_one_minus_tanh_of_unbiased_variance():
+    torch.manual_seed(0)
+    z = torch.randn(6, 2, 5, 4) * 3
+    mean = z.mean(0)
+    var = ((z - mean) ** 2).sum(0) / (z.size(0) - 1)  # unbiased, over the layer axis
+    expected = z[-1] * (1 - torch.tanh(var))
+    assert torch.allclose(logit_uncertainty(z), var, atol=1e-6)
+    assert torch.allclose(modulate_logits(z), expected, atol=1e-6)
+    # the official release's operator-precedence variant is a subtraction, kept for comparison only
+    assert torch.allclose(modulate_logits(z, mode='released'), z[-1] - torch.tanh(var), atol=1e-6)
+    assert not torch.allclose(modulate_logits(z), modulate_logits(z, mode='released'))
+
+
+def test_modulation_leaves_agreeing_layers_unchanged_and_shrinks_disagreeing_ones():
+    z = torch.full((3, 1, 1, 2), 2.0)
+    assert torch.equal(modulate_logits(z), z[-1])  # zero variance -> certainty 1
+    z[0, ..., 1] = 1.0
+    out = modulate_logits(z)
+    assert out[..., 0] == 2.0 and 0 < out[..., 1] < 2.0
+
+
+def test_gradients_flow_through_the_uncertainty():
+    torch.manual_seed(1)
+    z = torch.randn(3, 2, 4, 3, requires_grad=True)
+    modulate_logits(z).sum().backward()
+    # earlier layers only reach the output through the variance (not detached)
+    assert z.grad[0].abs().sum() > 0 and z.grad[1].abs().sum() > 0 and z.grad[2].abs().sum() > 0
+
+
+def test_modulation_needs_two_layers_and_a_known_mode():
+    with pytest.raises(ValueError, match='at least 2 decoder layers'):
+        modulate_logits(torch.randn(1, 1, 2, 3))
+    with pytest.raises(ValueError, match='modulation mode'):
+        modulate_logits(torch.randn(2, 1, 2, 3), mode='sub')
+
+
+def test_prototype_and_mixed_logits_on_hand_built_positives():
+    z = torch.tensor([[1.0, 0.0, 0.0], [0.0, 3.0, 0.0], [2.0, 0.0, 3.0]])
+    assert torch.allclose(mixing_prototype(z), torch.tensor([1.0, 1.0, 1.0]))
+    expected = 0.9 * z + 0.1 * torch.ones(3)
+    assert torch.allclose(mix_logits(z, 0.9), expected)
+    assert torch.allclose(mix_logits(z[:1], 0.9), z[:1])  # a single positive is its own prototype
+
+
+def test_mixing_targets_share_one_minus_alpha_among_the_other_positives():
+    t = mixing_targets(torch.tensor([0, 2, 2]), num_classes=4, alpha=0.9)
+    expected = torch.tensor(
+        [
+            [0.9, 0.0, 0.1, 0.0],  # both others are class 2
+            [0.05, 0.0, 0.95, 0.0],  # the others: one class 0, one class 2 (itself excluded)
+            [0.05, 0.0, 0.95, 0.0],
+        ]
+    )
+    assert torch.allclose(t, expected)
+    assert torch.allclose(t.sum(1), torch.ones(3))
+
+
+def test_mixing_targets_one_class_single_positive_and_label_zero():
+    assert torch.allclose(mixing_targets(torch.tensor([1, 1, 1]), 3, 0.9), torch.eye(3)[[1, 1, 1]])
+    assert torch.allclose(mixing_targets(torch.tensor([0]), 3, 0.9), torch.tensor([[1.0, 0.0, 0.0]]))
+    # class 0 is an ordinary class: it receives the other positives' share like any other
+    t = mixing_targets(torch.tensor([1, 0]), 2, 0.7)
+    assert torch.allclose(t, torch.tensor([[0.3, 0.7], [0.7, 0.3]]))
+
+
+def test_mixing_targets_reject_bad_labels():
+    with pytest.raises(ValueError, match='at least one positive'):
+        mixing_targets(torch.tensor([], dtype=torch.long), 3)
+    with pytest.raises(ValueError, match=r'\[0, 3\)'):
+        mixing_targets(torch.tensor([3]), 3)
