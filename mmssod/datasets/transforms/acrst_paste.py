@@ -1,0 +1,183 @@
+"""ACRST's FBR / AFFR paste: CropBank instances pasted onto training images (Zhang et al., AAAI 2022).
+
+FBR (foreground-background rebalancing) pastes a few foreground crops on every image; AFFR (adaptive
+foreground-foreground rebalancing) draws their classes from the distribution mu published by
+:class:`~mmssod.engine.hooks.CropBankHook` (``beta = 0`` in the hook gives uniform classes = plain FBR).
+"""
+
+from __future__ import annotations
+
+import os
+import os.path as osp
+import pickle
+from typing import Optional
+
+import mmcv
+import numpy as np
+import torch
+from mmcv.transforms import BaseTransform
+from mmdet.registry import TRANSFORMS
+from mmdet.structures.bbox import HorizontalBoxes
+
+from ...models.acrst.functional import boxes_paste_mask, paste_occlusion
+
+#: Environment variable through which ``CropBankHook`` tells this transform where the bank file is.
+CROPBANK_ENV = 'MMSSOD_CROPBANK_FILE'
+
+
+@TRANSFORMS.register_module()
+class ACRSTPaste(BaseTransform):
+    """Paste CropBank instances at random positions, drop/clip the boxes they occlude, mark them as pasted.
+
+    Put it last in a pipeline, right before ``PackDetInputs`` (after every geometric transform), and add
+    ``'pasted_bboxes'`` and ``'pasted_labels'`` to PackDetInputs' ``meta_keys`` in the unlabeled student
+    branch: the ACRST detector regresses boxes of unlabeled images only on these pasted instances.
+
+    Required keys: ``img``, ``gt_bboxes``, ``gt_bboxes_labels``. Modified keys: ``img``, ``gt_bboxes``,
+    ``gt_bboxes_labels``, ``gt_ignore_flags``. Added keys: ``gt_pasted_flags`` ((N,) bool over gt_bboxes),
+    ``pasted_bboxes`` ((M, 4) float32), ``pasted_labels`` ((M,) int64).
+
+    Without a bank file yet, or when every class is empty, the image passes through unchanged (no pasted
+    instances).
+
+    Args:
+        bank_file (str, optional): the CropBank file. Defaults to None: the file announced by
+            ``CropBankHook`` through the ``MMSSOD_CROPBANK_FILE`` environment variable.
+        num_paste (tuple[int, int]): inclusive range of instances pasted per image. Defaults to (1, 3).
+        scale_range (tuple[float, float]): random rescale of a crop relative to its stored size (times the
+            image's own resize factor). Defaults to (0.7, 1.3).
+        flip_prob (float): probability of a horizontal flip of a crop. Defaults to 0.5.
+        color_jitter (float): brightness/contrast jitter strength in [0, 1). Defaults to 0.2.
+        bbox_occluded_thr (float): CopyPaste rule, box-change tolerance in pixels. Defaults to 10.
+        mask_occluded_thr (float): CopyPaste rule, visible pixels above which a box stays. Defaults to 300.
+        min_size (int): pasted crops are at least this many pixels on each side. Defaults to 4.
+        prob (float): probability of pasting on an image at all. Defaults to 1.0.
+    """
+
+    def __init__(
+        self,
+        bank_file: Optional[str] = None,
+        num_paste: tuple[int, int] = (1, 3),
+        scale_range: tuple[float, float] = (0.7, 1.3),
+        flip_prob: float = 0.5,
+        color_jitter: float = 0.2,
+        bbox_occluded_thr: float = 10,
+        mask_occluded_thr: float = 300,
+        min_size: int = 4,
+        prob: float = 1.0,
+    ) -> None:
+        if len(num_paste) != 2 or not 0 <= num_paste[0] <= num_paste[1]:
+            raise ValueError(
+                f'ACRSTPaste.num_paste must be (low, high) with 0 <= low <= high, got {num_paste}'
+            )
+        if len(scale_range) != 2 or not 0 < scale_range[0] <= scale_range[1]:
+            raise ValueError(
+                f'ACRSTPaste.scale_range must be (low, high) with 0 < low <= high, got {scale_range}'
+            )
+        for name, value in (('flip_prob', flip_prob), ('prob', prob)):
+            if not 0 <= value <= 1:
+                raise ValueError(f'ACRSTPaste.{name} must be in [0, 1], got {value}')
+        if not 0 <= color_jitter < 1:
+            raise ValueError(f'ACRSTPaste.color_jitter must be in [0, 1), got {color_jitter}')
+        self.bank_file = bank_file
+        self.num_paste = tuple(num_paste)
+        self.scale_range = tuple(scale_range)
+        self.flip_prob = flip_prob
+        self.color_jitter = color_jitter
+        self.bbox_occluded_thr = bbox_occluded_thr
+        self.mask_occluded_thr = mask_occluded_thr
+        self.min_size = min_size
+        self.prob = prob
+        self._bank: Optional[dict] = None
+        self._bank_stamp = None
+
+    def _current_bank(self) -> Optional[dict]:
+        """The published bank, reloaded when its file changed (atomic renames give a new stamp)."""
+        path = self.bank_file or os.environ.get(CROPBANK_ENV)
+        if not path:
+            return None
+        try:
+            stat = os.stat(path)
+        except FileNotFoundError:
+            return None
+        stamp = (osp.abspath(path), stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        if stamp != self._bank_stamp:
+            with open(path, 'rb') as f:
+                self._bank = pickle.load(f)
+            self._bank_stamp = stamp
+        return self._bank
+
+    def _augment(self, crop: np.ndarray, scale: float, img_shape: tuple[int, int]) -> np.ndarray:
+        """Rescale (fitting inside the image), maybe flip, jitter brightness/contrast."""
+        height, width = img_shape
+        scale = min(scale, (height - 1) / crop.shape[0], (width - 1) / crop.shape[1])
+        new_h = max(int(round(crop.shape[0] * scale)), self.min_size)
+        new_w = max(int(round(crop.shape[1] * scale)), self.min_size)
+        crop = mmcv.imresize(crop, (min(new_w, width), min(new_h, height)))
+        if np.random.rand() < self.flip_prob:
+            crop = crop[:, ::-1]
+        if self.color_jitter > 0:
+            alpha = 1 + np.random.uniform(-self.color_jitter, self.color_jitter)  # contrast
+            beta = 255 * np.random.uniform(-self.color_jitter, self.color_jitter) / 2  # brightness
+            mean = crop.mean()
+            crop = np.clip((crop.astype(np.float32) - mean) * alpha + mean + beta, 0, 255).astype(np.uint8)
+        return np.ascontiguousarray(crop)
+
+    def transform(self, results: dict) -> dict:
+        """Paste instances sampled by mu; update boxes, labels, ignore flags; record what was pasted."""
+        gt_bboxes = results.get('gt_bboxes', np.zeros((0, 4), np.float32))
+        box_type = type(gt_bboxes) if isinstance(gt_bboxes, HorizontalBoxes) else None
+        boxes = gt_bboxes.numpy() if box_type else np.asarray(gt_bboxes, np.float32).reshape(-1, 4)
+        labels = np.asarray(results.get('gt_bboxes_labels', np.zeros(0, np.int64)), np.int64)
+        ignore = np.asarray(results.get('gt_ignore_flags', np.zeros(len(boxes), bool)), bool)
+        pasted = np.zeros(len(boxes), bool)
+
+        bank = self._current_bank() if np.random.rand() < self.prob else None
+        if bank is not None:
+            img = results['img']
+            height, width = img.shape[:2]
+            sizes = np.array([len(c) for c in bank['crops']], np.float64)
+            weights = np.asarray(bank['mu'], np.float64) * (sizes > 0)
+            num = np.random.randint(self.num_paste[0], self.num_paste[1] + 1)
+            if weights.sum() > 0 and num > 0:
+                img = img.copy()
+                factor = float(np.mean(results.get('scale_factor', (1.0, 1.0))))
+                for _ in range(num):
+                    label = int(np.random.choice(len(weights), p=weights / weights.sum()))
+                    crops = bank['crops'][label]
+                    crop = crops[np.random.randint(len(crops))]
+                    scale = factor * np.random.uniform(*self.scale_range)
+                    crop = self._augment(crop, scale, (height, width))
+                    ch, cw = crop.shape[:2]
+                    x1 = np.random.randint(0, width - cw + 1)
+                    y1 = np.random.randint(0, height - ch + 1)
+                    img[y1 : y1 + ch, x1 : x1 + cw] = crop
+                    new_box = np.array([[x1, y1, x1 + cw, y1 + ch]], np.float32)
+                    if len(boxes):
+                        mask = boxes_paste_mask(torch.from_numpy(new_box), height, width)
+                        keep, updated = paste_occlusion(
+                            torch.from_numpy(boxes), mask, self.bbox_occluded_thr, self.mask_occluded_thr
+                        )
+                        keep = keep.numpy()
+                        boxes = updated.numpy()[keep].astype(np.float32)
+                        labels, ignore, pasted = labels[keep], ignore[keep], pasted[keep]
+                    boxes = np.concatenate([boxes, new_box])
+                    labels = np.append(labels, label)
+                    ignore = np.append(ignore, False)
+                    pasted = np.append(pasted, True)
+                results['img'] = img
+
+        results['gt_bboxes'] = box_type(boxes) if box_type else boxes.astype(np.float32)
+        results['gt_bboxes_labels'] = labels.astype(np.int64)
+        results['gt_ignore_flags'] = ignore.astype(bool)
+        results['gt_pasted_flags'] = pasted
+        results['pasted_bboxes'] = boxes[pasted].astype(np.float32).reshape(-1, 4)
+        results['pasted_labels'] = labels[pasted].astype(np.int64)
+        return results
+
+    def __repr__(self) -> str:
+        return (
+            f'{self.__class__.__name__}(bank_file={self.bank_file}, num_paste={self.num_paste}, '
+            f'scale_range={self.scale_range}, flip_prob={self.flip_prob}, color_jitter={self.color_jitter}, '
+            f'bbox_occluded_thr={self.bbox_occluded_thr}, mask_occluded_thr={self.mask_occluded_thr})'
+        )

@@ -1,0 +1,282 @@
+"""ACRST detector: Soft Teacher's Mean-Teacher framework with ACRST's two-stage pseudo-label filter and
+selective supervision (Zhang et al., "Semi-Supervised Object Detection with Adaptive Class-Rebalancing
+Self-Training", AAAI 2022).
+
+What changes against :class:`mmdet.models.SoftTeacher` (every other step is the parent's):
+
+* :meth:`ACRST.get_pseudo_instances` - teacher detections pass the two-stage filter (``score >= tau_cls``,
+  then the SSMLL classifier's image-level class scores ``>= tau_ml``) and are recorded for the CropBank.
+* :meth:`ACRST.project_pseudo_instances` - on the student view, pseudo boxes occluded by CropBank pastes are
+  dropped (CopyPaste rule) and the pasted instances join the pseudo-labels, flagged ``pasted``.
+* :meth:`ACRST.rcnn_reg_loss_by_pseudo_instances` - selective supervision: the unlabeled box-regression
+  loss sees only pasted instances; classification keeps all filtered pseudo-labels.
+* :meth:`ACRST.loss` - a supervised-only burn-in.
+* :meth:`ACRST.compute_uncertainty_with_aug` - Soft Teacher's box-jitter uncertainty is not needed.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os.path as osp
+from typing import Optional
+
+import torch
+from mmdet.models.detectors import SoftTeacher
+from mmdet.registry import MODELS
+from mmdet.structures import SampleList
+from mmengine.logging import MessageHub
+from mmengine.structures import InstanceData
+from torch import Tensor
+
+from .functional import (
+    boxes_paste_mask,
+    check_probability,
+    paste_occlusion,
+    selective_regression_mask,
+    two_stage_filter,
+)
+
+#: Most teacher records kept when no CropBankHook collects them (bounded memory).
+MAX_PENDING_RECORDS = 4096
+
+
+def load_ml_scores(path: str, num_classes: int, classes: Optional[tuple] = None) -> dict:
+    """Read the per-image multi-label class scores written by ``tools/acrst/ssmll_scores.py``.
+
+    Args:
+        path (str): the JSON file (``semi_train_cfg.ml_scores_file``).
+        num_classes (int): the detector's class count.
+        classes (tuple[str], optional): the detector's class names, checked against the file's.
+
+    Returns:
+        dict: ``{'scores': {img_id (str): Tensor (K,)}, 'file_names': {img_id: file name}}``.
+    """
+    setting = 'semi_train_cfg.ml_scores_file'
+    if not osp.isfile(path):
+        raise FileNotFoundError(
+            f'{setting}={path!r} does not exist: write it with tools/acrst/ssmll_scores.py (SSMLL scores of '
+            'the unlabeled set), or set tau_ml=None to switch filter stage 2 off'
+        )
+    try:
+        with open(path) as f:
+            data = json.load(f)
+        scores, file_names = data['scores'], data.get('file_names', {})
+    except (ValueError, KeyError, TypeError) as err:
+        raise ValueError(f'{setting}={path!r} is not a SSMLL scores file ({err})') from err
+    if classes is not None and data.get('classes') is not None and tuple(data['classes']) != tuple(classes):
+        raise ValueError(
+            f'{setting}={path!r} was written for classes {data["classes"]}, but the detector uses {classes}'
+        )
+    out = {}
+    for img_id, values in scores.items():
+        if len(values) != num_classes:
+            raise ValueError(
+                f'{setting}={path!r}: image {img_id} has {len(values)} class scores, the detector has '
+                f'{num_classes} classes'
+            )
+        out[str(img_id)] = torch.tensor(values, dtype=torch.float32)
+    return {'scores': out, 'file_names': {str(k): v for k, v in file_names.items()}}
+
+
+@MODELS.register_module()
+class ACRST(SoftTeacher):
+    """ACRST on Soft Teacher: two-stage pseudo-label filtering, CropBank pastes, selective supervision.
+
+    ``semi_train_cfg`` keys used on top of Soft Teacher's (``rpn_pseudo_thr``, ``cls_pseudo_thr``,
+    ``min_pseudo_bbox_wh``, ``sup_weight``, ``unsup_weight``):
+
+    * ``pseudo_label_initial_score_thr`` (float): teacher detections kept for the CropBank statistics
+      (the AAAI pseudo-recall sums confidences above 0.1). Defaults to 0.1.
+    * ``tau_cls`` (float | None): filter stage 1, detection score threshold. Defaults to 0.7.
+    * ``tau_ml`` (float | None): filter stage 2, multi-label score threshold. Defaults to 0.2.
+    * ``ml_scores_file`` (str | None): SSMLL scores of the unlabeled images; None switches stage 2 off.
+    * ``regress_pseudo`` (bool): also regress the teacher's pseudo boxes (turns selective supervision
+      off). Defaults to False.
+    * ``burn_in_iters`` (int): supervised-only iterations at the start. Defaults to 0.
+    * ``bbox_occluded_thr`` / ``mask_occluded_thr`` (float): the CopyPaste occlusion rule applied to
+      pseudo boxes covered by pastes. Defaults to 10 / 300.
+
+    Args:
+        detector (dict): the detector config (a two-stage detector, e.g. Faster R-CNN).
+        semi_train_cfg (dict, optional): the semi-supervised training config.
+        semi_test_cfg (dict, optional): the semi-supervised testing config.
+        data_preprocessor (dict, optional): a ``MultiBranchDataPreprocessor`` config.
+        init_cfg (dict, optional): initialisation config.
+    """
+
+    def __init__(
+        self,
+        detector: dict,
+        semi_train_cfg: Optional[dict] = None,
+        semi_test_cfg: Optional[dict] = None,
+        data_preprocessor: Optional[dict] = None,
+        init_cfg: Optional[dict] = None,
+    ) -> None:
+        semi_train_cfg = copy.deepcopy(dict(semi_train_cfg or {}))
+        semi_train_cfg.setdefault('pseudo_label_initial_score_thr', 0.1)
+        semi_train_cfg.setdefault('tau_cls', 0.7)
+        semi_train_cfg.setdefault('tau_ml', 0.2)
+        semi_train_cfg.setdefault('ml_scores_file', None)
+        semi_train_cfg.setdefault('regress_pseudo', False)
+        semi_train_cfg.setdefault('burn_in_iters', 0)
+        semi_train_cfg.setdefault('reg_pseudo_thr', float('inf'))  # no uncertainty filter (see below)
+        for key in (
+            'pseudo_label_initial_score_thr',
+            'tau_cls',
+            'tau_ml',
+            'cls_pseudo_thr',
+            'rpn_pseudo_thr',
+        ):
+            check_probability(f'semi_train_cfg.{key}', semi_train_cfg.get(key))
+        if int(semi_train_cfg['burn_in_iters']) < 0:
+            raise ValueError(
+                f'semi_train_cfg.burn_in_iters must be >= 0, got {semi_train_cfg["burn_in_iters"]}'
+            )
+        super().__init__(
+            detector=detector,
+            semi_train_cfg=semi_train_cfg,
+            semi_test_cfg=semi_test_cfg,
+            data_preprocessor=data_preprocessor,
+            init_cfg=init_cfg,
+        )
+        self.num_classes = self.student.roi_head.bbox_head.num_classes
+        self.ml_scores = None
+        if semi_train_cfg['ml_scores_file'] and semi_train_cfg['tau_ml'] is not None:
+            self.ml_scores = load_ml_scores(semi_train_cfg['ml_scores_file'], self.num_classes)
+        self._cropbank_records: list[dict] = []
+
+    # ----- pseudo-labels ---------------------------------------------------------------------------------
+    def image_class_scores(self, data_sample) -> Optional[Tensor]:
+        """The SSMLL class scores of an unlabeled image, None when filter stage 2 is off.
+
+        Args:
+            data_sample (DetDataSample): an unlabeled sample with ``img_id`` and ``img_path`` metainfo.
+
+        Returns:
+            Tensor | None: (K,) scores.
+        """
+        if self.ml_scores is None:
+            return None
+        img_id = str(data_sample.metainfo.get('img_id'))
+        path = self.semi_train_cfg.ml_scores_file
+        if img_id not in self.ml_scores['scores']:
+            raise KeyError(
+                f'unlabeled image id {img_id} ({data_sample.metainfo.get("img_path")}) has no scores in '
+                f'semi_train_cfg.ml_scores_file={path!r}: the file was written for another unlabeled set; '
+                'rerun tools/acrst/ssmll_scores.py on this ann_file'
+            )
+        expected = self.ml_scores['file_names'].get(img_id)
+        img_path = data_sample.metainfo.get('img_path')
+        if expected is not None and img_path is not None and osp.basename(img_path) != osp.basename(expected):
+            raise ValueError(
+                f'semi_train_cfg.ml_scores_file={path!r} gives image id {img_id} the file {expected!r}, '
+                f'but the dataset has {img_path!r}: the scores file does not match the unlabeled ann_file'
+            )
+        return self.ml_scores['scores'][img_id]
+
+    @torch.no_grad()
+    def get_pseudo_instances(
+        self, batch_inputs: Tensor, batch_data_samples: SampleList
+    ) -> tuple[SampleList, dict]:
+        """Soft Teacher's teacher pass, then the two-stage filter; raw detections are kept for CropBank."""
+        batch_data_samples, batch_info = super().get_pseudo_instances(batch_inputs, batch_data_samples)
+        cfg = self.semi_train_cfg
+        for data_sample in batch_data_samples:
+            instances = data_sample.gt_instances
+            keep = two_stage_filter(
+                instances.scores,
+                instances.labels,
+                self.image_class_scores(data_sample),
+                cfg.tau_cls,
+                cfg.tau_ml,
+            )
+            self._cropbank_records.append(
+                {
+                    'img_path': data_sample.metainfo.get('img_path'),
+                    'bboxes': instances.bboxes.detach().cpu().numpy(),
+                    'labels': instances.labels.detach().cpu().numpy(),
+                    'scores': instances.scores.detach().cpu().numpy(),
+                    'kept': keep.cpu().numpy(),
+                }
+            )
+            data_sample.gt_instances = instances[keep]
+        del self._cropbank_records[:-MAX_PENDING_RECORDS]
+        return batch_data_samples, batch_info
+
+    def pop_cropbank_records(self) -> list[dict]:
+        """Teacher detections on unlabeled images since the last call (read by ``CropBankHook``)."""
+        records, self._cropbank_records = self._cropbank_records, []
+        return records
+
+    def compute_uncertainty_with_aug(self, x, batch_data_samples: SampleList) -> list[Tensor]:
+        """Zero uncertainty: ACRST regresses pasted boxes only, so Soft Teacher's box jitter is skipped."""
+        return [ds.gt_instances.scores.new_zeros(len(ds.gt_instances)) for ds in batch_data_samples]
+
+    def project_pseudo_instances(
+        self, batch_pseudo_instances: SampleList, batch_data_samples: SampleList
+    ) -> SampleList:
+        """Project pseudo-labels to the student view, then merge the CropBank pastes of that view.
+
+        Pseudo boxes covered by a paste follow CopyPaste's occlusion rule; pasted instances (from the
+        ``pasted_bboxes`` / ``pasted_labels`` metainfo written by ``ACRSTPaste``) join with score 1 and
+        ``pasted=True``.
+        """
+        batch_data_samples = super().project_pseudo_instances(batch_pseudo_instances, batch_data_samples)
+        cfg = self.semi_train_cfg
+        for data_sample in batch_data_samples:
+            pseudo = data_sample.gt_instances
+            device = pseudo.bboxes.device
+            pasted_boxes = torch.as_tensor(
+                data_sample.metainfo.get('pasted_bboxes', torch.zeros(0, 4)),
+                dtype=torch.float32,
+                device=device,
+            ).reshape(-1, 4)
+            pasted_labels = torch.as_tensor(
+                data_sample.metainfo.get('pasted_labels', torch.zeros(0)), dtype=torch.long, device=device
+            ).reshape(-1)
+            if len(pasted_boxes) and len(pseudo):
+                height, width = data_sample.img_shape
+                mask = boxes_paste_mask(pasted_boxes, height, width)
+                keep, updated = paste_occlusion(
+                    pseudo.bboxes, mask, cfg.get('bbox_occluded_thr', 10), cfg.get('mask_occluded_thr', 300)
+                )
+                pseudo.bboxes = updated.to(pseudo.bboxes.dtype)
+                pseudo = pseudo[keep]
+            pseudo.pasted = torch.zeros(len(pseudo), dtype=torch.bool, device=device)
+            pasted = InstanceData(
+                bboxes=pasted_boxes,
+                labels=pasted_labels,
+                scores=pasted_boxes.new_ones(len(pasted_boxes)),
+                pasted=torch.ones(len(pasted_boxes), dtype=torch.bool, device=device),
+            )
+            if 'reg_uncs' in pseudo:
+                pasted.reg_uncs = pasted_boxes.new_zeros(len(pasted_boxes))
+            data_sample.gt_instances = InstanceData.cat([pseudo, pasted])
+        return batch_data_samples
+
+    # ----- losses ------------------------------------------------------------------------------------
+    def rcnn_reg_loss_by_pseudo_instances(
+        self, x, unsup_rpn_results_list, batch_data_samples: SampleList
+    ) -> dict:
+        """Selective supervision: the unlabeled box-regression loss sees only pasted instances."""
+        reg_samples = []
+        for data_sample in batch_data_samples:
+            data_sample = data_sample.clone()
+            instances = data_sample.gt_instances
+            data_sample.gt_instances = instances[
+                selective_regression_mask(instances.pasted, self.semi_train_cfg.regress_pseudo)
+            ]
+            reg_samples.append(data_sample)
+        return super().rcnn_reg_loss_by_pseudo_instances(x, unsup_rpn_results_list, reg_samples)
+
+    def in_burn_in(self) -> bool:
+        """True during the supervised-only burn-in (``semi_train_cfg.burn_in_iters``)."""
+        burn_in = int(self.semi_train_cfg.get('burn_in_iters', 0))
+        return burn_in > 0 and MessageHub.get_current_instance().get_info('iter', 0) < burn_in
+
+    def loss(self, multi_batch_inputs: dict, multi_batch_data_samples: dict) -> dict:
+        """Supervised loss only during burn-in, Soft Teacher's supervised + unsupervised losses after."""
+        if self.in_burn_in():
+            return self.loss_by_gt_instances(multi_batch_inputs['sup'], multi_batch_data_samples['sup'])
+        return super().loss(multi_batch_inputs, multi_batch_data_samples)
