@@ -1,0 +1,1 @@
+from .cropbank_hook import CropBank, CropBankHook  # noqa: F401
