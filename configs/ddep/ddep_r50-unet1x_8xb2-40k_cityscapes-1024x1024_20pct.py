@@ -1,0 +1,3 @@
+# Cityscapes with 20% of the train labels (subset file from tools/dataset_converters/ddep_label_fractions.py).
+_base_ = ['./ddep_r50-unet1x_8xb2-40k_cityscapes-1024x1024.py']
+train_dataloader = dict(dataset=dict(ann_file='splits/train@20.txt'))

@@ -1,0 +1,4 @@
+# DDeP pretraining with a 2x wider UNet decoder (the paper's decoder-width study).
+_base_ = ['./ddep_r50-unet1x_8xb32-100k_in1k-224.py']
+widen_factor = 2
+model = dict(neck=dict(widen_factor=widen_factor), head=dict(in_channels=16 * widen_factor))
