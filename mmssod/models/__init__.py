@@ -2,3 +2,4 @@
 from . import dense_heads  # noqa: F401
 from . import ddep  # noqa: F401
 from . import acrst  # noqa: F401
+from . import reid  # noqa: F401

@@ -1,0 +1,237 @@
+"""SpCL's hybrid memory and unified contrastive loss (Ge et al., NeurIPS 2020).
+
+One buffer of L2-normalised features holds the source-domain class centroids (rows ``[0, S)``, UDA only) and
+one instance feature per unlabeled target image (rows ``[S, S + N_t)``). A parallel label vector gives every
+row a class id. The logit of a feature against a class is the mean of its logits over the rows of that
+class, so a source centroid, a target cluster centroid (mean of its members) and a target outlier (the
+instance itself) are all classes of one softmax.
+
+The math lives in the pure functions :func:`unified_contrastive_loss` and :func:`momentum_update`;
+:class:`HybridMemory` holds the buffers (so they are saved in checkpoints) and gathers the batch across
+ranks before its update so that every rank keeps the same memory.
+"""
+
+from __future__ import annotations
+
+from typing import Tuple
+
+import torch
+import torch.nn.functional as F
+from mmengine.dist import all_gather, get_world_size
+from torch import Tensor, nn
+
+
+def class_logits(logits: Tensor, labels: Tensor, num_classes: int) -> Tuple[Tensor, Tensor]:
+    """Average instance logits over the memory rows of each class.
+
+    Args:
+        logits (Tensor): (B, M) logits of B features against the M memory rows.
+        labels (Tensor): (M,) int64 class id of every memory row, in ``[0, num_classes)``.
+        num_classes (int): Number of class ids C.
+
+    Returns:
+        tuple[Tensor, Tensor]: (B, C) class logits (0 for empty classes) and the (C,) bool mask of classes
+        that have at least one row.
+    """
+    sums = logits.new_zeros(logits.size(0), num_classes).index_add_(1, labels, logits)
+    counts = torch.bincount(labels, minlength=num_classes)
+    mean = sums / counts.clamp(min=1).to(logits.dtype)
+    return mean, counts > 0
+
+
+def unified_contrastive_loss(
+    feats: Tensor, memory: Tensor, labels: Tensor, targets: Tensor, temperature: float = 0.05
+) -> Tensor:
+    """SpCL's unified contrastive loss against a hybrid memory, computed in fp32.
+
+    ``p(k | x) = exp(<x, c_k> / tau) / sum_j exp(<x, c_j> / tau)`` over the classes j with at least one
+    memory row, where ``<x, c_k> / tau`` is the mean of ``<x, f_r> / tau`` over the rows r of class k.
+
+    Args:
+        feats (Tensor): (B, D) L2-normalised features (gradient flows to them).
+        memory (Tensor): (M, D) L2-normalised memory rows (no gradient).
+        labels (Tensor): (M,) int64 class id of each memory row.
+        targets (Tensor): (B,) int64 class id of each feature.
+        temperature (float): tau. Defaults to 0.05.
+
+    Returns:
+        Tensor: Scalar mean of ``-log p(target | x)`` (fp32 even when ``feats`` is fp16 / bf16).
+    """
+    num_classes = int(labels.max().item()) + 1
+    if int(targets.max().item()) >= num_classes or int(targets.min().item()) < 0:
+        raise ValueError(f'targets must be class ids of memory rows in [0, {num_classes}), got {targets}')
+    with torch.autocast(device_type=feats.device.type, enabled=False):
+        logits = feats.float() @ memory.float().t() / temperature
+        cls_logits, present = class_logits(logits, labels, num_classes)
+        cls_logits = cls_logits.masked_fill(~present, float('-inf'))
+        return F.cross_entropy(cls_logits, targets)
+
+
+def momentum_update(memory: Tensor, indexes: Tensor, feats: Tensor, momentum: float = 0.2) -> Tensor:
+    """Momentum update of memory rows, equal to the sequential per-sample definition, vectorised.
+
+    For each sample in batch order: ``f_y <- m * f_y + (1 - m) * x``, then ``f_y <- f_y / ||f_y||``. Rows
+    that appear once are updated all at once; a row hit by several samples of the batch is updated in
+    occurrence rounds (round r applies every row's r-th sample), which is exactly the sequential result and
+    needs as many vectorised steps as the largest multiplicity, not one per sample.
+
+    Args:
+        memory (Tensor): (M, D) memory, updated in place.
+        indexes (Tensor): (B,) int64 row of each sample.
+        feats (Tensor): (B, D) features (detached).
+        momentum (float): m, weight of the old row. Defaults to 0.2.
+
+    Returns:
+        Tensor: ``memory`` (the same tensor).
+    """
+    if indexes.numel() == 0:
+        return memory
+    feats = feats.detach().to(memory.dtype)
+    # occurrence number of each sample among the samples with the same row, in batch order (stable sort)
+    order = torch.sort(indexes, stable=True).indices
+    sorted_idx = indexes[order]
+    starts = torch.ones_like(sorted_idx, dtype=torch.bool)
+    starts[1:] = sorted_idx[1:] != sorted_idx[:-1]
+    group_start = torch.cummax(torch.where(starts, torch.arange(len(order), device=order.device), 0), 0)[0]
+    occurrence = torch.empty_like(order)
+    occurrence[order] = torch.arange(len(order), device=order.device) - group_start
+    for r in range(int(occurrence.max().item()) + 1):
+        sel = occurrence == r
+        rows = indexes[sel]
+        updated = momentum * memory[rows] + (1.0 - momentum) * feats[sel]
+        memory[rows] = F.normalize(updated, dim=1)
+    return memory
+
+
+def gather_batch(feats: Tensor, indexes: Tensor) -> Tuple[Tensor, Tensor]:
+    """All-gather features and memory rows from every rank, in rank order (identity when not distributed).
+
+    Args:
+        feats (Tensor): (B, D) local features (same B on every rank).
+        indexes (Tensor): (B,) local memory rows.
+
+    Returns:
+        tuple[Tensor, Tensor]: (world * B, D) features and (world * B,) rows.
+    """
+    if get_world_size() == 1:
+        return feats, indexes
+    return torch.cat(all_gather(feats.contiguous())), torch.cat(all_gather(indexes.contiguous()))
+
+
+class HybridMemory(nn.Module):
+    """Source class centroids and target instance features in one buffer, with their class labels.
+
+    Buffers (saved in checkpoints): ``features`` (M, D), ``labels`` (M,), ``num_source`` (S) and
+    ``initialized``. Shapes follow a loaded checkpoint, so a memory built empty can be resumed.
+
+    Args:
+        num_features (int): Feature dimension D. Defaults to 2048.
+        num_samples (int): Rows M = S + N_t; may be 0 and set later by :meth:`init_memory`. Defaults to 0.
+        temperature (float): Softmax temperature tau. Defaults to 0.05.
+        momentum (float): Update momentum m (weight of the old row). Defaults to 0.2.
+    """
+
+    def __init__(
+        self, num_features: int = 2048, num_samples: int = 0, temperature: float = 0.05, momentum: float = 0.2
+    ) -> None:
+        super().__init__()
+        self.num_features = num_features
+        self.temperature = temperature
+        self.momentum = momentum
+        self.register_buffer('features', torch.zeros(num_samples, num_features))
+        self.register_buffer('labels', torch.arange(num_samples, dtype=torch.long))
+        self.register_buffer('num_source', torch.zeros((), dtype=torch.long))
+        self.register_buffer('initialized', torch.zeros((), dtype=torch.bool))
+        self._pending: Tuple[Tensor, Tensor] | None = None
+
+    @property
+    def num_target(self) -> int:
+        """Number of target instance rows N_t."""
+        return self.features.size(0) - int(self.num_source)
+
+    @torch.no_grad()
+    def init_memory(self, source_centroids: Tensor | None, target_features: Tensor) -> None:
+        """Fill the memory; target rows start as their own classes (labels set later by clustering).
+
+        Args:
+            source_centroids (Tensor | None): (S, D) source class centroids (None for unsupervised).
+            target_features (Tensor): (N_t, D) target instance features.
+        """
+        parts = [target_features] if source_centroids is None else [source_centroids, target_features]
+        feats = F.normalize(torch.cat(parts).float(), dim=1).to(self.features.device)
+        if feats.size(1) != self.num_features:
+            raise ValueError(f'memory expects {self.num_features}-d features, got {feats.size(1)}-d')
+        num_source = 0 if source_centroids is None else source_centroids.size(0)
+        self.features = feats
+        self.labels = torch.arange(feats.size(0), dtype=torch.long, device=feats.device)
+        self.num_source.fill_(num_source)
+        self.initialized.fill_(True)
+
+    @torch.no_grad()
+    def set_target_labels(self, target_labels: Tensor) -> None:
+        """Set the pseudo labels of the target rows; their class ids become ``S + label``.
+
+        Args:
+            target_labels (Tensor): (N_t,) int64 labels in ``[0, K)`` (outliers already own classes).
+        """
+        if target_labels.numel() != self.num_target:
+            raise ValueError(f'{target_labels.numel()} target labels for {self.num_target} target rows')
+        s = int(self.num_source)
+        self.labels[s:] = target_labels.to(self.labels) + s
+
+    def target_rows(self, sample_idx: Tensor) -> Tensor:
+        """Memory rows of target samples given their dataset indexes."""
+        return sample_idx + self.num_source
+
+    def loss(self, feats: Tensor, indexes: Tensor) -> Tensor:
+        """Unified contrastive loss of a batch against the memory as it is before this batch's update.
+
+        In training mode the batch is kept for :meth:`apply_pending_update`: the memory must not change
+        before the backward pass, which reads it.
+
+        Args:
+            feats (Tensor): (B, D) L2-normalised features.
+            indexes (Tensor): (B,) memory rows (source: class id; target: ``S + sample index``).
+
+        Returns:
+            Tensor: Scalar loss (fp32).
+        """
+        if not bool(self.initialized):
+            raise RuntimeError(
+                'HybridMemory is empty: SpCLClusterHook (custom_hooks) must initialise it before training'
+            )
+        if self.training:  # applied by apply_pending_update() after the backward pass (SpCLClusterHook)
+            self._pending = (feats.detach(), indexes.detach())
+        return unified_contrastive_loss(
+            feats, self.features, self.labels, self.labels[indexes], self.temperature
+        )
+
+    @torch.no_grad()
+    def update(self, feats: Tensor, indexes: Tensor) -> None:
+        """Momentum-update the rows of a batch, gathered from all ranks (call after the loss).
+
+        Args:
+            feats (Tensor): (B, D) features of this rank.
+            indexes (Tensor): (B,) their memory rows.
+        """
+        all_feats, all_indexes = gather_batch(feats.detach().float(), indexes)
+        momentum_update(self.features, all_indexes, all_feats, self.momentum)
+
+    @torch.no_grad()
+    def apply_pending_update(self) -> bool:
+        """Apply the update of the last training batch (the hook calls it after the optimizer step).
+
+        Returns:
+            bool: Whether a batch was pending.
+        """
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return False
+        self.update(*pending)
+        return True
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        for name in ('features', 'labels'):
+            if prefix + name in state_dict:  # adopt the checkpoint's size (memory built empty)
+                setattr(self, name, torch.empty_like(state_dict[prefix + name], device=self.features.device))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)

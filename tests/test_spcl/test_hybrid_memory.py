@@ -1,0 +1,93 @@
+"""HybridMemory: unified contrastive loss and gradient by hand, vectorised update vs the sequential rule."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mmssod.models.reid.hybrid_memory import (
+    HybridMemory,
+    class_logits,
+    momentum_update,
+    unified_contrastive_loss,
+)
+
+
+def test_loss_and_gradient_match_hand_computation():
+    # 2-d features so every number can be written down; tau = 0.5
+    memory = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8], [-1.0, 0.0]])
+    labels = torch.tensor([0, 1, 1, 3])  # class 2 is empty (masked); class 1 = mean of rows 1 and 2
+    x = torch.tensor([[0.8, 0.6]], requires_grad=True)
+    tau = 0.5
+    loss = unified_contrastive_loss(x, memory, labels, torch.tensor([1]), tau)
+    # instance logits: x.f / tau = [1.6, 1.2, 1.92, -1.6]; class logits: c0 = 1.6, c1 = (1.2 + 1.92) / 2, c3 = -1.6
+    c0, c1, c3 = 1.6, (1.2 + 1.92) / 2, -1.6
+    z = math.exp(c0) + math.exp(c1) + math.exp(c3)
+    assert loss.item() == pytest.approx(-(c1 - math.log(z)), abs=1e-6)
+    loss.backward()
+    p = [math.exp(c) / z for c in (c0, c1, c3)]
+    # d loss / d x = sum_k (p_k - y_k) d c_k / d x, d c_k / d x = mean of member rows / tau
+    grads = [memory[0] / tau, (memory[1] + memory[2]) / 2 / tau, memory[3] / tau]
+    expect = p[0] * grads[0] + (p[1] - 1) * grads[1] + p[2] * grads[2]
+    torch.testing.assert_close(x.grad[0], expect, atol=1e-6, rtol=1e-6)
+
+
+def test_class_logits_mask_empty_ids():
+    logits = torch.tensor([[1.0, 2.0, 3.0]])
+    mean, present = class_logits(logits, torch.tensor([0, 0, 2]), 3)
+    torch.testing.assert_close(mean, torch.tensor([[1.5, 0.0, 3.0]]))
+    assert present.tolist() == [True, False, True]
+
+
+def test_loss_is_fp32_under_half_inputs():
+    mem = F.normalize(torch.randn(6, 8), dim=1)
+    x = F.normalize(torch.randn(3, 8), dim=1).half()
+    loss = unified_contrastive_loss(x, mem, torch.arange(6), torch.tensor([0, 1, 2]), 0.05)
+    assert loss.dtype == torch.float32 and torch.isfinite(loss)
+
+
+def sequential_update(memory, indexes, feats, m):
+    memory = memory.clone()
+    for x, y in zip(feats, indexes.tolist()):
+        memory[y] = m * memory[y] + (1 - m) * x
+        memory[y] /= memory[y].norm()
+    return memory
+
+
+@pytest.mark.parametrize('seed', [0, 1, 2])
+def test_vectorised_update_equals_sequential_definition_with_duplicates(seed):
+    g = torch.Generator().manual_seed(seed)
+    mem = F.normalize(torch.randn(10, 5, generator=g), dim=1)
+    idx = torch.randint(0, 10, (40,), generator=g)  # many duplicate rows, in arbitrary order
+    feats = F.normalize(torch.randn(40, 5, generator=g), dim=1)
+    expect = sequential_update(mem, idx, feats, 0.2)
+    got = momentum_update(mem.clone(), idx, feats, 0.2)
+    torch.testing.assert_close(got, expect, atol=1e-6, rtol=1e-6)
+    untouched = torch.ones(10, dtype=torch.bool)
+    untouched[idx] = False
+    assert torch.equal(got[untouched], mem[untouched])
+
+
+def test_memory_loss_defers_update_until_applied_and_resizes_on_load():
+    mem = HybridMemory(num_features=4, temperature=0.05, momentum=0.2)
+    with pytest.raises(RuntimeError, match='SpCLClusterHook'):
+        mem.loss(torch.randn(2, 4), torch.tensor([0, 1]))
+    mem.init_memory(torch.randn(2, 4), torch.randn(5, 4))  # 2 source classes, 5 target images
+    assert int(mem.num_source) == 2 and mem.num_target == 5
+    mem.set_target_labels(torch.tensor([0, 0, 1, 2, 2]))
+    assert mem.labels.tolist() == [0, 1, 2, 2, 3, 4, 4]
+    before = mem.features.clone()
+    x = F.normalize(torch.randn(3, 4, requires_grad=True), dim=1)
+    loss = mem.loss(x, torch.tensor([0, 3, 6]))
+    loss.backward()  # memory unchanged until the backward pass is done (the backward reads it)
+    assert torch.equal(mem.features, before)
+    assert mem.apply_pending_update() and not mem.apply_pending_update()
+    assert not torch.equal(mem.features[[0, 3, 6]], before[[0, 3, 6]])
+    assert torch.equal(mem.features[[1, 2, 4, 5]], before[[1, 2, 4, 5]])
+    fresh = HybridMemory(num_features=4)
+    fresh.load_state_dict(mem.state_dict())
+    assert torch.equal(fresh.features, mem.features) and torch.equal(fresh.labels, mem.labels)
+    assert int(fresh.num_source) == 2 and bool(fresh.initialized)
+    with pytest.raises(ValueError, match='target labels'):
+        mem.set_target_labels(torch.tensor([0, 1]))

@@ -1,0 +1,84 @@
+"""Sparse k-reciprocal Jaccard distance against a direct dense implementation of the reference algorithm."""
+
+import numpy as np
+import pytest
+import torch
+
+from mmssod.models.reid.jaccard import jaccard_distance, knn_rank, sparse_to_scipy
+
+
+def dense_reference(feats: np.ndarray, k1: int, k2: int) -> np.ndarray:
+    """Re-ranking Jaccard distance written directly from the algorithm, with dense N x N arrays."""
+    n = feats.shape[0]
+    sim = feats @ feats.T
+    rank = np.argsort(-sim, axis=1, kind='stable')[:, :k1]
+
+    def recip(i, k):
+        fwd = rank[i, : k + 1]
+        return np.array([j for j in fwd if i in rank[j, : k + 1]], dtype=np.int64)
+
+    r_full = [recip(i, k1) for i in range(n)]
+    r_half = [recip(i, int(round(k1 / 2))) for i in range(n)]
+    v = np.zeros((n, n), dtype=np.float64)
+    for i in range(n):
+        exp = list(r_full[i])
+        for c in r_full[i]:
+            hc = r_half[c]
+            if len(np.intersect1d(hc, r_full[i])) > 2 / 3 * len(hc):
+                exp.extend(hc)
+        exp = np.unique(np.array(exp, dtype=np.int64))
+        dist = 2 - 2 * sim[i, exp]
+        w = np.exp(-dist - (-dist).max())
+        v[i, exp] = w / w.sum()
+    if k2 > 1:
+        v = np.stack([v[rank[i, :k2]].mean(0) for i in range(n)])
+    jac = np.zeros((n, n))
+    for i in range(n):
+        s = np.minimum(v[i][None, :], v).sum(1)
+        jac[i] = 1 - s / (2 - s)
+    return np.clip(jac, 0, None)
+
+
+def clustered_features(n_clusters=8, per=12, dim=16, noise=0.35, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    centers = torch.randn(n_clusters, dim, generator=g)
+    x = centers.repeat_interleave(per, 0) + noise * torch.randn(n_clusters * per, dim, generator=g)
+    return torch.nn.functional.normalize(x, dim=1)
+
+
+@pytest.mark.parametrize('k1, k2', [(30, 6), (10, 1), (8, 3)])
+def test_sparse_jaccard_equals_dense_reference(k1, k2):
+    feats = clustered_features()
+    ref = dense_reference(feats.double().numpy(), k1, k2)
+    dist = jaccard_distance(feats, k1=k1, k2=k2)
+    assert dist.is_sparse
+    dense = dist.to_dense().numpy()
+    stored = np.zeros(dense.shape, dtype=bool)
+    idx = dist.indices().numpy()
+    stored[idx[0], idx[1]] = True
+    dense[~stored] = 1.0  # absent = 1.0
+    np.testing.assert_allclose(dense, ref, atol=2e-5)
+    assert (~stored).any(), 'pairs without shared support must be left out'
+    assert np.allclose(np.diag(dense), 0, atol=1e-5)
+
+
+def test_max_distance_drops_only_larger_entries():
+    feats = clustered_features(seed=1)
+    full = jaccard_distance(feats)
+    cut = jaccard_distance(feats, max_distance=0.62)
+    fv = full.values()
+    assert cut.values().numel() == int((fv <= 0.62).sum()) < fv.numel()
+    assert (cut.values() <= 0.62).all()
+
+
+def test_k_clipped_to_small_n_and_scipy_conversion_keeps_zero_diagonal():
+    feats = clustered_features(n_clusters=2, per=3)  # N = 6 < k1
+    csr = sparse_to_scipy(jaccard_distance(feats, k1=30, k2=6))
+    assert csr.shape == (6, 6)
+    assert all(csr[i].indices.tolist().count(i) == 1 for i in range(6)), 'diagonal must be stored'
+    assert knn_rank(feats, 3)[:, 0].tolist() == list(range(6))
+
+
+def test_bad_shape_is_rejected():
+    with pytest.raises(ValueError, match='N, D'):
+        jaccard_distance(torch.zeros(0, 4))
