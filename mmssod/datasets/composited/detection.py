@@ -37,9 +37,9 @@ from .files import (
     load_image,
     makedirs,
     percent_tag,
-    prepare_out_dir,
     read_meta,
     save_image,
+    start_build,
     write_json,
 )
 from .progress import progress_bar
@@ -502,16 +502,7 @@ def build_detection(
     cfg.validate()
     load_fashion_mnist(fmnist_root, 'train')  # fail early with the install hint
     load_fashion_mnist(fmnist_root, 'test')
-    out = prepare_out_dir(out, GENERATOR, _OWNED)
-    meta = {
-        'generator': GENERATOR,
-        'generator_version': GENERATOR_VERSION,
-        'provenance': PROVENANCE,
-        'seed': int(seed),
-        'params': cfg.to_dict(),
-        'complete': False,
-    }
-    write_json(osp.join(out, META_FILE), meta)
+    out, meta = start_build(out, GENERATOR, GENERATOR_VERSION, _OWNED, seed, cfg.to_dict())
     ann_dir = osp.join(out, 'annotations')
     makedirs(ann_dir)
     splits = {}

@@ -168,6 +168,38 @@ def prepare_out_dir(out: str, generator: str, owned: Sequence[str]) -> str:
     return out
 
 
+def start_build(
+    out: str, generator: str, version: int, owned: Sequence[str], seed: int, params: Dict[str, Any]
+) -> tuple:
+    """Prepare ``out`` (see :func:`prepare_out_dir`) and write an incomplete ``meta.json`` marker.
+
+    The caller adds its results to the returned meta, sets ``complete=True`` and writes it again, so a
+    build that is interrupted never looks like a finished one.
+
+    Args:
+        out (str): Output folder.
+        generator (str): Generator name recorded in ``meta.json``.
+        version (int): Generator version recorded in ``meta.json``.
+        owned (Sequence[str]): Files/folders (relative to ``out``) this generator writes.
+        seed (int): Generation seed.
+        params (dict): Generation parameters.
+
+    Returns:
+        tuple[str, dict]: ``out`` as an absolute path, and the meta dict written so far.
+    """
+    out = prepare_out_dir(out, generator, owned)
+    meta = {
+        'generator': generator,
+        'generator_version': version,
+        'provenance': PROVENANCE,
+        'seed': int(seed),
+        'params': params,
+        'complete': False,
+    }
+    write_json(osp.join(out, META_FILE), meta)
+    return out, meta
+
+
 def makedirs(*paths: str) -> None:
     """``os.makedirs(..., exist_ok=True)`` for several folders.
 

@@ -31,7 +31,7 @@ import numpy as np
 from ..reid import DISTRACTOR_PID, JUNK_PID, MARKET_SUBSETS, format_market_name
 from .canvas import child_rng, crop_background, random_tint, render_item
 from .errors import CompositedDataError
-from .files import META_FILE, PROVENANCE, makedirs, prepare_out_dir, save_image, write_json
+from .files import META_FILE, makedirs, save_image, start_build, write_json
 from .progress import progress_bar
 from .sources import Background, backgrounds_of_family, load_fashion_mnist
 
@@ -431,16 +431,9 @@ def build_reid(
     train_items, _ = load_fashion_mnist(fmnist_root, 'train')
     test_items, _ = load_fashion_mnist(fmnist_root, 'test')
     cfg.validate(len(train_items), len(test_items))
-    out = prepare_out_dir(out, GENERATOR, tuple(DOMAIN_STYLES) + ('preview.png',))
-    meta: Dict[str, Any] = {
-        'generator': GENERATOR,
-        'generator_version': GENERATOR_VERSION,
-        'provenance': PROVENANCE,
-        'seed': int(seed),
-        'params': cfg.to_dict(),
-        'complete': False,
-    }
-    write_json(osp.join(out, META_FILE), meta)
+    out, meta = start_build(
+        out, GENERATOR, GENERATOR_VERSION, tuple(DOMAIN_STYLES) + ('preview.png',), seed, cfg.to_dict()
+    )
     meta['domains'] = {
         d: build_domain(cfg, seed, d, i, out, fmnist_root, progress) for i, d in enumerate(cfg.domains)
     }

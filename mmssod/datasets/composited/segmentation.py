@@ -31,11 +31,10 @@ from .detection import check_canvas_sizes, check_percents, labeled_size, select_
 from .errors import CompositedDataError
 from .files import (
     META_FILE,
-    PROVENANCE,
     makedirs,
     percent_tag,
-    prepare_out_dir,
     save_image,
+    start_build,
     write_json,
     write_lines,
 )
@@ -199,16 +198,7 @@ def build_segmentation(
     cfg.validate()
     load_fashion_mnist(fmnist_root, 'train')
     load_fashion_mnist(fmnist_root, 'test')
-    out = prepare_out_dir(out, GENERATOR, _OWNED)
-    meta = {
-        'generator': GENERATOR,
-        'generator_version': GENERATOR_VERSION,
-        'provenance': PROVENANCE,
-        'seed': int(seed),
-        'params': cfg.to_dict(),
-        'complete': False,
-    }
-    write_json(osp.join(out, META_FILE), meta)
+    out, meta = start_build(out, GENERATOR, GENERATOR_VERSION, _OWNED, seed, cfg.to_dict())
     split_dir = osp.join(out, 'splits')
     makedirs(split_dir)
     records = {}
