@@ -1,0 +1,222 @@
+"""D-ECE (detection expected calibration error) as an MMEngine metric, with a reliability diagram PNG."""
+
+from __future__ import annotations
+
+import os.path as osp
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+from mmdet.registry import METRICS
+from mmengine.evaluator import BaseMetric
+from mmengine.fileio import get_local_path
+from mmengine.logging import MMLogger, print_log
+
+from ..functional.dece import (
+    calibration_bins,
+    classwise_detection_ece,
+    collect_calibration_set,
+    detection_ece,
+)
+from ..functional.reliability_diagram import save_reliability_diagram
+from ..functional.temperature_scaling import apply_temperature
+
+
+def _numpy(x) -> np.ndarray:
+    return x.detach().cpu().numpy() if hasattr(x, 'detach') else np.asarray(x)
+
+
+@METRICS.register_module()
+class DECEMetric(BaseMetric):
+    """Detection expected calibration error, pooled and per class, plus a reliability diagram.
+
+    Usable alone or next to ``CocoMetric`` in a list evaluator::
+
+        val_evaluator = [
+            dict(type='CocoMetric', ann_file=ann, metric='bbox'),
+            dict(type='DECEMetric', ann_file=ann),
+        ]
+
+    Conventions (see :mod:`mmssod.evaluation.functional.dece`): detections with ``score >= score_thr``;
+    a true positive has the ground truth's class and IoU >= ``iou_thr`` with a not-yet-matched ground truth
+    (greedy by score); detections that only cover crowd boxes are left out; detections on images without
+    ground truth are false positives and count unless ``include_empty_images=False``; ``num_bins`` equal bins
+    over [0, 1], bin ``b`` = ``[b/n, (b+1)/n)``. Reported values are x100. With no detection above the
+    threshold D-ECE is undefined and reported as NaN (with a warning).
+
+    Args:
+        ann_file (str, optional): COCO annotation file for the ground truth (crowd boxes from ``iscrowd``).
+            Without it the ground truth is read from each data sample's ``gt_instances`` /
+            ``ignored_instances`` (the test pipeline must then load annotations, after ``Resize``, as mmdet's
+            COCO test pipelines do). Defaults to None.
+        score_thr (float): Score threshold. Defaults to 0.3.
+        iou_thr (float): IoU of a true positive. Defaults to 0.5.
+        num_bins (int): Number of confidence bins. Defaults to 10.
+        include_empty_images (bool): Count detections on images without ground truth. Defaults to True.
+        classwise (bool): Also return ``D-ECE_<class>`` keys (the per-class table is always logged).
+            Defaults to False.
+        temperature (float): Rescale scores as ``sigmoid(logit(s) / T)`` before evaluation (post-hoc
+            temperature scaling; 1 = off). Defaults to 1.0.
+        out_dir (str, optional): Folder for the reliability diagram. Defaults to None: the run's log folder
+            (``<work_dir>/<timestamp>/``). Set ``save_diagram=False`` to skip it.
+        save_diagram (bool): Save the diagram PNG. Defaults to True.
+        collect_device (str): 'cpu' or 'gpu'. Defaults to 'cpu'.
+        prefix (str, optional): Metric prefix. Defaults to 'dece'.
+        backend_args (dict, optional): File backend arguments for ``ann_file``. Defaults to None.
+    """
+
+    default_prefix: Optional[str] = 'dece'
+
+    def __init__(
+        self,
+        ann_file: Optional[str] = None,
+        score_thr: float = 0.3,
+        iou_thr: float = 0.5,
+        num_bins: int = 10,
+        include_empty_images: bool = True,
+        classwise: bool = False,
+        temperature: float = 1.0,
+        out_dir: Optional[str] = None,
+        save_diagram: bool = True,
+        collect_device: str = 'cpu',
+        prefix: Optional[str] = None,
+        backend_args: Optional[dict] = None,
+    ) -> None:
+        super().__init__(collect_device=collect_device, prefix=prefix)
+        if not 0.0 <= score_thr <= 1.0:
+            raise ValueError(f'DECEMetric: `score_thr` must be in [0, 1], got {score_thr}')
+        if not 0.0 < iou_thr <= 1.0:
+            raise ValueError(f'DECEMetric: `iou_thr` must be in (0, 1], got {iou_thr}')
+        if not isinstance(num_bins, int) or num_bins < 1:
+            raise ValueError(f'DECEMetric: `num_bins` must be a positive integer, got {num_bins!r}')
+        if not temperature > 0:
+            raise ValueError(f'DECEMetric: `temperature` must be > 0, got {temperature}')
+        self.score_thr, self.iou_thr, self.num_bins = float(score_thr), float(iou_thr), num_bins
+        self.include_empty_images, self.classwise = include_empty_images, classwise
+        self.temperature = float(temperature)
+        self.out_dir, self.save_diagram = out_dir, save_diagram
+        self.ann_file = ann_file
+        self._coco = None
+        if ann_file is not None:
+            from mmdet.datasets.api_wrappers import COCO
+
+            if not osp.isfile(ann_file) and '://' not in ann_file:
+                raise FileNotFoundError(
+                    f'DECEMetric: ann_file {ann_file!r} does not exist; fix `ann_file` of the DECEMetric '
+                    'entry in val_evaluator / test_evaluator'
+                )
+            with get_local_path(ann_file, backend_args=backend_args) as local_path:
+                self._coco = COCO(local_path)
+        self.last_diagram: Optional[str] = None
+
+    def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
+        """Keep each image's predictions (and, without ``ann_file``, its ground truth)."""
+        for sample in data_samples:
+            pred = sample['pred_instances']
+            result = dict(
+                img_id=sample.get('img_id'),
+                bboxes=_numpy(pred['bboxes']).reshape(-1, 4),
+                scores=_numpy(pred['scores']).reshape(-1),
+                labels=_numpy(pred['labels']).reshape(-1),
+            )
+            if self._coco is None:
+                if 'gt_instances' not in sample:
+                    raise ValueError(
+                        'DECEMetric needs ground truth: set its `ann_file`, or load annotations in the test '
+                        'pipeline (LoadAnnotations after Resize) so that data samples carry `gt_instances`'
+                    )
+                gt, ignored = sample['gt_instances'], sample.get('ignored_instances', {})
+                gt_boxes, gt_labels = _numpy(gt['bboxes']).reshape(-1, 4), _numpy(gt['labels']).reshape(-1)
+                ig_boxes = (
+                    _numpy(ignored['bboxes']).reshape(-1, 4) if 'bboxes' in ignored else np.zeros((0, 4))
+                )
+                ig_labels = _numpy(ignored['labels']).reshape(-1) if 'labels' in ignored else np.zeros(0, int)
+                result['gt'] = dict(
+                    bboxes=np.concatenate([gt_boxes, ig_boxes]),
+                    labels=np.concatenate([gt_labels, ig_labels]),
+                    ignore=np.r_[np.zeros(len(gt_labels), bool), np.ones(len(ig_labels), bool)],
+                )
+            self.results.append(result)
+
+    def _coco_ground_truth(self, img_id) -> dict:
+        """Ground truth of one image from the COCO file (class indices follow ``dataset_meta['classes']``)."""
+        if img_id is None:
+            raise ValueError('DECEMetric with `ann_file` needs `img_id` in the data samples (meta_keys)')
+        anns = self._coco.load_anns(self._coco.get_ann_ids(img_ids=[img_id]))
+        anns = [a for a in anns if a['category_id'] in self._cat2label]
+        xywh = np.array([a['bbox'] for a in anns], dtype=np.float64).reshape(-1, 4)
+        boxes = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
+        return dict(
+            bboxes=boxes,
+            labels=np.array([self._cat2label[a['category_id']] for a in anns], dtype=np.int64),
+            ignore=np.array([bool(a.get('iscrowd', 0) or a.get('ignore', 0)) for a in anns], dtype=bool),
+        )
+
+    def _class_names(self) -> List[str]:
+        classes = (self.dataset_meta or {}).get('classes')
+        if classes:
+            return list(classes)
+        if self._coco is not None:
+            return [c['name'] for c in self._coco.load_cats(sorted(self._coco.get_cat_ids()))]
+        raise ValueError('DECEMetric needs `dataset_meta["classes"]` (set by the runner from the dataset)')
+
+    def compute_metrics(self, results: list) -> Dict[str, float]:
+        """D-ECE (x100) pooled and per class; saves the reliability diagram."""
+        logger: MMLogger = MMLogger.get_current_instance()
+        classes = self._class_names()
+        if self._coco is not None:
+            cat_ids = self._coco.get_cat_ids(cat_names=classes)
+            if len(cat_ids) != len(classes):
+                raise ValueError(
+                    f'DECEMetric: {len(classes)} dataset classes but only {len(cat_ids)} of them are '
+                    f'categories of {self.ann_file}; use the annotation file of the evaluated dataset'
+                )
+            self._cat2label = {cat_id: i for i, cat_id in enumerate(cat_ids)}
+        gts = [r['gt'] if self._coco is None else self._coco_ground_truth(r['img_id']) for r in results]
+        preds = [
+            dict(r, scores=apply_temperature(r['scores'], self.temperature)) if self.temperature != 1 else r
+            for r in results
+        ]
+        cal = collect_calibration_set(preds, gts, self.score_thr, self.iou_thr, self.include_empty_images)
+        conf, is_tp, labels = cal['confidences'], cal['is_tp'], cal['labels']
+        dece = 100 * detection_ece(conf, is_tp, self.num_bins)
+        per_class = 100 * classwise_detection_ece(conf, is_tp, labels, len(classes), self.num_bins)
+        if conf.size == 0:
+            print_log(
+                f'DECEMetric: no detection has score >= {self.score_thr}; D-ECE is undefined (NaN)',
+                logger=logger,
+                level=30,
+            )
+        rows = [f'{name:<20} {v:7.2f} {int((labels == i).sum()):6d}' for i, (name, v) in enumerate(
+            zip(classes, per_class))]  # fmt: skip
+        print_log(
+            f'D-ECE (x100, score >= {self.score_thr}, IoU >= {self.iou_thr}, {self.num_bins} bins'
+            f'{f", T = {self.temperature:.3f}" if self.temperature != 1 else ""}): {dece:.2f} over '
+            f'{conf.size} detections, precision {is_tp.mean() if conf.size else float("nan"):.3f}\n'
+            + '\n'.join([f'{"class":<20} {"D-ECE":>7} {"#dets":>6}', *rows]),
+            logger=logger,
+        )
+        if self.save_diagram:
+            self.last_diagram = self._save_diagram(calibration_bins(conf, is_tp, self.num_bins), dece, logger)
+        metrics = {'D-ECE': dece, 'num_dets': float(conf.size)}
+        if self.classwise:
+            metrics.update({f'D-ECE_{name}': float(v) for name, v in zip(classes, per_class)})
+        return metrics
+
+    def _save_diagram(self, bins: dict, dece: float, logger: MMLogger) -> Optional[str]:
+        out_dir = self.out_dir
+        if out_dir is None:
+            log_file = getattr(logger, 'log_file', None)
+            if not log_file:
+                print_log(
+                    'DECEMetric: no run log folder to save the reliability diagram in; set `out_dir`',
+                    logger=logger,
+                    level=30,
+                )
+                return None
+            out_dir = osp.dirname(log_file)
+        name = (self.prefix or 'dece').replace('/', '_')
+        path = osp.join(out_dir, f'{name}_reliability_diagram.png')
+        title = f'{name}: score >= {self.score_thr}, IoU >= {self.iou_thr}'
+        save_reliability_diagram(bins, path, title=title, dece=dece)
+        print_log(f'DECEMetric: reliability diagram saved to {path}', logger=logger)
+        return path
