@@ -1,0 +1,65 @@
+"""Re-ID metric with the Market-1501 protocol (mmdet's ReIDMetrics has no query/gallery split or camera filter)."""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+from mmdet.registry import METRICS
+from mmengine.evaluator import BaseMetric
+
+from ..functional.market_reid import market_reid_eval, squared_euclidean
+
+
+@METRICS.register_module()
+class MarketReIDMetric(BaseMetric):
+    """mAP and CMC top-1/5/10 of query vs gallery features (Market-1501 protocol).
+
+    Each data sample must carry ``pred_feature`` and metainfo ``pid``, ``camid`` and ``subset``
+    (``'query'`` / ``'gallery'``), e.g. the ``MarketReIDDataset`` query + gallery sets in one
+    ``ConcatDataset`` with ``PackReIDInputs(meta_keys=('pid', 'camid', 'subset'))``.
+
+    Args:
+        topk (Sequence[int]): CMC ranks. Defaults to (1, 5, 10).
+        collect_device (str): Defaults to 'cpu'.
+        prefix (str, optional): Defaults to 'reid'.
+    """
+
+    default_prefix: Optional[str] = 'reid'
+
+    def __init__(
+        self, topk: Sequence[int] = (1, 5, 10), collect_device: str = 'cpu', prefix: Optional[str] = None
+    ) -> None:
+        super().__init__(collect_device=collect_device, prefix=prefix)
+        self.topk = tuple(topk)
+
+    def process(self, data_batch, data_samples: Sequence[dict]) -> None:
+        """Keep feature, pid, camid and subset of each sample."""
+        for ds in data_samples:
+            missing = [k for k in ('pred_feature', 'pid', 'camid', 'subset') if k not in ds]
+            if missing:
+                raise KeyError(
+                    f'MarketReIDMetric needs {missing} in each data sample: pack them with '
+                    "PackReIDInputs(meta_keys=('pid', 'camid', 'subset'))"
+                )
+            feat = ds['pred_feature']
+            feat = feat.detach().float().cpu() if isinstance(feat, torch.Tensor) else torch.as_tensor(feat)
+            self.results.append((feat.reshape(-1).numpy(), int(ds['pid']), int(ds['camid']), ds['subset']))
+
+    def compute_metrics(self, results: list) -> dict:
+        """mAP / top-k (in %) over all collected samples."""
+        subsets = np.array([r[3] for r in results])
+        q, g = subsets == 'query', subsets == 'gallery'
+        if not q.any() or not g.any():
+            raise ValueError(
+                f'MarketReIDMetric needs query and gallery samples, got {int(q.sum())} query and '
+                f'{int(g.sum())} gallery: evaluate on ConcatDataset([query set, gallery set])'
+            )
+        feats = np.stack([r[0] for r in results])
+        pids = np.array([r[1] for r in results])
+        cams = np.array([r[2] for r in results])
+        out = market_reid_eval(
+            squared_euclidean(feats[q], feats[g]), pids[q], pids[g], cams[q], cams[g], self.topk
+        )
+        return {k: (v if k == 'num_valid_queries' else round(100.0 * v, 2)) for k, v in out.items()}
