@@ -13,3 +13,4 @@ __all__ = [
     'list_reid_folder',
     'parse_market_name',
 ]
+from . import reid_lists, reid_uda  # noqa: F401
