@@ -302,6 +302,11 @@ class DDeP(BaseSelfSupervisor):
             dict[str, torch.Tensor]: ``{'loss': L2 between the decoder's prediction and the target}``.
         """
         x = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
+        if x.dim() != 4:
+            raise ValueError(
+                f'DDeP: expected a (N, C, H, W) image batch, got shape {tuple(x.shape)}; use '
+                "collate_fn=dict(type='default_collate') in train_dataloader"
+            )
         noise = torch.randn_like(x)
         x_noisy = add_noise(x, noise, self.sigma, self.noise_type)
         feats = self.extract_feat(x_noisy)

@@ -1,0 +1,153 @@
+"""End to end through the project's tools: DDeP pretraining (1 process and 2 gloo processes), checkpoint
+conversion, fine-tuning with mIoU, on a tiny composited segmentation set (composited from real images)."""
+
+import glob
+import importlib.util
+import os.path as osp
+import re
+import socket
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmengine.runner import load_checkpoint
+
+from ..conftest import REPO_ROOT, run_python
+from .conftest import SMOKE_FINETUNE, SMOKE_PRETRAIN
+
+
+def check(res):
+    assert (
+        res.returncode == 0
+    ), f'exit {res.returncode}\n--- stdout\n{res.stdout[-3000:]}\n--- stderr\n{res.stderr[-5000:]}'
+    return res.stdout + res.stderr
+
+
+def seg_options(root):
+    return [
+        '--cfg-options',
+        f'train_dataloader.dataset.data_root={root}',
+        f'val_dataloader.dataset.data_root={root}',
+        f'test_dataloader.dataset.data_root={root}',
+    ]
+
+
+@pytest.fixture(scope='module')
+def pretrained(ddep_seg_root, tmp_path_factory):
+    """A 4-iteration DDeP pretraining run (tools/train.py) and its converted checkpoint."""
+    work = str(tmp_path_factory.mktemp('ddep_pre'))
+    out = check(
+        run_python(
+            [
+                'tools/train.py',
+                SMOKE_PRETRAIN,
+                '--work-dir',
+                work,
+                '--cfg-options',
+                f'train_dataloader.dataset.data_root={ddep_seg_root}',
+            ]
+        )
+    )
+    assert 'Iter(train) [4/4]' in out
+    seg = osp.join(work, 'ddep_seg.pth')
+    out = check(run_python(['tools/model_converters/ddep_to_seg.py', osp.join(work, 'iter_4.pth'), seg]))
+    assert 'tensors (encoder + UNet decoder)' in out
+    return work, seg
+
+
+def test_converter_round_trip(pretrained):
+    """Pretrained encoder and decoder weights land in the fine-tuning segmentor unchanged."""
+    work, seg_ckpt = pretrained
+    ddep = torch.load(osp.join(work, 'iter_4.pth'), map_location='cpu', weights_only=False)['state_dict']
+    cfg = Config.fromfile(osp.join(REPO_ROOT, SMOKE_FINETUNE))
+    init_default_scope('mmseg')
+    from mmseg.registry import MODELS
+
+    segmentor = MODELS.build(cfg.model)
+    init_conv_seg = segmentor.decode_head.conv_seg.weight.detach().clone()
+    load_checkpoint(segmentor, seg_ckpt, map_location='cpu', strict=False)  # what runner's load_from does
+    state = segmentor.state_dict()
+    n_dec = n_enc = 0
+    for key, value in ddep.items():
+        if key.startswith('neck.'):
+            torch.testing.assert_close(state['decode_head.decoder.' + key[5:]], value, rtol=0, atol=0)
+            n_dec += 1
+        elif key.startswith('backbone.'):
+            torch.testing.assert_close(state[key], value, rtol=0, atol=0)
+            n_enc += 1
+    assert n_dec > 10 and n_enc > 10
+    assert torch.equal(segmentor.decode_head.conv_seg.weight, init_conv_seg)  # classifier starts fresh
+    missing = set(state) - set(torch.load(seg_ckpt, weights_only=False)['state_dict'])
+    assert missing == {'decode_head.conv_seg.weight', 'decode_head.conv_seg.bias'}
+
+
+def test_converter_rejects_non_ddep_checkpoint(tmp_path):
+    """The converter tool (run in-process) names what is wrong with a classifier checkpoint."""
+    spec = importlib.util.spec_from_file_location(
+        'ddep_to_seg', osp.join(REPO_ROOT, 'tools/model_converters/ddep_to_seg.py')
+    )
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    bad = tmp_path / 'cls.pth'
+    torch.save({'state_dict': {'backbone.conv1.weight': torch.zeros(1)}}, bad)
+    with pytest.raises(ValueError, match='no "neck." \\(UNet decoder\\) weights found'):
+        tool.main([str(bad), str(tmp_path / 'o.pth')])
+    with pytest.raises(FileNotFoundError, match='does not exist'):
+        tool.main([str(tmp_path / 'missing.pth'), str(tmp_path / 'o.pth')])
+    assert not (tmp_path / 'o.pth').exists()
+
+
+def test_finetune_from_ddep_reports_miou(pretrained, ddep_seg_root, tmp_path):
+    _, seg_ckpt = pretrained
+    out = check(
+        run_python(
+            [
+                'tools/train.py',
+                SMOKE_FINETUNE,
+                '--work-dir',
+                str(tmp_path),
+                *seg_options(ddep_seg_root),
+                f'load_from={seg_ckpt}',
+            ]
+        )
+    )
+    assert f'Load checkpoint from {seg_ckpt}' in out
+    miou = re.findall(r'mIoU: ([0-9.]+)', out)
+    assert miou and 0.0 <= float(miou[-1]) <= 100.0
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def test_distributed_pretraining_two_gloo_processes(ddep_seg_root, tmp_path):
+    """2 gloo processes (torchrun): frozen encoder identical after 2 and 4 steps, the decoder is not."""
+    res = run_python(
+        [
+            '-m',
+            'torch.distributed.run',
+            '--nproc_per_node=2',
+            f'--master_port={free_port()}',
+            'tools/train.py',
+            SMOKE_PRETRAIN,
+            '--launcher',
+            'pytorch',
+            '--work-dir',
+            str(tmp_path),
+            '--cfg-options',
+            f'train_dataloader.dataset.data_root={ddep_seg_root}',
+        ]
+    )
+    out = check(res)
+    assert 'Iter(train) [4/4]' in out
+    assert re.search(r'GPU number: 2|world_size: 2', out) and 'Distributed training: True' in out
+    ck = sorted(glob.glob(str(tmp_path / 'iter_*.pth')))
+    assert [osp.basename(c) for c in ck] == ['iter_2.pth', 'iter_4.pth']
+    a, b = (torch.load(c, map_location='cpu', weights_only=False)['state_dict'] for c in ck)
+    enc = [k for k in a if k.startswith('backbone.')]
+    dec = [k for k in a if k.startswith('neck.') and a[k].is_floating_point()]
+    assert enc and all(torch.equal(a[k], b[k]) for k in enc)
+    assert any(not torch.equal(a[k], b[k]) for k in dec)

@@ -1,0 +1,85 @@
+"""UNet decoder: shapes (odd input sizes included), width multiplier, and clear errors for bad settings."""
+
+import pytest
+import torch
+from mmpretrain.registry import MODELS
+
+from mmssod.models.ddep import UNetDecoder, check_input_size
+
+R18_TINY = dict(type='ResNet', depth=18, base_channels=16, stem_channels=16, out_indices=(0, 1, 2, 3))
+TINY = dict(in_channels=(16, 32, 64, 128), decoder_channels=(32, 16, 16, 8, 8))
+
+
+@pytest.fixture(scope='module')
+def encoder():
+    torch.manual_seed(0)
+    model = MODELS.build(R18_TINY)
+    model.eval()  # mmpretrain's ResNet.train() returns None, so no chaining
+    return model
+
+
+@pytest.mark.parametrize('size', [(64, 64), (65, 97), (33, 45), (32, 32)])
+def test_output_has_input_size(encoder, size):
+    """Sides that are not multiples of 32 work: skips are resized, the output gets exactly out_size."""
+    dec = UNetDecoder(**TINY).eval()
+    x = torch.randn(2, 3, *size)
+    with torch.no_grad():
+        feats = encoder(x)
+        out = dec(feats, out_size=size)
+        free = dec(feats)
+    assert out.shape == (2, 8, *size)
+    # without out_size the last stage doubles the stride-2 size: input size rounded up to a multiple of 4
+    assert free.shape[-2:] == tuple(2 * 2 * f for f in feats[0].shape[-2:])
+
+
+def test_out_stride_and_stage_strides(encoder):
+    dec = UNetDecoder(in_channels=(16, 32, 64, 128), decoder_channels=(32, 16, 16), out_stride=4)
+    assert dec.stage_strides == (16, 8, 4)
+    with torch.no_grad():
+        out = dec.eval()(encoder(torch.randn(1, 3, 64, 96)))
+    assert out.shape == (1, 16, 16, 24)
+
+
+@pytest.mark.parametrize('widen', [1, 2, 3])
+def test_widen_factor(widen):
+    dec = UNetDecoder(**TINY, widen_factor=widen)
+    assert dec.stage_channels == tuple(c * widen for c in TINY['decoder_channels'])
+    assert dec.out_channels == 8 * widen
+    assert dec.stages[0].convs[0].conv.in_channels == 128 + 64  # deepest + first skip
+    assert dec.stages[0].convs[0].conv.out_channels == 32 * widen
+
+
+def test_r50_default_layout():
+    dec = UNetDecoder()
+    assert dec.in_channels == (256, 512, 1024, 2048)
+    assert dec.stage_strides == (16, 8, 4, 2, 1)
+    assert dec.total_stride == 32
+
+
+def test_mismatched_encoder_channels_error(encoder):
+    dec = UNetDecoder()  # ResNet-50 channels, but the encoder is a narrow ResNet-18
+    with torch.no_grad():
+        feats = encoder(torch.randn(1, 3, 64, 64))
+    with pytest.raises(ValueError, match=r'in_channels \(256, 512, 1024, 2048\)'):
+        dec(feats)
+    with pytest.raises(ValueError, match='feature levels'):
+        UNetDecoder(**TINY)(feats[1:])
+
+
+def test_bad_settings_errors():
+    with pytest.raises(ValueError, match='decoder_channels has 3 entries'):
+        UNetDecoder(in_channels=(16, 32, 64, 128), decoder_channels=(8, 8, 8))
+    with pytest.raises(ValueError, match='in_strides'):
+        UNetDecoder(in_channels=(16, 32), in_strides=(4, 16), decoder_channels=(8, 8, 8))
+    with pytest.raises(ValueError, match='same length'):
+        UNetDecoder(in_channels=(16, 32, 64), in_strides=(4, 8), decoder_channels=(8,))
+    with pytest.raises(ValueError, match='out_stride'):
+        UNetDecoder(**TINY, out_stride=3)
+    with pytest.raises(ValueError, match='widen_factor'):
+        UNetDecoder(**TINY, widen_factor=0)
+
+
+def test_input_smaller_than_total_stride():
+    check_input_size((32, 40), 32)
+    with pytest.raises(ValueError, match=r'16x40 are smaller than the total stride 32'):
+        check_input_size((16, 40), 32, 'DDeP')
