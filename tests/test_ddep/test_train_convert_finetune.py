@@ -5,6 +5,7 @@ import glob
 import importlib.util
 import os.path as osp
 import re
+import shutil
 import socket
 
 import pytest
@@ -151,3 +152,38 @@ def test_distributed_pretraining_two_gloo_processes(ddep_seg_root, tmp_path):
     dec = [k for k in a if k.startswith('neck.') and a[k].is_floating_point()]
     assert enc and all(torch.equal(a[k], b[k]) for k in enc)
     assert any(not torch.equal(a[k], b[k]) for k in dec)
+
+
+def test_resume_keeps_encoder_frozen(pretrained, ddep_seg_root, tmp_path):
+    """--resume from iteration 4 to 6: the run continues and the frozen encoder still does not move."""
+    work, _ = pretrained
+    shutil.copytree(work, tmp_path / 'run')
+    run = str(tmp_path / 'run')
+    out = check(
+        run_python(
+            [
+                'tools/train.py',
+                SMOKE_PRETRAIN,
+                '--work-dir',
+                run,
+                '--resume',
+                '--cfg-options',
+                f'train_dataloader.dataset.data_root={ddep_seg_root}',
+                'train_cfg.max_iters=6',
+            ]
+        )
+    )
+    assert 'resumed epoch: 0, iter: 4' in out and 'Iter(train) [6/6]' in out
+    a, b = (
+        torch.load(osp.join(run, f'iter_{i}.pth'), map_location='cpu', weights_only=False) for i in (4, 6)
+    )
+    enc = [k for k in a['state_dict'] if k.startswith('backbone.')]
+    assert enc and all(torch.equal(a['state_dict'][k], b['state_dict'][k]) for k in enc)
+    n_enc = sum(1 for k in enc if k.endswith('weight') or k.endswith('bias'))
+    n_state = len(b['optimizer']['state'])
+    n_trainable = sum(
+        1
+        for k in b['state_dict']
+        if not k.startswith('backbone.') and (k.endswith('weight') or k.endswith('bias'))
+    )
+    assert n_enc > 0 and n_state == n_trainable, 'optimizer state only for decoder + head parameters'

@@ -83,3 +83,15 @@ def test_input_smaller_than_total_stride():
     check_input_size((32, 40), 32)
     with pytest.raises(ValueError, match=r'16x40 are smaller than the total stride 32'):
         check_input_size((16, 40), 32, 'DDeP')
+
+
+def test_unet_layout_with_full_resolution_skips():
+    """mmseg-UNet-style encoder pyramid (strides 1..16, finest first): no extra stages, output at stride 1."""
+    dec = UNetDecoder(
+        in_channels=(8, 16, 32, 64, 128), in_strides=(1, 2, 4, 8, 16), decoder_channels=(64, 32, 16, 8)
+    )
+    assert dec.stage_strides == (8, 4, 2, 1) and dec.total_stride == 16
+    feats = [torch.randn(1, c, 48 // s, 40 // s) for c, s in zip((8, 16, 32, 64, 128), (1, 2, 4, 8, 16))]
+    with torch.no_grad():
+        out = dec.eval()(feats)
+    assert out.shape == (1, 8, 48, 40)
