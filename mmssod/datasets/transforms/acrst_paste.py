@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import os.path as osp
 import pickle
+import struct
 from typing import Optional
 
 import mmcv
@@ -23,6 +24,29 @@ from ...models.acrst.functional import boxes_paste_mask, paste_occlusion
 
 #: Environment variable through which ``CropBankHook`` tells this transform where the bank file is.
 CROPBANK_ENV = 'MMSSOD_CROPBANK_FILE'
+_VERSION = struct.Struct('<q')
+
+
+def write_bank_file(f, bank: dict) -> None:
+    """Write a CropBank export to an open binary file: an int64 version header, then the pickled bank.
+
+    Args:
+        f (BinaryIO): the file.
+        bank (dict): ``version`` (int), ``num_classes`` (int), ``mu`` ((K,) float array), ``crops``
+            (K lists of (h, w, 3) uint8 arrays).
+    """
+    f.write(_VERSION.pack(int(bank['version'])))
+    pickle.dump(bank, f, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def read_bank_version(path: str) -> Optional[int]:
+    """The version header of a bank file, None when there is no (complete) file."""
+    try:
+        with open(path, 'rb') as f:
+            header = f.read(_VERSION.size)
+    except FileNotFoundError:
+        return None
+    return _VERSION.unpack(header)[0] if len(header) == _VERSION.size else None
 
 
 @TRANSFORMS.register_module()
@@ -92,19 +116,19 @@ class ACRSTPaste(BaseTransform):
         self._bank_stamp = None
 
     def _current_bank(self) -> Optional[dict]:
-        """The published bank, reloaded when its file changed (atomic renames give a new stamp)."""
+        """The published bank, reloaded when the file's version header changes."""
         path = self.bank_file or os.environ.get(CROPBANK_ENV)
         if not path:
             return None
-        try:
-            stat = os.stat(path)
-        except FileNotFoundError:
+        version = read_bank_version(path)
+        if version is None:
             return None
-        stamp = (osp.abspath(path), stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        stamp = (osp.abspath(path), version)
         if stamp != self._bank_stamp:
-            with open(path, 'rb') as f:
+            with open(path, 'rb') as f:  # the file is replaced atomically: header and body always match
+                f.seek(_VERSION.size)
                 self._bank = pickle.load(f)
-            self._bank_stamp = stamp
+            self._bank_stamp = (osp.abspath(path), int(self._bank['version']))
         return self._bank
 
     def _augment(self, crop: np.ndarray, scale: float, img_shape: tuple[int, int]) -> np.ndarray:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import copy
 import os
 import os.path as osp
-import pickle
 import tempfile
 from typing import Optional
 
@@ -31,7 +30,7 @@ from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
 # importing the transform module also registers ACRSTPaste (the hook and the transform work as a pair)
-from ...datasets.transforms.acrst_paste import CROPBANK_ENV
+from ...datasets.transforms.acrst_paste import CROPBANK_ENV, write_bank_file
 from ...models.acrst.functional import affr_distribution, pseudo_recall
 
 
@@ -236,6 +235,9 @@ class CropBank:
     def save(self, path: str) -> None:
         """Write :meth:`export` to ``path`` atomically (temporary file + rename), so readers never see half.
 
+        The file starts with the bank version (see :func:`write_bank_file`), so readers reload exactly when
+        a new version is published.
+
         Args:
             path (str): the bank file.
         """
@@ -244,7 +246,7 @@ class CropBank:
             os.makedirs(folder, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix='.cropbank-', dir=folder)
             with os.fdopen(fd, 'wb') as f:
-                pickle.dump(self.export(), f, protocol=pickle.HIGHEST_PROTOCOL)
+                write_bank_file(f, self.export())
             os.replace(tmp, path)
         except OSError as err:
             raise OSError(

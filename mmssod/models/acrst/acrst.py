@@ -25,6 +25,7 @@ import torch
 from mmdet.models.detectors import SoftTeacher
 from mmdet.registry import MODELS
 from mmdet.structures import SampleList
+from mmengine.config import ConfigDict
 from mmengine.logging import MessageHub
 from mmengine.structures import InstanceData
 from torch import Tensor
@@ -113,7 +114,7 @@ class ACRST(SoftTeacher):
         data_preprocessor: Optional[dict] = None,
         init_cfg: Optional[dict] = None,
     ) -> None:
-        semi_train_cfg = copy.deepcopy(dict(semi_train_cfg or {}))
+        semi_train_cfg = ConfigDict(copy.deepcopy(dict(semi_train_cfg or {})))
         semi_train_cfg.setdefault('pseudo_label_initial_score_thr', 0.1)
         semi_train_cfg.setdefault('tau_cls', 0.7)
         semi_train_cfg.setdefault('tau_ml', 0.2)

@@ -81,7 +81,8 @@ def affr_distribution(pr: Tensor, beta: float) -> Tensor:
     ``(PR_(K+1-i) / PR_(1)) ** beta``, normalised to sum 1. The most-recalled class thus gets the smallest
     weight and the least-recalled the largest; ``beta = 0`` gives the uniform distribution (plain FBR).
     Classes with undefined PR (NaN: no labeled instances) are treated as fully recalled (PR = 1), since
-    nothing says they are neglected. Ties keep a stable order.
+    nothing says they are neglected. Tied classes share the mean weight of the ranks they occupy, so equal
+    PR always gives equal mu.
 
     Args:
         pr (Tensor): (K,) pseudo-recall, values in (0, 1] or NaN.
@@ -98,6 +99,9 @@ def affr_distribution(pr: Tensor, beta: float) -> Tensor:
     order = torch.sort(pr, descending=True, stable=True).indices  # order[i] = class at rank i
     sorted_pr = pr[order]
     weights_by_rank = (sorted_pr.flip(0) / sorted_pr[0]) ** beta  # rank i gets PR_(K+1-i) / PR_(1)
+    for value in torch.unique(sorted_pr):  # ties: the mean weight of the tied ranks
+        tied = sorted_pr == value
+        weights_by_rank[tied] = weights_by_rank[tied].mean()
     mu = torch.empty_like(pr)
     mu[order] = weights_by_rank
     return (mu / mu.sum()).float()

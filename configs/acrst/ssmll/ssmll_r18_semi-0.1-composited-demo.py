@@ -1,0 +1,77 @@
+# SSMLL (ACRST's semi-supervised multi-label classifier) for the CPU demo: a half-width ResNet-18 trained from
+# scratch with Mean Teacher and focal BCE on the demo set's 10% labeled split + unlabeled images, "composited
+# from real images". tools/acrst/ssmll_scores.py then writes the unlabeled images' class scores for ACRST.
+_base_ = ['mmpretrain::_base_/default_runtime.py']
+default_scope = 'mmpretrain'
+custom_imports = dict(imports=['mmssod'], allow_failed_imports=False)
+
+data_root = 'data/composited_det_demo/'
+classes = ('T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot')
+labeled_ann = 'semi_anns/instances_train.1@10.json'
+unlabeled_ann = 'semi_anns/instances_train.1@10-unlabeled.json'
+img_size = 128
+labeled_repeat = 9  # ~1:1 labeled : unlabeled images per epoch (30 labeled x 9 vs 270 unlabeled)
+
+model = dict(
+    type='SSMLL',
+    classifier=dict(
+        type='ImageClassifier',
+        backbone=dict(type='ResNet', depth=18, stem_channels=32, base_channels=32, num_stages=4, out_indices=(3, )),
+        neck=dict(type='GlobalAveragePooling'),
+        head=dict(type='MultiLabelLinearClsHead', num_classes=len(classes), in_channels=256)),
+    loss=dict(type='FocalLoss', gamma=2.0, alpha=0.25),
+    unsup_weight=1.0,
+    pseudo_thr=0.5,
+    predict_on='teacher',
+    data_preprocessor=dict(
+        type='ClsDataPreprocessor', mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True))
+
+meta_keys = ('sample_idx', 'img_path', 'img_id', 'labeled', 'ori_shape', 'img_shape', 'scale_factor', 'flip')
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(img_size, img_size)),
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(type='PackInputs', meta_keys=meta_keys),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(img_size, img_size)),
+    dict(type='PackInputs', meta_keys=meta_keys),
+]
+labeled_dataset = dict(
+    type='CocoMultiLabelDataset', data_root=data_root, ann_file=labeled_ann, data_prefix=dict(img_path='train/'),
+    metainfo=dict(classes=classes), labeled=True, pipeline=train_pipeline)
+unlabeled_dataset = dict(
+    type='CocoMultiLabelDataset', data_root=data_root, ann_file=unlabeled_ann, data_prefix=dict(img_path='train/'),
+    metainfo=dict(classes=classes), labeled=False, pipeline=train_pipeline)
+# what tools/acrst/ssmll_scores.py scores (the unlabeled set, no augmentation)
+score_dataset = dict(unlabeled_dataset, pipeline=test_pipeline)
+
+train_dataloader = dict(
+    batch_size=16,
+    num_workers=1,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    dataset=dict(type='ConcatDataset', datasets=[
+        dict(type='RepeatDataset', times=labeled_repeat, dataset=labeled_dataset), unlabeled_dataset]))
+val_dataloader = dict(
+    batch_size=16,
+    num_workers=1,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type='CocoMultiLabelDataset', data_root=data_root, ann_file='annotations/instances_val.json',
+        data_prefix=dict(img_path='val/'), metainfo=dict(classes=classes), labeled=True, pipeline=test_pipeline))
+test_dataloader = val_dataloader
+val_evaluator = dict(type='AveragePrecision')
+test_evaluator = val_evaluator
+
+max_iters = 150
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+optim_wrapper = dict(optimizer=dict(type='Adam', lr=1e-3, weight_decay=1e-4))
+param_scheduler = [dict(type='CosineAnnealingLR', by_epoch=False, begin=0, end=max_iters, eta_min=1e-5)]
+custom_hooks = [dict(type='mmdet.MeanTeacherHook', momentum=0.02)]
+default_hooks = dict(
+    logger=dict(type='LoggerHook', interval=25),
+    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=max_iters, max_keep_ckpts=1))
+log_processor = dict(by_epoch=False)

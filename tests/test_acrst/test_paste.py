@@ -1,0 +1,123 @@
+"""ACRSTPaste: boxes inside the image and equal to the pasted pixels, occlusion rule, empty-bank behaviour."""
+
+import numpy as np
+import pytest
+from mmdet.structures.bbox import HorizontalBoxes
+
+from mmssod.datasets.transforms import ACRSTPaste
+from mmssod.datasets.transforms.acrst_paste import CROPBANK_ENV, write_bank_file
+
+
+def write_bank(path, crops_per_class, mu=None, version=1):
+    num_classes = len(crops_per_class)
+    mu = np.full(num_classes, 1.0 / num_classes) if mu is None else np.asarray(mu, np.float64)
+    with open(path, 'wb') as f:
+        write_bank_file(
+            f, {'version': version, 'num_classes': num_classes, 'mu': mu, 'crops': crops_per_class}
+        )
+
+
+def patterned_crop(h, w, seed):
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def results(height=96, width=128, boxes=None, labels=None, hbox=True):
+    boxes = np.zeros((0, 4), np.float32) if boxes is None else np.asarray(boxes, np.float32)
+    labels = np.zeros(len(boxes), np.int64) if labels is None else np.asarray(labels, np.int64)
+    return {
+        'img': np.full((height, width, 3), 7, np.uint8),
+        'gt_bboxes': HorizontalBoxes(boxes) if hbox else boxes,
+        'gt_bboxes_labels': labels,
+        'gt_ignore_flags': np.zeros(len(boxes), bool),
+        'scale_factor': (1.0, 1.0),
+    }
+
+
+def exact_paste(bank_file, **kwargs):
+    """A paste with no crop augmentation, so pasted pixels must equal the stored crop."""
+    options = dict(
+        bank_file=str(bank_file), num_paste=(1, 1), scale_range=(1.0, 1.0), flip_prob=0.0, color_jitter=0.0
+    )
+    options.update(kwargs)
+    return ACRSTPaste(**options)
+
+
+def test_pasted_boxes_inside_image_and_consistent_with_pixels(tmp_path):
+    bank_file = tmp_path / 'bank.pkl'
+    crops = [[patterned_crop(20, 30, 0)], [patterned_crop(40, 16, 1), patterned_crop(12, 12, 2)]]
+    write_bank(bank_file, crops)
+    transform = exact_paste(bank_file)
+    np.random.seed(0)
+    for _ in range(20):
+        out = transform(results())
+        boxes = out['gt_bboxes'].numpy()
+        assert len(boxes) == 1 and out['gt_pasted_flags'].tolist() == [True]
+        x1, y1, x2, y2 = boxes[0].astype(int)
+        assert 0 <= x1 < x2 <= 128 and 0 <= y1 < y2 <= 96
+        patch = out['img'][y1:y2, x1:x2]
+        label = int(out['gt_bboxes_labels'][0])
+        assert any(patch.shape == c.shape and np.array_equal(patch, c) for c in crops[label])
+        outside = out['img'].copy()
+        outside[y1:y2, x1:x2] = 7
+        assert (outside == 7).all()  # nothing changed outside the pasted box
+        np.testing.assert_array_equal(out['pasted_bboxes'], boxes)
+        np.testing.assert_array_equal(out['pasted_labels'], out['gt_bboxes_labels'])
+
+
+def test_augmented_pastes_stay_inside_even_when_larger_than_image(tmp_path):
+    bank_file = tmp_path / 'bank.pkl'
+    write_bank(bank_file, [[patterned_crop(120, 200, 3)], [patterned_crop(8, 8, 4)]])
+    transform = ACRSTPaste(bank_file=str(bank_file), num_paste=(2, 4), scale_range=(0.5, 2.0))
+    np.random.seed(1)
+    for _ in range(10):
+        out = transform(results(height=64, width=80))
+        boxes = out['gt_bboxes'].numpy()
+        assert (boxes[:, 0] >= 0).all() and (boxes[:, 1] >= 0).all()
+        assert (boxes[:, 2] <= 80).all() and (boxes[:, 3] <= 64).all()
+        assert (boxes[:, 2] > boxes[:, 0]).all() and (boxes[:, 3] > boxes[:, 1]).all()
+
+
+def test_occluded_ground_truth_is_removed_visible_kept(tmp_path):
+    bank_file = tmp_path / 'bank.pkl'
+    write_bank(bank_file, [[patterned_crop(96, 128, 5)]])  # a crop covering the whole image
+    out = exact_paste(bank_file)(results(boxes=[[10, 10, 40, 40], [50, 20, 90, 60]], labels=[0, 0]))
+    assert out['gt_pasted_flags'].tolist() == [True]  # both ground-truth boxes were fully occluded
+    write_bank(bank_file, [[patterned_crop(5, 5, 6)]])
+    out = exact_paste(bank_file)(results(boxes=[[0, 0, 128, 96]], labels=[0], hbox=False))
+    assert out['gt_pasted_flags'].tolist() == [False, True]  # a 5x5 paste leaves the big box visible
+    assert out['gt_bboxes'].shape == (2, 4) and isinstance(out['gt_bboxes'], np.ndarray)
+
+
+def test_no_bank_or_empty_classes_means_no_paste(tmp_path, monkeypatch):
+    monkeypatch.delenv(CROPBANK_ENV, raising=False)
+    before = results(boxes=[[1, 2, 30, 40]], labels=[0])
+    img = before['img'].copy()
+    out = ACRSTPaste()(before)  # no bank announced
+    assert np.array_equal(out['img'], img) and out['gt_pasted_flags'].tolist() == [False]
+    assert out['pasted_bboxes'].shape == (0, 4)
+    missing = ACRSTPaste(bank_file=str(tmp_path / 'missing.pkl'))(results())
+    assert len(missing['gt_bboxes']) == 0
+    bank_file = tmp_path / 'bank.pkl'
+    write_bank(bank_file, [[], []])
+    assert len(exact_paste(bank_file)(results())['gt_bboxes']) == 0
+
+
+def test_classes_follow_mu_and_bank_reloads_on_change(tmp_path, monkeypatch):
+    bank_file = tmp_path / 'bank.pkl'
+    crops = [[patterned_crop(6, 6, 7)], [patterned_crop(6, 6, 8)], []]
+    write_bank(bank_file, crops, mu=[0.0, 1.0, 0.0])
+    monkeypatch.setenv(CROPBANK_ENV, str(bank_file))
+    transform = ACRSTPaste(num_paste=(1, 1))  # finds the bank through the environment
+    np.random.seed(2)
+    assert {int(transform(results())['gt_bboxes_labels'][0]) for _ in range(10)} == {1}
+    write_bank(bank_file, crops, mu=[1.0, 0.0, 0.0], version=2)
+    assert {int(transform(results())['gt_bboxes_labels'][0]) for _ in range(10)} == {0}
+
+
+def test_bad_settings_are_named():
+    with pytest.raises(ValueError, match='num_paste'):
+        ACRSTPaste(num_paste=(3, 1))
+    with pytest.raises(ValueError, match='scale_range'):
+        ACRSTPaste(scale_range=(0, 1))
+    with pytest.raises(ValueError, match='flip_prob'):
+        ACRSTPaste(flip_prob=2)
