@@ -12,10 +12,16 @@ train_dataloader = dict(
     dataset=dict(
         type='TwoDomainReIDDataset',
         source=dict(
-            type='MSMT17ReIDDataset', data_root=source_root, subset='train', pipeline={{_base_.train_pipeline}}
+            type='MSMT17ReIDDataset',
+            data_root=source_root,
+            subset='train',
+            pipeline={{_base_.train_pipeline}},
         ),
         target=dict(
-            type='MarketReIDDataset', data_root=target_root, subset='train', pipeline={{_base_.train_pipeline}}
+            type='MarketReIDDataset',
+            data_root=target_root,
+            subset='train',
+            pipeline={{_base_.train_pipeline}},
         ),
     ),
 )

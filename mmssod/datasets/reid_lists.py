@@ -1,4 +1,4 @@
-"""Re-ID datasets described by list files: MSMT17 and VehicleID (Market-1501-like layouts use MarketReIDDataset).
+"""Re-ID datasets read from list files: MSMT17 and VehicleID (Market-1501-like layouts: MarketReIDDataset).
 
 MSMT17 (V1 / V2)::
 
@@ -66,12 +66,16 @@ def read_id_list(path: str, help_text: str) -> List[Tuple[str, int]]:
             if not parts:
                 continue
             if len(parts) != 2 or not parts[1].lstrip('-').isdigit():
-                raise ReIDLayoutError(f'{path}:{n}: expected "<image> <id>", got {line.strip()!r}. {help_text}')
+                raise ReIDLayoutError(
+                    f'{path}:{n}: expected "<image> <id>", got {line.strip()!r}. {help_text}'
+                )
             out.append((parts[0], int(parts[1])))
     return out
 
 
-def _records_to_infos(records: Sequence[Tuple[str, int, int]], subset: str, relabel: bool) -> Tuple[list, dict]:
+def _records_to_infos(
+    records: Sequence[Tuple[str, int, int]], subset: str, relabel: bool
+) -> Tuple[list, dict]:
     pids = sorted({pid for _, pid, _ in records})
     pid2label = {pid: i for i, pid in enumerate(pids)} if relabel else {pid: pid for pid in pids}
     infos = [
@@ -117,7 +121,9 @@ class MSMT17ReIDDataset(MarketReIDDataset):
             for rel, pid in read_id_list(osp.join(self.data_root, name), MSMT17_HELP):
                 match = MSMT17_NAME_PATTERN.match(osp.basename(rel))
                 if match is None:
-                    raise ReIDLayoutError(f'{name}: image {rel!r} is not named <pid>_<idx>_<cam>_... {MSMT17_HELP}')
+                    raise ReIDLayoutError(
+                        f'{name}: image {rel!r} is not named <pid>_<idx>_<cam>_... {MSMT17_HELP}'
+                    )
                 records.append((osp.join(folder, rel), pid, int(match.group(3)) - 1))
         infos, self.pid2label = _records_to_infos(records, self.subset, self.relabel)
         return infos
@@ -135,7 +141,9 @@ class VehicleIDReIDDataset(MarketReIDDataset):
 
     METAINFO: dict = dict(dataset_layout='vehicleid')
 
-    def __init__(self, data_root: str = '', list_file: str = 'train_test_split/train_list.txt', **kwargs) -> None:
+    def __init__(
+        self, data_root: str = '', list_file: str = 'train_test_split/train_list.txt', **kwargs
+    ) -> None:
         self.list_file = list_file
         kwargs.setdefault('data_prefix', dict(img_path='image'))
         super().__init__(data_root=data_root, subset='train', **kwargs)
@@ -149,5 +157,3 @@ class VehicleIDReIDDataset(MarketReIDDataset):
         ]
         infos, self.pid2label = _records_to_infos(records, self.subset, self.relabel)
         return infos
-
-

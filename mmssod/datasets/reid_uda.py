@@ -1,4 +1,4 @@
-"""Data side of SpCL: the two-domain (labeled source + unlabeled target) re-ID set and the PK identity sampler.
+"""Data side of SpCL: the two-domain (labeled source + unlabeled target) re-ID set and the PK sampler.
 
 * :class:`TwoDomainReIDDataset` concatenates a labeled source set and an unlabeled target set and tags every
   sample's metainfo with ``domain`` (``'source'`` / ``'target'``); ``sample_idx`` stays the index inside
@@ -117,7 +117,9 @@ class PseudoIdentitySampler(Sampler):
         self.epoch = 0
         self.uda = isinstance(dataset, TwoDomainReIDDataset)
         if self.uda and batch_size % 2:
-            raise ValueError(f'UDA batches are [source half | target half]: batch_size must be even, got {batch_size}')
+            raise ValueError(
+                f'UDA batches are [source half | target half]: batch_size must be even, got {batch_size}'
+            )
         target = dataset.target if self.uda else dataset
         self.num_target = len(target)
         self.pseudo_labels = np.arange(self.num_target)  # before clustering every image is its own identity

@@ -21,7 +21,8 @@ def test_loss_and_gradient_match_hand_computation():
     x = torch.tensor([[0.8, 0.6]], requires_grad=True)
     tau = 0.5
     loss = unified_contrastive_loss(x, memory, labels, torch.tensor([1]), tau)
-    # instance logits: x.f / tau = [1.6, 1.2, 1.92, -1.6]; class logits: c0 = 1.6, c1 = (1.2 + 1.92) / 2, c3 = -1.6
+    # instance logits: x.f / tau = [1.6, 1.2, 1.92, -1.6]
+    # class logits: c0 = 1.6, c1 = (1.2 + 1.92) / 2, c3 = -1.6
     c0, c1, c3 = 1.6, (1.2 + 1.92) / 2, -1.6
     z = math.exp(c0) + math.exp(c1) + math.exp(c3)
     assert loss.item() == pytest.approx(-(c1 - math.log(z)), abs=1e-6)

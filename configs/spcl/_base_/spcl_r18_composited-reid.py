@@ -36,7 +36,11 @@ train_dataloader = dict(
     num_workers=2,
     sampler=dict(batch_size=batch_size, iters_per_epoch=iters_per_epoch),
     dataset=dict(
-        type='MarketReIDDataset', data_root=target_root, subset='train', metainfo=metainfo, pipeline=train_pipeline
+        type='MarketReIDDataset',
+        data_root=target_root,
+        subset='train',
+        metainfo=metainfo,
+        pipeline=train_pipeline,
     ),
 )
 val_dataloader = dict(

@@ -80,7 +80,9 @@ optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='Adam', lr=3.5e-4,
 param_scheduler = [dict(type='MultiStepLR', by_epoch=True, milestones=[20, 40], gamma=0.1)]
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50),
-    checkpoint=dict(type='CheckpointHook', interval=5, max_keep_ckpts=3, save_best='reid/mAP', rule='greater'),
+    checkpoint=dict(
+        type='CheckpointHook', interval=5, max_keep_ckpts=3, save_best='reid/mAP', rule='greater'
+    ),
 )
 log_processor = dict(by_epoch=True)
 auto_scale_lr = dict(enable=False, base_batch_size=64)

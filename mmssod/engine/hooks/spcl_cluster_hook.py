@@ -96,7 +96,9 @@ class SpCLClusterHook(Hook):
     def _model(runner):
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         if not hasattr(model, 'memory'):
-            raise TypeError(f'SpCLClusterHook needs a model with a hybrid memory (SpCLReID), got {type(model)}')
+            raise TypeError(
+                f'SpCLClusterHook needs a model with a hybrid memory (SpCLReID), got {type(model)}'
+            )
         return model
 
     @staticmethod

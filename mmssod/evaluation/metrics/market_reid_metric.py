@@ -1,4 +1,4 @@
-"""Re-ID metric with the Market-1501 protocol (mmdet's ReIDMetrics has no query/gallery split or camera filter)."""
+"""Re-ID metric, Market-1501 protocol (mmdet's ReIDMetrics has no query/gallery split or camera filter)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SpCL (Ge et al., NeurIPS 2020): hybrid memory, sparse Jaccard distance, self-paced clustering, re-ID model."""
+"""SpCL (Ge et al., NeurIPS 2020): hybrid memory, sparse Jaccard, self-paced clustering, re-ID model."""
 
 from .clustering import label_iou, reliable_labels, self_paced_clustering
 from .hybrid_memory import HybridMemory, momentum_update, unified_contrastive_loss

@@ -129,7 +129,8 @@ class SpCLHead(BaseModule):
             else:
                 if 'sample_idx' not in ds.metainfo:
                     raise KeyError(
-                        "target samples need 'sample_idx' in their metainfo: add it to PackReIDInputs' meta_keys"
+                        "target samples need 'sample_idx' in their metainfo: add it to the meta_keys of "
+                        'PackReIDInputs'
                     )
                 rows.append(s + int(ds.metainfo['sample_idx']))
         return torch.as_tensor(rows, dtype=torch.long, device=device)
