@@ -1,5 +1,5 @@
-"""ACRST detector: two-stage filter with SSMLL scores, paste merge + occlusion, selective supervision, burn-in,
-and clear errors for bad pseudo-label files / thresholds. Real Faster R-CNN from the demo config."""
+"""ACRST detector: two-stage filter with SSMLL scores, paste merge + occlusion, selective supervision,
+burn-in, and clear errors for bad pseudo-label files / thresholds. Real Faster R-CNN from the demo config."""
 
 import copy
 import json
@@ -7,13 +7,12 @@ import json
 import numpy as np
 import pytest
 import torch
+from mmdet.registry import DATASETS, MODELS
+from mmdet.structures import DetDataSample
 from mmengine.dataset import pseudo_collate
 from mmengine.logging import MessageHub
 from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
-
-from mmdet.registry import DATASETS, MODELS
-from mmdet.structures import DetDataSample
 
 
 @pytest.fixture
@@ -63,9 +62,13 @@ def test_two_stage_filter_uses_ml_scores_and_records_raw_detections(acrst_cfg, u
     scores = [0.0] * 10
     scores[3] = 0.9  # the multi-label classifier says only class 3 is present
     path = write_scores(tmp_path / 'scores.json', unlabeled_ann, scores)
-    model = build(acrst_cfg, ml_scores_file=path, tau_cls=None, tau_ml=0.2, pseudo_label_initial_score_thr=0.0)
+    model = build(
+        acrst_cfg, ml_scores_file=path, tau_cls=None, tau_ml=0.2, pseudo_label_initial_score_thr=0.0
+    )
     data = unlabeled_batch(acrst_cfg, model)
-    pseudo, _ = model.get_pseudo_instances(data['inputs']['unsup_teacher'], data['data_samples']['unsup_teacher'])
+    pseudo, _ = model.get_pseudo_instances(
+        data['inputs']['unsup_teacher'], data['data_samples']['unsup_teacher']
+    )
     records = model.pop_cropbank_records()
     assert len(records) == 2 and model.pop_cropbank_records() == []
     raw = np.concatenate([r['labels'] for r in records])
@@ -78,7 +81,9 @@ def test_two_stage_filter_uses_ml_scores_and_records_raw_detections(acrst_cfg, u
 def test_pastes_join_pseudo_labels_and_only_they_are_regressed(acrst_cfg):
     model = build(acrst_cfg)
     model.train()
-    teacher_sample = DetDataSample(metainfo=dict(homography_matrix=np.eye(3, dtype=np.float32), img_shape=(128, 128)))
+    teacher_sample = DetDataSample(
+        metainfo=dict(homography_matrix=np.eye(3, dtype=np.float32), img_shape=(128, 128))
+    )
     teacher_sample.gt_instances = InstanceData(
         bboxes=torch.tensor([[10.0, 10.0, 40.0, 40.0], [60.0, 60.0, 100.0, 100.0]]),
         labels=torch.tensor([1, 2]),
@@ -130,7 +135,10 @@ def test_bad_pseudo_label_files_and_thresholds(acrst_cfg, unlabeled_ann, tmp_pat
     with pytest.raises(FileNotFoundError, match='semi_train_cfg.ml_scores_file'):
         build(acrst_cfg, ml_scores_file=str(tmp_path / 'missing.json'))
     with pytest.raises(ValueError, match='10 classes'):
-        build(acrst_cfg, ml_scores_file=write_scores(tmp_path / 'k.json', unlabeled_ann, [0.5] * 4, num_classes=4))
+        build(
+            acrst_cfg,
+            ml_scores_file=write_scores(tmp_path / 'k.json', unlabeled_ann, [0.5] * 4, num_classes=4),
+        )
     for key, value in (('tau_cls', 1.2), ('tau_ml', -0.1), ('burn_in_iters', -1)):
         with pytest.raises(ValueError, match=f'semi_train_cfg.{key}'):
             build(acrst_cfg, **{key: value})

@@ -280,4 +280,12 @@ class ACRST(SoftTeacher):
         """Supervised loss only during burn-in, Soft Teacher's supervised + unsupervised losses after."""
         if self.in_burn_in():
             return self.loss_by_gt_instances(multi_batch_inputs['sup'], multi_batch_data_samples['sup'])
-        return super().loss(multi_batch_inputs, multi_batch_data_samples)
+        losses = super().loss(multi_batch_inputs, multi_batch_data_samples)
+        # logged, not optimised (no 'loss' in the names): pasted / pseudo instances per unlabeled image
+        student = multi_batch_data_samples['unsup_student']
+        pasted = sum(int(ds.gt_instances.pasted.sum()) for ds in student)
+        total = sum(len(ds.gt_instances) for ds in student)
+        device = multi_batch_inputs['sup'].device
+        losses['unsup_num_pasted'] = torch.tensor(pasted / max(len(student), 1), device=device)
+        losses['unsup_num_pseudo'] = torch.tensor((total - pasted) / max(len(student), 1), device=device)
+        return losses

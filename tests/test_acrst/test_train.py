@@ -1,0 +1,165 @@
+"""End to end: a 2-process gloo run keeps CropBanks equal on every rank and pastes in dataloader workers;
+--resume restores the bank exactly; SSMLL trains and writes a scores file ACRST accepts."""
+
+import json
+import os.path as osp
+import pickle
+import re
+import socket
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmengine.runner import Runner
+
+from mmssod.datasets.transforms.acrst_paste import read_bank_version
+from mmssod.engine.hooks import CropBankHook
+from mmssod.models.acrst import load_ml_scores
+from tests.conftest import REPO_ROOT, run_python
+
+from .conftest import ACRST_DEMO, SSMLL_DEMO, demo_config
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def short_acrst_cfg(data_root, work_dir, iters=4):
+    cfg = demo_config(
+        ACRST_DEMO,
+        data_root,
+        work_dir,
+        **{
+            'model.semi_train_cfg.ml_scores_file': None,
+            'model.semi_train_cfg.burn_in_iters': 1,
+            'model.semi_train_cfg.tau_cls': 0.0,  # an untrained teacher: keep its detections for the bank
+            'train_dataloader.batch_size': 2,
+            'train_dataloader.num_workers': 1,
+            'train_dataloader.sampler.batch_size': 2,
+            'train_cfg.max_iters': iters,
+            'default_hooks.logger.interval': 1,
+            'default_hooks.checkpoint.interval': 2,
+        },
+    )
+    cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    cfg.train_cfg.pop('val_interval', None)
+    cfg.custom_hooks[1].update(refresh_interval=2, label_cap=4, pseudo_cap=4, crop_max_size=48)
+    cfg.custom_hooks.append(dict(type='ACRSTTestBankDigestHook'))
+    cfg.custom_imports = dict(
+        imports=['mmssod', 'tests.test_acrst.bank_digest_hook'], allow_failed_imports=False
+    )
+    return cfg
+
+
+@pytest.fixture(scope='module')
+def dist_run(demo_det_root, tmp_path_factory):
+    work_dir = tmp_path_factory.mktemp('acrst_dist')
+    cfg = short_acrst_cfg(demo_det_root, work_dir)
+    config = str(work_dir / 'acrst_short.py')
+    cfg.dump(config)
+    res = run_python(
+        [
+            '-m',
+            'torch.distributed.run',
+            '--nproc_per_node=2',
+            f'--master_port={free_port()}',
+            osp.join(REPO_ROOT, 'tools/train.py'),
+            config,
+            '--launcher',
+            'pytorch',
+            '--work-dir',
+            str(work_dir),
+        ],
+        timeout=600,
+    )
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    return work_dir, config, res.stdout + res.stderr
+
+
+def test_two_process_gloo_run_keeps_banks_equal(dist_run):
+    work_dir, _, log = dist_run
+    ranks = [json.loads((work_dir / f'bank_rank{r}.json').read_text()) for r in (0, 1)]
+    assert ranks[0] == ranks[1]
+    assert ranks[0]['version'] == 3  # label bank + refreshes at iterations 2 and 4
+    assert sum(ranks[0]['sizes']) > 0
+    # pastes reached the student through the dataloader workers (they found the bank file)
+    pasted = [float(v) for v in re.findall(r'unsup_num_pasted: ([0-9.]+)', log)]
+    assert pasted and max(pasted) > 0
+    assert osp.isfile(work_dir / 'cropbank' / 'cropbank.pkl')
+
+
+def test_resume_restores_the_bank_exactly(dist_run, tmp_path):
+    work_dir, config, _ = dist_run
+    checkpoint = torch.load(work_dir / 'iter_2.pth', map_location='cpu', weights_only=False)
+    saved = checkpoint['cropbank']
+    assert saved['version'] == 2
+    init_default_scope('mmdet')
+    cfg = Config.fromfile(config)
+    cfg.work_dir, cfg.launcher = str(tmp_path), 'none'
+    cfg.resume, cfg.load_from = True, str(work_dir / 'iter_2.pth')
+    cfg.train_cfg.max_iters = 2  # resume, run no iteration: the bank must be the checkpoint's
+    cfg.train_dataloader.num_workers = 0
+    cfg.train_dataloader.persistent_workers = False
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    (hook,) = [h for h in runner.hooks if isinstance(h, CropBankHook)]
+    restored = hook.bank.state_dict()
+    assert restored.keys() == saved.keys()
+    assert pickle.dumps(restored, protocol=4) == pickle.dumps(saved, protocol=4)
+
+    assert read_bank_version(str(tmp_path / 'cropbank' / 'cropbank.pkl')) == 2
+
+
+def test_ssmll_trains_and_writes_scores_acrst_accepts(demo_det_root, tmp_path):
+    work_dir = tmp_path / 'ssmll'
+    cfg = demo_config(
+        SSMLL_DEMO,
+        demo_det_root,
+        work_dir,
+        **{
+            'train_cfg.max_iters': 2,
+            'train_dataloader.batch_size': 4,
+            'train_dataloader.num_workers': 0,
+            'default_hooks.logger.interval': 1,
+        },
+    )
+    cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    cfg.train_cfg.pop('val_interval', None)
+    cfg.default_hooks.checkpoint.interval = 2
+    config = str(tmp_path / 'ssmll_short.py')
+    cfg.dump(config)
+    res = run_python([osp.join(REPO_ROOT, 'tools/train.py'), config, '--work-dir', str(work_dir)])
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert re.search(r'loss_sup: [0-9.]+ +loss_unsup: [0-9.]+', res.stdout + res.stderr)
+    out = tmp_path / 'scores.json'
+    res = run_python(
+        [
+            osp.join(REPO_ROOT, 'tools/acrst/ssmll_scores.py'),
+            config,
+            str(work_dir / 'iter_2.pth'),
+            '--out',
+            str(out),
+        ]
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    scores = json.loads(out.read_text())
+    with open(osp.join(demo_det_root, 'semi_anns/instances_train.1@10-unlabeled.json')) as f:
+        unlabeled = json.load(f)
+    assert set(scores['scores']) == {str(im['id']) for im in unlabeled['images']}
+    assert all(0 <= v <= 1 for vals in scores['scores'].values() for v in vals)
+    assert len(load_ml_scores(str(out), 10, tuple(cfg.classes))['scores']) == len(unlabeled['images'])
+    blocked = tmp_path / 'file'
+    blocked.write_text('x')
+    res = run_python(
+        [
+            osp.join(REPO_ROOT, 'tools/acrst/ssmll_scores.py'),
+            config,
+            str(work_dir / 'iter_2.pth'),
+            '--out',
+            str(blocked / 'scores.json'),
+        ]
+    )
+    assert res.returncode != 0 and '--out' in res.stderr
