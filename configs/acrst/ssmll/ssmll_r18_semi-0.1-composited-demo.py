@@ -10,7 +10,6 @@ classes = ('T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shi
 labeled_ann = 'semi_anns/instances_train.1@10.json'
 unlabeled_ann = 'semi_anns/instances_train.1@10-unlabeled.json'
 img_size = 128
-labeled_repeat = 9  # ~1:1 labeled : unlabeled images per epoch (30 labeled x 9 vs 270 unlabeled)
 
 model = dict(
     type='SSMLL',
@@ -47,12 +46,13 @@ unlabeled_dataset = dict(
 # what tools/acrst/ssmll_scores.py scores (the unlabeled set, no augmentation)
 score_dataset = dict(unlabeled_dataset, pipeline=test_pipeline)
 
+# every batch half labeled, half unlabeled (mmdet's MultiSourceSampler over labeled + unlabeled)
+batch_size = 16
 train_dataloader = dict(
-    batch_size=16,
+    batch_size=batch_size,
     num_workers=1,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    dataset=dict(type='ConcatDataset', datasets=[
-        dict(type='RepeatDataset', times=labeled_repeat, dataset=labeled_dataset), unlabeled_dataset]))
+    sampler=dict(type='mmdet.MultiSourceSampler', batch_size=batch_size, source_ratio=[1, 1]),
+    dataset=dict(type='ConcatDataset', datasets=[labeled_dataset, unlabeled_dataset]))
 val_dataloader = dict(
     batch_size=16,
     num_workers=1,

@@ -1,0 +1,53 @@
+# ACRST on COCO-standard 10% (fold 1): Faster R-CNN R50-caffe FPN, Mean Teacher (mmdet's Soft Teacher framework)
+# with CropBank pastes (FBR + AFFR), two-stage pseudo-label filtering and selective supervision.
+# Paper hyper-parameters (AAAI 2022): batch 32 labeled + 32 unlabeled (8 GPUs x 4 + 4), SGD lr 0.01 momentum 0.9,
+# EMA 0.9996, unsup weight 4, tau_cls 0.7, tau_ml 0.2, beta 0.6, 180k iterations.
+# Burn-in length and CropBank caps / refresh interval are not given in the paper: ours (see README).
+# Before training: train SSMLL (configs/acrst/ssmll/ssmll_r50_8xb16-20k_semi-0.1-coco.py) and write its scores:
+#   python tools/acrst/ssmll_scores.py <ssmll config> <ssmll checkpoint> --out <ml_scores_file below>
+_base_ = ['mmdet::soft_teacher/soft-teacher_faster-rcnn_r50-caffe_fpn_180k_semi-0.1-coco.py']
+custom_imports = dict(imports=['mmssod'], allow_failed_imports=False)
+
+ml_scores_file = 'work_dirs/ssmll_r50_8xb16-20k_semi-0.1-coco/unlabeled_scores.json'
+model = dict(
+    type='ACRST',
+    semi_train_cfg=dict(
+        sup_weight=1.0,
+        unsup_weight=4.0,
+        burn_in_iters=2000,
+        pseudo_label_initial_score_thr=0.1,  # teacher detections entering the pseudo-recall statistics
+        tau_cls=0.7,  # filter stage 1
+        tau_ml=0.2,  # filter stage 2
+        ml_scores_file=ml_scores_file,
+        rpn_pseudo_thr=0.7,
+        cls_pseudo_thr=0.7,
+        regress_pseudo=False,  # selective supervision
+        bbox_occluded_thr=10,
+        mask_occluded_thr=300))
+
+# FBR / AFFR paste, last before packing in the labeled and unlabeled-student pipelines
+paste = dict(type='ACRSTPaste', num_paste=(1, 3), scale_range=(0.7, 1.3), bbox_occluded_thr=10, mask_occluded_thr=300)
+sup_pipeline = _base_.sup_pipeline[:-1] + [paste, _base_.sup_pipeline[-1]]
+strong_pipeline = _base_.strong_pipeline[:-1] + [
+    paste,
+    dict(type='PackDetInputs', meta_keys=_base_.strong_pipeline[-1].meta_keys + ('pasted_bboxes', 'pasted_labels')),
+]
+unsup_pipeline = _base_.unsup_pipeline[:-1] + [
+    dict(type='MultiBranch', branch_field=_base_.branch_field, unsup_teacher=_base_.weak_pipeline,
+         unsup_student=strong_pipeline)
+]
+labeled_dataset = _base_.labeled_dataset
+labeled_dataset.pipeline = sup_pipeline
+unlabeled_dataset = _base_.unlabeled_dataset
+unlabeled_dataset.pipeline = unsup_pipeline
+batch_size = 8
+train_dataloader = dict(
+    batch_size=batch_size,
+    sampler=dict(batch_size=batch_size, source_ratio=[1, 1]),
+    dataset=dict(datasets=[labeled_dataset, unlabeled_dataset]))
+
+custom_hooks = [
+    dict(type='MeanTeacherHook', momentum=0.0004),  # EMA 0.9996
+    dict(type='CropBankHook', label_cap=100, pseudo_cap=100, crop_max_size=256, refresh_interval=1000, beta=0.6,
+         conf_thr=0.1),
+]

@@ -1,0 +1,32 @@
+# SSMLL for ACRST on the composited long-tailed benchmark (10% fold 1), "composited from real images":
+# the demo's half-width ResNet-18 at 192x192, 4k iterations.
+_base_ = ['./ssmll_r18_semi-0.1-composited-demo.py']
+
+data_root = 'data/composited_lt_det/'
+percent = 10
+img_size = 192
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(img_size, img_size)),
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(type='PackInputs', meta_keys=_base_.meta_keys),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(img_size, img_size)),
+    dict(type='PackInputs', meta_keys=_base_.meta_keys),
+]
+labeled_dataset = _base_.labeled_dataset
+unlabeled_dataset = _base_.unlabeled_dataset
+labeled_dataset.update(data_root=data_root, ann_file=f'semi_anns/instances_train.1@{percent}.json',
+                       pipeline=train_pipeline)
+unlabeled_dataset.update(data_root=data_root, ann_file=f'semi_anns/instances_train.1@{percent}-unlabeled.json',
+                         pipeline=train_pipeline)
+score_dataset = dict(unlabeled_dataset, pipeline=test_pipeline)
+train_dataloader = dict(num_workers=4, dataset=dict(datasets=[labeled_dataset, unlabeled_dataset]))
+val_dataloader = dict(dataset=dict(data_root=data_root, pipeline=test_pipeline))
+test_dataloader = val_dataloader
+max_iters = 4000
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=1000)
+param_scheduler = [dict(type='CosineAnnealingLR', by_epoch=False, begin=0, end=max_iters, eta_min=1e-5)]
+default_hooks = dict(checkpoint=dict(interval=1000))

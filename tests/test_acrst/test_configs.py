@@ -1,0 +1,73 @@
+"""Every config in configs/acrst/ loads with Config.fromfile and builds its model; key settings are right."""
+
+import glob
+import os.path as osp
+
+import pytest
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+
+from tests.conftest import REPO_ROOT
+
+ACRST_CONFIGS = sorted(glob.glob(osp.join(REPO_ROOT, 'configs/acrst/acrst_*.py')))
+SSMLL_CONFIGS = sorted(glob.glob(osp.join(REPO_ROOT, 'configs/acrst/ssmll/ssmll_*.py')))
+
+
+def pipeline_types(pipeline):
+    return [t['type'] for t in pipeline]
+
+
+def test_configs_found():
+    assert len(ACRST_CONFIGS) == 10 and len(SSMLL_CONFIGS) == 10
+
+
+@pytest.mark.parametrize('path', ACRST_CONFIGS, ids=osp.basename)
+def test_acrst_config_builds(path):
+    from mmdet.registry import MODELS
+
+    cfg = Config.fromfile(path)
+    semi = cfg.model.semi_train_cfg
+    assert cfg.model.type == 'ACRST' and semi.tau_cls == 0.7 and semi.tau_ml == 0.2
+    assert semi.ml_scores_file.endswith('unlabeled_scores.json') and not semi.regress_pseudo
+    labeled, unlabeled = cfg.train_dataloader.dataset.datasets
+    sup = pipeline_types(labeled.pipeline)
+    assert sup.index('ACRSTPaste') == len(sup) - 2  # just before MultiBranch(PackDetInputs)
+    student = unlabeled.pipeline[-1]['unsup_student']
+    assert pipeline_types(student)[-2:] == ['ACRSTPaste', 'PackDetInputs']
+    assert {'pasted_bboxes', 'pasted_labels'} <= set(student[-1]['meta_keys'])
+    assert 'ACRSTPaste' not in pipeline_types(unlabeled.pipeline[-1]['unsup_teacher'])
+    hooks = {h['type']: h for h in cfg.custom_hooks}
+    assert hooks['CropBankHook']['beta'] == 0.6 and 'MeanTeacherHook' in hooks
+    name = osp.basename(path)
+    if 'coco' in name and 'additional' not in name:
+        pct = name.split('semi-')[1].split('-coco')[0]
+        assert labeled.ann_file.endswith(f'1@{int(float(pct) * 100)}.json')
+        assert unlabeled.ann_file.endswith(f'1@{int(float(pct) * 100)}-unlabeled.json')
+        assert semi.unsup_weight == 4.0 and cfg.optim_wrapper.optimizer.lr == 0.01
+        assert hooks['MeanTeacherHook']['momentum'] == pytest.approx(0.0004)
+        assert pct in semi.ml_scores_file
+    if 'voc' in name:
+        assert cfg.model.detector.roi_head.bbox_head.num_classes == 20
+        assert labeled.ann_file.endswith('voc07_trainval.json') and unlabeled.ann_file.endswith(
+            'voc12_trainval.json'
+        )
+    init_default_scope('mmdet')
+    cfg.model.semi_train_cfg.ml_scores_file = None  # the SSMLL scores exist only after the SSMLL run
+    cfg.model.detector.backbone.init_cfg = None
+    model = MODELS.build(cfg.model)
+    assert model.num_classes == (20 if 'voc' in name else 80 if 'coco' in name else 10)
+
+
+@pytest.mark.parametrize('path', SSMLL_CONFIGS, ids=osp.basename)
+def test_ssmll_config_builds(path):
+    from mmpretrain.registry import MODELS
+
+    cfg = Config.fromfile(path)
+    assert cfg.default_scope == 'mmpretrain' and cfg.model.type == 'SSMLL'
+    assert cfg.score_dataset.labeled is False
+    assert cfg.score_dataset.ann_file == cfg.train_dataloader.dataset.datasets[1].ann_file
+    assert cfg.train_dataloader.sampler.source_ratio == [1, 1]
+    init_default_scope('mmpretrain')
+    cfg.model.classifier.backbone.init_cfg = None
+    model = MODELS.build(cfg.model)
+    assert hasattr(model, 'teacher') and hasattr(model, 'student')
