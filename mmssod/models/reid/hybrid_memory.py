@@ -95,11 +95,17 @@ def momentum_update(memory: Tensor, indexes: Tensor, feats: Tensor, momentum: fl
     group_start = torch.cummax(torch.where(starts, torch.arange(len(order), device=order.device), 0), 0)[0]
     occurrence = torch.empty_like(order)
     occurrence[order] = torch.arange(len(order), device=order.device) - group_start
-    for r in range(int(occurrence.max().item()) + 1):
-        sel = occurrence == r
-        rows = indexes[sel]
-        updated = momentum * memory[rows] + (1.0 - momentum) * feats[sel]
-        memory[rows] = F.normalize(updated, dim=1)
+    counts = torch.bincount(occurrence).tolist()  # samples per round
+    if len(counts) > 1:  # group the samples by round once (stable: batch order inside a round)
+        by_round = torch.sort(occurrence, stable=True).indices
+        indexes, feats = indexes[by_round], feats[by_round]
+    begin = 0
+    for count in counts:
+        rows, x = indexes[begin : begin + count], feats[begin : begin + count]
+        begin += count
+        updated = memory.index_select(0, rows).mul_(momentum).add_(x, alpha=1.0 - momentum)
+        updated.div_(updated.norm(dim=1, keepdim=True).clamp_(min=1e-12))
+        memory.index_copy_(0, rows, updated)
     return memory
 
 

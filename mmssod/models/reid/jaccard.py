@@ -22,7 +22,8 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 
-_CHUNK_ELEMENTS = 1 << 25  # bound of every chunked temporary (elements, ~128 MB in fp32)
+_CHUNK_ELEMENTS = 1 << 25  # bound of the dense chunked temporaries (elements, ~128 MB in fp32)
+_PAIR_CHUNK = 1 << 22  # candidate (i, j) pairs per step of the min-sum (each pair needs ~40 bytes)
 
 
 def knn_rank(feats: Tensor, k: int) -> Tensor:
@@ -112,8 +113,9 @@ def expanded_weights(feats: Tensor, rank: Tensor, k1: int) -> Tuple[Tensor, Tens
         dot = torch.empty(c, width, device=feats.device)
         sub = max(1, _CHUNK_ELEMENTS // (width * feats.size(1)))
         for a in range(0, c, sub):  # gather only the needed rows: (sub, width, D) at a time
-            nb = feats[allc[a : a + sub].clamp(max=n - 1)]
-            dot[a : a + sub] = torch.bmm(nb, feats[s + a : s + a + sub].unsqueeze(-1)).squeeze(-1)
+            b = min(a + sub, c)
+            nb = feats[allc[a:b].clamp(max=n - 1)]
+            dot[a:b] = torch.bmm(nb, feats[s + a : s + b].unsqueeze(-1)).squeeze(-1)
         dist = 2.0 - 2.0 * dot
         weight = torch.softmax((-dist).masked_fill(~valid, float('-inf')), dim=1)
         rr = torch.arange(s, s + c, device=feats.device).unsqueeze(1).expand_as(allc)
@@ -189,7 +191,7 @@ def jaccard_from_weights(
     cum = pairs_per_row.cumsum(0).cpu()
     while start < n:
         base = int(cum[start - 1]) if start else 0
-        end = int(torch.searchsorted(cum, base + _CHUNK_ELEMENTS, right=True))
+        end = int(torch.searchsorted(cum, base + _PAIR_CHUNK, right=True))
         end = min(max(end, start + 1), start + max_rows, n)
         e0, e1 = int(rowptr[start]), int(rowptr[end])
         ei, ek, ev = rows[e0:e1], cols[e0:e1], vals[e0:e1]
