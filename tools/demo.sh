@@ -1,17 +1,33 @@
 #!/usr/bin/env bash
-# The project's main job on its embedded default (what `make demo` runs):
+# The project's main job on its embedded default (what `make demo` runs): ACRST on the CPU demo set.
 #   1. build the demo detection set (composited from real images) on first use, cached under data/;
-#   2. train the CPU demo detector with tools/train.py;
-#   3. evaluate the final checkpoint with tools/test.py (COCO bbox mAP, per-class AP).
+#   2. train SSMLL, ACRST's semi-supervised multi-label classifier (tools/train.py);
+#   3. write SSMLL's class scores of the unlabeled images (tools/acrst/ssmll_scores.py), read by filter stage 2;
+#   4. train the ACRST detector: CropBank + FBR/AFFR pastes, two-stage filter, selective supervision;
+#   5. evaluate the final checkpoint with tools/test.py (COCO bbox mAP, per-class AP).
+# Extra arguments go to the ACRST tools/train.py and tools/test.py calls (e.g. --cfg-options ...).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PY=${PY:-.venv/bin/python}
-CONFIG=${CONFIG:-configs/demo/faster-rcnn_r18_fpn_composited-demo.py}
-WORK_DIR=${WORK_DIR:-work_dirs/demo}
+SSMLL_CONFIG=${SSMLL_CONFIG:-configs/acrst/ssmll/ssmll_r18_semi-0.1-composited-demo.py}
+CONFIG=${CONFIG:-configs/acrst/acrst_faster-rcnn_r18_fpn_semi-0.1-composited-demo.py}
+WORK_DIR=${WORK_DIR:-work_dirs/acrst_demo}
+SCORES="$WORK_DIR/ssmll/unlabeled_scores.json"
+# the demo config reads work_dirs/acrst_demo/ssmll/unlabeled_scores.json; point it elsewhere for another WORK_DIR
+SCORES_OPT=()
+if [ "$SCORES" != "work_dirs/acrst_demo/ssmll/unlabeled_scores.json" ]; then
+    SCORES_OPT=(--cfg-options "model.semi_train_cfg.ml_scores_file=$SCORES")
+fi
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 
 "$PY" -c "from mmssod.datasets.composited import ensure_demo_detection; print('[demo] data:', ensure_demo_detection())"
-"$PY" tools/train.py "$CONFIG" --work-dir "$WORK_DIR" "$@"
+echo "[demo] 1/4 SSMLL (semi-supervised multi-label classifier)"
+"$PY" tools/train.py "$SSMLL_CONFIG" --work-dir "$WORK_DIR/ssmll"
+echo "[demo] 2/4 SSMLL scores of the unlabeled images -> $SCORES"
+"$PY" tools/acrst/ssmll_scores.py "$SSMLL_CONFIG" "$(cat "$WORK_DIR/ssmll/last_checkpoint")" --out "$SCORES"
+echo "[demo] 3/4 ACRST detector"
+"$PY" tools/train.py "$CONFIG" --work-dir "$WORK_DIR" ${SCORES_OPT[@]+"${SCORES_OPT[@]}"} "$@"
+echo "[demo] 4/4 evaluation (teacher, per-class AP)"
 CKPT="$(cat "$WORK_DIR/last_checkpoint")"
-"$PY" tools/test.py "$CONFIG" "$CKPT" --work-dir "$WORK_DIR/test" "$@"
+"$PY" tools/test.py "$CONFIG" "$CKPT" --work-dir "$WORK_DIR/test" ${SCORES_OPT[@]+"${SCORES_OPT[@]}"} "$@"
 echo "[demo] done: logs and checkpoints in $WORK_DIR (results on data composited from real images)"

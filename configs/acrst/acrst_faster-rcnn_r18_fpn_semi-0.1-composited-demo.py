@@ -38,7 +38,7 @@ model = dict(
         freeze_teacher=True,
         sup_weight=1.0,
         unsup_weight=2.0,
-        burn_in_iters=100,
+        burn_in_iters=80,
         pseudo_label_initial_score_thr=0.1,  # detections entering the pseudo-recall statistics
         tau_cls=0.7,  # filter stage 1
         tau_ml=0.2,  # filter stage 2 (SSMLL scores)
@@ -103,7 +103,7 @@ test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
 test_evaluator = val_evaluator
 
-max_iters = 300
+max_iters = 240
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
 val_cfg = dict(type='TeacherStudentValLoop')
 test_cfg = dict(type='TestLoop')
@@ -113,15 +113,15 @@ optim_wrapper = dict(
     clip_grad=dict(max_norm=10, norm_type=2))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=50),
-    dict(type='MultiStepLR', by_epoch=False, begin=0, end=max_iters, milestones=[250], gamma=0.1),
+    dict(type='MultiStepLR', by_epoch=False, begin=0, end=max_iters, milestones=[200], gamma=0.1),
 ]
 custom_hooks = [
     dict(type='MeanTeacherHook', momentum=0.01),
-    dict(type='CropBankHook', label_cap=20, pseudo_cap=20, crop_max_size=96, refresh_interval=50, beta=0.6,
+    dict(type='CropBankHook', label_cap=20, pseudo_cap=20, crop_max_size=96, refresh_interval=40, beta=0.6,
          conf_thr=0.1),
 ]
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=20),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=100, max_keep_ckpts=2))
+    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=120, max_keep_ckpts=2))
 log_processor = dict(by_epoch=False)
 auto_scale_lr = dict(enable=False, base_batch_size=4)

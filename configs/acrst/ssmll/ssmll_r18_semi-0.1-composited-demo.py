@@ -47,7 +47,7 @@ unlabeled_dataset = dict(
 score_dataset = dict(unlabeled_dataset, pipeline=test_pipeline)
 
 # every batch half labeled, half unlabeled (mmdet's MultiSourceSampler over labeled + unlabeled)
-batch_size = 16
+batch_size = 8
 train_dataloader = dict(
     batch_size=batch_size,
     num_workers=1,
@@ -64,7 +64,7 @@ test_dataloader = val_dataloader
 val_evaluator = dict(type='AveragePrecision')
 test_evaluator = val_evaluator
 
-max_iters = 150
+max_iters = 100
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
