@@ -48,6 +48,6 @@ train_dataloader = dict(
 
 custom_hooks = [
     dict(type='MeanTeacherHook', momentum=0.0004),  # EMA 0.9996
-    dict(type='CropBankHook', label_cap=100, pseudo_cap=100, crop_max_size=256, refresh_interval=1000, beta=0.6,
+    dict(type='CropBankHook', label_cap=20, pseudo_cap=20, crop_max_size=128, refresh_interval=1000, beta=0.6,
          conf_thr=0.1),
 ]
