@@ -71,7 +71,7 @@ param_scheduler = [
     dict(type='MultiStepLR', by_epoch=False, begin=0, end=max_iters, milestones=[15000, 18000], gamma=0.1),
 ]
 custom_hooks = [
-    dict(type='MeanTeacherHook', momentum=0.0004),
+    dict(type='MeanTeacherHook', momentum=0.0004, skip_buffer=False),
     dict(type='CropBankHook', label_cap=50, pseudo_cap=50, crop_max_size=128, refresh_interval=500, beta=0.6,
          conf_thr=0.1),
 ]

@@ -116,7 +116,8 @@ param_scheduler = [
     dict(type='MultiStepLR', by_epoch=False, begin=0, end=max_iters, milestones=[200], gamma=0.1),
 ]
 custom_hooks = [
-    dict(type='MeanTeacherHook', momentum=0.01),
+    # BN trained from scratch: the teacher's BatchNorm statistics follow the student's (EMA) too
+    dict(type='MeanTeacherHook', momentum=0.01, skip_buffer=False),
     dict(type='CropBankHook', label_cap=20, pseudo_cap=20, crop_max_size=96, refresh_interval=40, beta=0.6,
          conf_thr=0.1),
 ]

@@ -70,7 +70,8 @@ val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 optim_wrapper = dict(optimizer=dict(type='Adam', lr=1e-3, weight_decay=1e-4))
 param_scheduler = [dict(type='CosineAnnealingLR', by_epoch=False, begin=0, end=max_iters, eta_min=1e-5)]
-custom_hooks = [dict(type='mmdet.MeanTeacherHook', momentum=0.02)]
+# skip_buffer=False: the teacher's BatchNorm statistics follow the student's (EMA), as its weights do
+custom_hooks = [dict(type='mmdet.MeanTeacherHook', momentum=0.02, skip_buffer=False)]
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=25),
     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=max_iters, max_keep_ckpts=1))

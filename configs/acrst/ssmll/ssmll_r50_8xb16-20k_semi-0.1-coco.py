@@ -74,7 +74,8 @@ val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 optim_wrapper = dict(optimizer=dict(type='Adam', lr=1e-5, weight_decay=1e-4))
 param_scheduler = [dict(type='CosineAnnealingLR', by_epoch=False, begin=0, end=max_iters, eta_min=1e-7)]
-custom_hooks = [dict(type='mmdet.MeanTeacherHook', momentum=0.0004)]
+# skip_buffer=False: the teacher's BatchNorm statistics follow the student's (EMA), as its weights do
+custom_hooks = [dict(type='mmdet.MeanTeacherHook', momentum=0.0004, skip_buffer=False)]
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50),
     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=5000, max_keep_ckpts=1))

@@ -181,6 +181,7 @@ class ACRST(SoftTeacher):
         self, batch_inputs: Tensor, batch_data_samples: SampleList
     ) -> tuple[SampleList, dict]:
         """Soft Teacher's teacher pass, then the two-stage filter; raw detections are kept for CropBank."""
+        self.teacher.eval()  # as SemiBaseDetector: BatchNorm statistics, not batch statistics
         batch_data_samples, batch_info = super().get_pseudo_instances(batch_inputs, batch_data_samples)
         cfg = self.semi_train_cfg
         for data_sample in batch_data_samples:
