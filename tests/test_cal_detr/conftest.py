@@ -47,6 +47,7 @@ def build_tiny(config, head_type=None, seed=0, **head_kwargs):
     cfg = shrink_detr(get_model_cfg(config), head_type, **head_kwargs)
     torch.manual_seed(seed)
     model = MODELS.build(cfg)
+    model.init_weights()  # also fills parameters created uninitialised (e.g. level_embed)
     return model
 
 

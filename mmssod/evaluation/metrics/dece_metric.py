@@ -151,7 +151,8 @@ class DECEMetric(BaseMetric):
             ignore=np.array([bool(a.get('iscrowd', 0) or a.get('ignore', 0)) for a in anns], dtype=bool),
         )
 
-    def _class_names(self) -> List[str]:
+    def class_names(self) -> List[str]:
+        """Class names in label order: ``dataset_meta['classes']``, else the ann file's categories by id."""
         classes = (self.dataset_meta or {}).get('classes')
         if classes:
             return list(classes)
@@ -159,10 +160,16 @@ class DECEMetric(BaseMetric):
             return [c['name'] for c in self._coco.load_cats(sorted(self._coco.get_cat_ids()))]
         raise ValueError('DECEMetric needs `dataset_meta["classes"]` (set by the runner from the dataset)')
 
-    def compute_metrics(self, results: list) -> Dict[str, float]:
-        """D-ECE (x100) pooled and per class; saves the reliability diagram."""
-        logger: MMLogger = MMLogger.get_current_instance()
-        classes = self._class_names()
+    def calibration_set(self, results: list) -> Dict[str, np.ndarray]:
+        """Thresholded, matched detections of collected ``results`` (temperature applied if set).
+
+        Args:
+            results (list): What :meth:`process` collected (or dumped predictions passed through it).
+
+        Returns:
+            dict: ``confidences``, ``is_tp``, ``labels``, each of shape (K,), see ``collect_calibration_set``.
+        """
+        classes = self.class_names()
         if self._coco is not None:
             cat_ids = self._coco.get_cat_ids(cat_names=classes)
             if len(cat_ids) != len(classes):
@@ -176,7 +183,13 @@ class DECEMetric(BaseMetric):
             dict(r, scores=apply_temperature(r['scores'], self.temperature)) if self.temperature != 1 else r
             for r in results
         ]
-        cal = collect_calibration_set(preds, gts, self.score_thr, self.iou_thr, self.include_empty_images)
+        return collect_calibration_set(preds, gts, self.score_thr, self.iou_thr, self.include_empty_images)
+
+    def compute_metrics(self, results: list) -> Dict[str, float]:
+        """D-ECE (x100) pooled and per class; saves the reliability diagram."""
+        logger: MMLogger = MMLogger.get_current_instance()
+        classes = self.class_names()
+        cal = self.calibration_set(results)
         conf, is_tp, labels = cal['confidences'], cal['is_tp'], cal['labels']
         dece = 100 * detection_ece(conf, is_tp, self.num_bins)
         per_class = 100 * classwise_detection_ece(conf, is_tp, labels, len(classes), self.num_bins)
