@@ -82,3 +82,14 @@ def test_k_clipped_to_small_n_and_scipy_conversion_keeps_zero_diagonal():
 def test_bad_shape_is_rejected():
     with pytest.raises(ValueError, match='N, D'):
         jaccard_distance(torch.zeros(0, 4))
+
+
+def test_chunked_computation_equals_single_chunk(monkeypatch):
+    from mmssod.models.reid import jaccard as jac
+
+    feats = clustered_features(n_clusters=7, per=11, seed=3)  # N = 77: chunk edges fall inside the data
+    whole = jaccard_distance(feats).to_dense()
+    monkeypatch.setattr(jac, '_CHUNK_ELEMENTS', 3000)
+    monkeypatch.setattr(jac, '_PAIR_CHUNK', 500)
+    chunked = jaccard_distance(feats).to_dense()
+    torch.testing.assert_close(chunked, whole, atol=1e-6, rtol=0)

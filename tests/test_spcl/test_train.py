@@ -135,3 +135,26 @@ def test_two_gloo_processes_keep_identical_memories(spcl_reid_root, tmp_path):
     assert 24 < moved <= 48
     saved = torch.load(str(work / 'epoch_1.pth'), weights_only=False)['state_dict']['head.memory.features']
     assert torch.equal(saved, m0['features'])
+
+
+def test_unsupervised_run_without_source(spcl_reid_root, tmp_path):
+    run_dir, _ = spcl_reid_root
+    cfg_file = tmp_path / 'usl_cfg.py'
+    cfg_file.write_text(
+        f"_base_ = ['{osp.join(REPO_ROOT, SMOKE_CONFIG)}']\n"
+        "custom_imports = dict(imports=['mmssod'], allow_failed_imports=False)\n"
+        'model = dict(domain_specific_bn=False)\n'
+        'train_dataloader = dict(dataset=dict(_delete_=True, type="MarketReIDDataset",\n'
+        '    data_root="data/composited_reid_tiny/target/", pipeline={{_base_.train_pipeline}}))\n'
+        'train_cfg = dict(max_epochs=1, val_interval=1)\n'
+    )
+    work = tmp_path / 'work'
+    out = check(
+        run_python(
+            [osp.join(REPO_ROOT, 'tools/train.py'), str(cfg_file), '--work-dir', str(work)], cwd=run_dir
+        )
+    )
+    assert 'SpCL memory initialised: 0 source classes + 100 target images' in out
+    assert re.search(r'reid/mAP: [0-9.]+', out)
+    state = torch.load(str(work / 'epoch_1.pth'), weights_only=False)['state_dict']
+    assert state['head.memory.features'].shape == (100, 128) and int(state['head.memory.num_source']) == 0
