@@ -184,6 +184,8 @@ def run_accuracy(args) -> list:
     root = osp.abspath(args.data_root)
     rows = []
     for name, config in VARIANTS.items():
+        if args.variants and name not in args.variants:
+            continue
         uda = 'uda' in config
         work = tempfile.mkdtemp(prefix='spcl_acc_')
         opts = [
@@ -265,6 +267,7 @@ def main(argv=None):
     a.add_argument('--width', type=int, default=64, help='ResNet-18 base channels (64 = standard)')
     a.add_argument('--workers', type=int, default=2)
     a.add_argument('--seed', type=int, default=0)
+    a.add_argument('--variants', nargs='+', choices=list(VARIANTS), help='run only these (default: all)')
     args = p.parse_args(argv)
     if args.cmd == 'clustering-child':
         print(json.dumps(clustering_child(args.n, args.dim, args.device)))

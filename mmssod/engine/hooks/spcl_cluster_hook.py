@@ -212,7 +212,8 @@ class SpCLClusterHook(Hook):
             labels = torch.as_tensor(labels, dtype=torch.long)
         labels = _broadcast_tensor(labels, memory.features.device)
         shared = [stats, self.indep_threshold]
-        broadcast_object_list(shared, src=0) if get_world_size() > 1 else None
+        if get_world_size() > 1:
+            broadcast_object_list(shared, src=0)
         stats, self.indep_threshold = shared
         memory.set_target_labels(labels)
         self._sampler(runner).set_pseudo_labels(labels.cpu().numpy())
