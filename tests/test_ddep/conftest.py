@@ -37,3 +37,12 @@ def tiny_ddep_cfg(**kwargs):
     )
     cfg.update(kwargs)
     return cfg
+
+
+@pytest.fixture(autouse=True)
+def mmpretrain_scope():
+    """Build pretraining parts in mmpretrain's scope (other tests may have made 'mmseg' the default)."""
+    from mmengine.registry import DefaultScope
+
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        yield

@@ -49,7 +49,8 @@ IMAGENET_STD = [58.395, 57.12, 57.375]
 
 #: encoder / decoder sizes: (ResNet depth, base width, encoder channels, decoder channels)
 ARCHS = {
-    'tiny': (18, 16, (16, 32, 64, 128), (32, 16, 16, 8, 8)),
+    'tiny': (18, 16, (16, 32, 64, 128), (64, 32, 32, 16, 16)),
+    'small': (18, 32, (32, 64, 128, 256), (128, 64, 32, 32, 32)),
     'r18': (18, 64, (64, 128, 256, 512), (128, 64, 32, 16, 16)),
     'r50': (50, 64, (256, 512, 1024, 2048), (256, 128, 64, 32, 16)),
 }
@@ -76,8 +77,8 @@ def build_data(args) -> str:
         num_unlabeled=args.num_unlabeled,
         height=args.canvas,
         width=args.canvas,
-        objects_per_image=(1, 4),
-        size_range=(args.canvas // 6, args.canvas // 2),
+        objects_per_image=(1, 3),
+        size_range=(args.canvas // 4, args.canvas * 2 // 3),
         percents=tuple(args.percents),
         folds=(1,),
     )
@@ -199,7 +200,7 @@ def run_finetune(
     cfg.val_dataloader.dataset.data_root = data_root
     cfg.test_dataloader = cfg.val_dataloader
     cfg.train_cfg.max_iters = args.finetune_iters
-    cfg.train_cfg.val_interval = 10**9
+    cfg.train_cfg.val_begin = args.finetune_iters + 1  # validate once, below
     cfg.param_scheduler = [dict(type='CosineAnnealingLR', T_max=args.finetune_iters, by_epoch=False)]
     cfg.optim_wrapper.optimizer.lr = args.lr
     cfg.load_from = load_from
