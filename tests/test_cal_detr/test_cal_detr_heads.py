@@ -67,11 +67,12 @@ def _head(config, head_type, **kwargs):
     return MODELS.build(cfg)
 
 
-def test_ddetr_last_layer_is_modulated_for_matching_and_loss_aux_layers_raw():
-    cal = _head(DDETR_CFG, 'CalDeformableDETRHead', logit_mixing=False)
+@pytest.mark.parametrize('mode', ['paper', 'released'])
+def test_ddetr_last_layer_is_modulated_for_matching_and_loss_aux_layers_raw(mode):
+    cal = _head(DDETR_CFG, 'CalDeformableDETRHead', logit_mixing=False, modulation_mode=mode)
     raw = _head(DDETR_CFG, 'DeformableDETRHead')
     cls, boxes, gts, metas = _head_inputs(raw)
-    manual = torch.cat([cls[:-1], modulate_logits(cls)[None]])
+    manual = torch.cat([cls[:-1], modulate_logits(cls, mode)[None]])
     want = raw.loss_by_feat(manual, boxes, None, None, gts, metas)
     got = cal.loss_by_feat(cls, boxes, None, None, gts, metas)
     unmodulated = raw.loss_by_feat(cls, boxes, None, None, gts, metas)
