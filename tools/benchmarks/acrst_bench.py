@@ -100,6 +100,7 @@ def derive_config(args, method: str, work_dir: str):
         if sched.type == 'LinearLR':
             sched.end = min(sched.end, max(args.iters // 10, 1))
     cfg.default_hooks.logger.interval = 1
+    cfg.log_processor = dict(by_epoch=False, window_size=1)  # log each iteration's own time, not a mean
     cfg.default_hooks.checkpoint = dict(
         type='CheckpointHook', by_epoch=False, interval=args.iters, max_keep_ckpts=1
     )
@@ -161,8 +162,8 @@ def derive_config(args, method: str, work_dir: str):
     return cfg
 
 
-def read_run(work_dir: str) -> dict:
-    """Final val metrics and median per-iteration time from mmengine's scalars.json."""
+def read_run(work_dir: str, skip: int = 5) -> dict:
+    """Final val metrics and the median per-iteration time after ``skip`` iterations (warm-up, burn-in)."""
     (scalars,) = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))[-1:]
     times, metrics = [], {}
     with open(scalars) as f:
@@ -172,12 +173,17 @@ def read_run(work_dir: str) -> dict:
                 times.append(rec['time'])
             elif any(k.endswith('bbox_mAP') for k in rec):
                 metrics = rec
-    warm = times[min(5, len(times) // 2) :]
+    warm = times[min(skip, len(times) - 1) :]
     return {
         'metrics': metrics,
         'iter_time': statistics.median(warm) if warm else float('nan'),
         'iters': len(times),
     }
+
+
+def cfg_burn_in(args) -> int:
+    """ACRST's burn-in iterations in this run (timing excludes them for every method)."""
+    return int(derive_config(args, 'acrst', args.work_dir).model.semi_train_cfg.get('burn_in_iters', 0))
 
 
 def class_ap(metrics: dict, classes: list[str]) -> tuple[float, dict]:
@@ -220,7 +226,8 @@ def main(argv=None) -> None:
         )
         if proc.returncode != 0:
             raise SystemExit(f'{method} failed:\n{proc.stderr[-4000:]}')
-        run = read_run(work_dir)
+        # the same window for every method: after warm-up and after ACRST's supervised-only burn-in
+        run = read_run(work_dir, skip=max(5, cfg_burn_in(args)))
         m_ap, per_class = class_ap(run['metrics'], classes)
         results[method] = {
             'mAP': m_ap,
