@@ -148,3 +148,44 @@ def test_dumped_results_give_dece_and_temperature_scaling_with_the_tool(
     assert osp.isfile(tmp_path / 'dece' / 'dece_ts_reliability_diagram.png')
     with pytest.raises(FileNotFoundError, match='nope.pkl.*does not exist'):
         tool.main([str(tmp_path / 'nope.pkl'), '--ann-file', ann])
+
+
+def _load_tool(path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(osp.basename(path)[:-3], osp.join(REPO_ROOT, path))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_corrupted_coco_copy_is_seeded_and_keeps_annotations(demo_det_root, tmp_path):
+    tool = _load_tool('tools/dataset_converters/corrupted_coco.py')
+    coco = json.loads(open(osp.join(demo_det_root, 'annotations', 'instances_val.json')).read())
+    coco['images'] = coco['images'][:3]
+    ann = tmp_path / 'val3.json'
+    ann.write_text(json.dumps(coco))
+    counts = {}
+    for run in ('a', 'b'):
+        counts[run] = tool.corrupt_coco(
+            str(ann),
+            osp.join(demo_det_root, 'val'),
+            str(tmp_path / run),
+            str(tmp_path / f'{run}.json'),
+            seed=1,
+        )
+        out = json.loads((tmp_path / f'{run}.json').read_text())
+        assert out['annotations'] == coco['annotations']
+        assert all('corruption' in img and 1 <= img['severity'] <= 5 for img in out['images'])
+    assert counts['a'] == counts['b'] and sum(counts['a'].values()) == 3
+    name = coco['images'][0]['file_name']
+    assert (tmp_path / 'a' / name).read_bytes() == (tmp_path / 'b' / name).read_bytes()
+
+
+def test_foggy_cityscapes_file_names():
+    tool = _load_tool('tools/dataset_converters/foggy_cityscapes.py')
+    assert tool.foggy_name('aachen/aachen_000000_000019_leftImg8bit.png', 0.02) == (
+        'aachen/aachen_000000_000019_leftImg8bit_foggy_beta_0.02.png'
+    )
+    with pytest.raises(ValueError, match='not a Cityscapes'):
+        tool.foggy_name('x.jpg', 0.02)
