@@ -13,10 +13,20 @@ SSMLL_CONFIG=${SSMLL_CONFIG:-configs/acrst/ssmll/ssmll_r18_semi-0.1-composited-d
 CONFIG=${CONFIG:-configs/acrst/acrst_faster-rcnn_r18_fpn_semi-0.1-composited-demo.py}
 WORK_DIR=${WORK_DIR:-work_dirs/acrst_demo}
 SCORES="$WORK_DIR/ssmll/unlabeled_scores.json"
-# the demo config reads work_dirs/acrst_demo/ssmll/unlabeled_scores.json; point it elsewhere for another WORK_DIR
-SCORES_OPT=()
-if [ "$SCORES" != "work_dirs/acrst_demo/ssmll/unlabeled_scores.json" ]; then
-    SCORES_OPT=(--cfg-options "model.semi_train_cfg.ml_scores_file=$SCORES")
+# point filter stage 2 at this run's SSMLL scores, merged into the caller's --cfg-options when there are any
+# (a second --cfg-options flag would replace the first)
+SCORES_KV="model.semi_train_cfg.ml_scores_file=$SCORES"
+ARGS=()
+HAS_CFG=0
+for arg in "$@"; do
+    ARGS+=("$arg")
+    if [ "$arg" = "--cfg-options" ]; then
+        ARGS+=("$SCORES_KV")
+        HAS_CFG=1
+    fi
+done
+if [ "$HAS_CFG" = 0 ]; then
+    ARGS=(--cfg-options "$SCORES_KV" ${ARGS[@]+"${ARGS[@]}"})
 fi
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 
@@ -26,8 +36,8 @@ echo "[demo] 1/4 SSMLL (semi-supervised multi-label classifier)"
 echo "[demo] 2/4 SSMLL scores of the unlabeled images -> $SCORES"
 "$PY" tools/acrst/ssmll_scores.py "$SSMLL_CONFIG" "$(cat "$WORK_DIR/ssmll/last_checkpoint")" --out "$SCORES"
 echo "[demo] 3/4 ACRST detector"
-"$PY" tools/train.py "$CONFIG" --work-dir "$WORK_DIR" ${SCORES_OPT[@]+"${SCORES_OPT[@]}"} "$@"
+"$PY" tools/train.py "$CONFIG" --work-dir "$WORK_DIR" "${ARGS[@]}"
 echo "[demo] 4/4 evaluation (teacher, per-class AP)"
 CKPT="$(cat "$WORK_DIR/last_checkpoint")"
-"$PY" tools/test.py "$CONFIG" "$CKPT" --work-dir "$WORK_DIR/test" ${SCORES_OPT[@]+"${SCORES_OPT[@]}"} "$@"
+"$PY" tools/test.py "$CONFIG" "$CKPT" --work-dir "$WORK_DIR/test" "${ARGS[@]}"
 echo "[demo] done: logs and checkpoints in $WORK_DIR (results on data composited from real images)"
