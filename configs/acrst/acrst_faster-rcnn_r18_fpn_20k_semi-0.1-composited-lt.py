@@ -9,7 +9,9 @@ ml_scores_file = 'work_dirs/ssmll_r18_semi-0.1-composited-lt/unlabeled_scores.js
 model = dict(semi_train_cfg=dict(ml_scores_file=ml_scores_file, burn_in_iters=2000, unsup_weight=2.0))
 
 scale = [(800, 320), (800, 480)]
-paste = dict(type='ACRSTPaste', num_paste=(1, 3), scale_range=(0.7, 1.3), bbox_occluded_thr=8, mask_occluded_thr=200)
+paste = dict(
+    type='ACRSTPaste', num_paste=(1, 3), scale_range=(0.7, 1.3), bbox_occluded_thr=8, mask_occluded_thr=200
+)
 sup_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations', with_bbox=True),
@@ -28,10 +30,13 @@ weak_pipeline = [
 strong_pipeline = [
     dict(type='RandomResize', scale=scale, keep_ratio=True),
     dict(type='RandomFlip', prob=0.5),
-    dict(type='RandomOrder', transforms=[
-        dict(type='RandAugment', aug_space=_base_.color_space, aug_num=1),
-        dict(type='RandAugment', aug_space=_base_.geometric, aug_num=1),
-    ]),
+    dict(
+        type='RandomOrder',
+        transforms=[
+            dict(type='RandAugment', aug_space=_base_.color_space, aug_num=1),
+            dict(type='RandAugment', aug_space=_base_.geometric, aug_num=1),
+        ],
+    ),
     dict(type='RandomErasing', n_patches=(1, 5), ratio=(0, 0.2)),
     dict(type='FilterAnnotations', min_gt_bbox_wh=(1e-2, 1e-2)),
     paste,
@@ -40,8 +45,12 @@ strong_pipeline = [
 unsup_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadEmptyAnnotations'),
-    dict(type='MultiBranch', branch_field=_base_.branch_field, unsup_teacher=weak_pipeline,
-         unsup_student=strong_pipeline),
+    dict(
+        type='MultiBranch',
+        branch_field=_base_.branch_field,
+        unsup_teacher=weak_pipeline,
+        unsup_student=strong_pipeline,
+    ),
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -49,16 +58,22 @@ test_pipeline = [
     dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
 ]
 labeled_dataset = _base_.labeled_dataset
-labeled_dataset.update(data_root=data_root, ann_file=f'semi_anns/instances_train.1@{percent}.json',
-                       pipeline=sup_pipeline)
+labeled_dataset.update(
+    data_root=data_root, ann_file=f'semi_anns/instances_train.1@{percent}.json', pipeline=sup_pipeline
+)
 unlabeled_dataset = _base_.unlabeled_dataset
-unlabeled_dataset.update(data_root=data_root, ann_file=f'semi_anns/instances_train.1@{percent}-unlabeled.json',
-                         pipeline=unsup_pipeline)
+unlabeled_dataset.update(
+    data_root=data_root,
+    ann_file=f'semi_anns/instances_train.1@{percent}-unlabeled.json',
+    pipeline=unsup_pipeline,
+)
 batch_size = 8
 train_dataloader = dict(
-    batch_size=batch_size, num_workers=4,
+    batch_size=batch_size,
+    num_workers=4,
     sampler=dict(batch_size=batch_size, source_ratio=[1, 1]),
-    dataset=dict(datasets=[labeled_dataset, unlabeled_dataset]))
+    dataset=dict(datasets=[labeled_dataset, unlabeled_dataset]),
+)
 val_dataloader = dict(batch_size=8, num_workers=2, dataset=dict(data_root=data_root, pipeline=test_pipeline))
 test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
@@ -72,9 +87,17 @@ param_scheduler = [
 ]
 custom_hooks = [
     dict(type='MeanTeacherHook', momentum=0.0004, skip_buffer=False),
-    dict(type='CropBankHook', label_cap=50, pseudo_cap=50, crop_max_size=128, refresh_interval=500, beta=0.6,
-         conf_thr=0.1),
+    dict(
+        type='CropBankHook',
+        label_cap=50,
+        pseudo_cap=50,
+        crop_max_size=128,
+        refresh_interval=500,
+        beta=0.6,
+        conf_thr=0.1,
+    ),
 ]
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=2000, max_keep_ckpts=2))
+    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=2000, max_keep_ckpts=2),
+)

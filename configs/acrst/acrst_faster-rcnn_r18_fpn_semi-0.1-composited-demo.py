@@ -14,8 +14,18 @@ ml_scores_file = 'work_dirs/acrst_demo/ssmll/unlabeled_scores.json'
 width = 64
 detector = _base_.model
 detector.backbone = dict(
-    type='ResNet', depth=18, stem_channels=32, base_channels=32, num_stages=4, out_indices=(0, 1, 2, 3),
-    frozen_stages=-1, norm_cfg=dict(type='BN', requires_grad=True), norm_eval=False, style='pytorch', init_cfg=None)
+    type='ResNet',
+    depth=18,
+    stem_channels=32,
+    base_channels=32,
+    num_stages=4,
+    out_indices=(0, 1, 2, 3),
+    frozen_stages=-1,
+    norm_cfg=dict(type='BN', requires_grad=True),
+    norm_eval=False,
+    style='pytorch',
+    init_cfg=None,
+)
 detector.neck = dict(type='FPN', in_channels=[32, 64, 128, 256], out_channels=width, num_outs=5)
 detector.rpn_head.in_channels = width
 detector.rpn_head.feat_channels = width
@@ -23,10 +33,13 @@ detector.roi_head.bbox_roi_extractor.out_channels = width
 detector.roi_head.bbox_head.in_channels = width
 detector.roi_head.bbox_head.fc_out_channels = 256
 detector.roi_head.bbox_head.num_classes = 10
-detector.train_cfg.rpn_proposal = dict(nms_pre=512, max_per_img=256, nms=dict(type='nms', iou_threshold=0.7),
-                                       min_bbox_size=0)
+detector.train_cfg.rpn_proposal = dict(
+    nms_pre=512, max_per_img=256, nms=dict(type='nms', iou_threshold=0.7), min_bbox_size=0
+)
 detector.train_cfg.rcnn.sampler.num = 128
-detector.test_cfg.rpn = dict(nms_pre=300, max_per_img=100, nms=dict(type='nms', iou_threshold=0.7), min_bbox_size=0)
+detector.test_cfg.rpn = dict(
+    nms_pre=300, max_per_img=100, nms=dict(type='nms', iou_threshold=0.7), min_bbox_size=0
+)
 detector.test_cfg.rcnn.max_per_img = 50
 
 model = dict(
@@ -46,14 +59,28 @@ model = dict(
         rpn_pseudo_thr=0.7,
         cls_pseudo_thr=0.7,
         regress_pseudo=False,  # selective supervision: regress pasted instances only
-        min_pseudo_bbox_wh=(1e-2, 1e-2)),
-    semi_test_cfg=dict(predict_on='teacher'))
+        min_pseudo_bbox_wh=(1e-2, 1e-2),
+    ),
+    semi_test_cfg=dict(predict_on='teacher'),
+)
 
 # FBR / AFFR: paste CropBank instances last in the sup and unsup-student pipelines (after geometric transforms)
 scale = [(320, 224), (320, 288)]
-paste = dict(type='ACRSTPaste', num_paste=(1, 2), scale_range=(0.7, 1.3), bbox_occluded_thr=6, mask_occluded_thr=150)
-student_meta_keys = ('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor', 'flip', 'flip_direction',
-                     'homography_matrix', 'pasted_bboxes', 'pasted_labels')
+paste = dict(
+    type='ACRSTPaste', num_paste=(1, 2), scale_range=(0.7, 1.3), bbox_occluded_thr=6, mask_occluded_thr=150
+)
+student_meta_keys = (
+    'img_id',
+    'img_path',
+    'ori_shape',
+    'img_shape',
+    'scale_factor',
+    'flip',
+    'flip_direction',
+    'homography_matrix',
+    'pasted_bboxes',
+    'pasted_labels',
+)
 sup_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations', with_bbox=True),
@@ -80,8 +107,12 @@ strong_pipeline = [
 unsup_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadEmptyAnnotations'),
-    dict(type='MultiBranch', branch_field=_base_.branch_field, unsup_teacher=weak_pipeline,
-         unsup_student=strong_pipeline),
+    dict(
+        type='MultiBranch',
+        branch_field=_base_.branch_field,
+        unsup_teacher=weak_pipeline,
+        unsup_student=strong_pipeline,
+    ),
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -89,15 +120,20 @@ test_pipeline = [
     dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
 ]
 labeled_dataset = _base_.labeled_dataset
-labeled_dataset.update(data_root=data_root, ann_file='semi_anns/instances_train.1@10.json', pipeline=sup_pipeline)
+labeled_dataset.update(
+    data_root=data_root, ann_file='semi_anns/instances_train.1@10.json', pipeline=sup_pipeline
+)
 unlabeled_dataset = _base_.unlabeled_dataset
-unlabeled_dataset.update(data_root=data_root, ann_file='semi_anns/instances_train.1@10-unlabeled.json',
-                         pipeline=unsup_pipeline)
+unlabeled_dataset.update(
+    data_root=data_root, ann_file='semi_anns/instances_train.1@10-unlabeled.json', pipeline=unsup_pipeline
+)
 batch_size = 4
 train_dataloader = dict(
-    batch_size=batch_size, num_workers=1,
+    batch_size=batch_size,
+    num_workers=1,
     sampler=dict(type='GroupMultiSourceSampler', batch_size=batch_size, source_ratio=[1, 1]),
-    dataset=dict(datasets=[labeled_dataset, unlabeled_dataset]))
+    dataset=dict(datasets=[labeled_dataset, unlabeled_dataset]),
+)
 val_dataloader = dict(batch_size=4, num_workers=1, dataset=dict(data_root=data_root, pipeline=test_pipeline))
 test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
@@ -110,7 +146,8 @@ test_cfg = dict(type='TestLoop')
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=1e-4),
-    clip_grad=dict(max_norm=10, norm_type=2))
+    clip_grad=dict(max_norm=10, norm_type=2),
+)
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=50),
     dict(type='MultiStepLR', by_epoch=False, begin=0, end=max_iters, milestones=[200], gamma=0.1),
@@ -118,11 +155,19 @@ param_scheduler = [
 custom_hooks = [
     # BN trained from scratch: the teacher's BatchNorm statistics follow the student's (EMA) too
     dict(type='MeanTeacherHook', momentum=0.01, skip_buffer=False),
-    dict(type='CropBankHook', label_cap=20, pseudo_cap=20, crop_max_size=96, refresh_interval=40, beta=0.6,
-         conf_thr=0.1),
+    dict(
+        type='CropBankHook',
+        label_cap=20,
+        pseudo_cap=20,
+        crop_max_size=96,
+        refresh_interval=40,
+        beta=0.6,
+        conf_thr=0.1,
+    ),
 ]
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=20),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=120, max_keep_ckpts=2))
+    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=120, max_keep_ckpts=2),
+)
 log_processor = dict(by_epoch=False)
 auto_scale_lr = dict(enable=False, base_batch_size=4)

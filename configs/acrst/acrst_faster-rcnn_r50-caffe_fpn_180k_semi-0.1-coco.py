@@ -23,18 +23,29 @@ model = dict(
         cls_pseudo_thr=0.7,
         regress_pseudo=False,  # selective supervision
         bbox_occluded_thr=10,
-        mask_occluded_thr=300))
+        mask_occluded_thr=300,
+    ),
+)
 
 # FBR / AFFR paste, last before packing in the labeled and unlabeled-student pipelines
-paste = dict(type='ACRSTPaste', num_paste=(1, 3), scale_range=(0.7, 1.3), bbox_occluded_thr=10, mask_occluded_thr=300)
+paste = dict(
+    type='ACRSTPaste', num_paste=(1, 3), scale_range=(0.7, 1.3), bbox_occluded_thr=10, mask_occluded_thr=300
+)
 sup_pipeline = _base_.sup_pipeline[:-1] + [paste, _base_.sup_pipeline[-1]]
 strong_pipeline = _base_.strong_pipeline[:-1] + [
     paste,
-    dict(type='PackDetInputs', meta_keys=_base_.strong_pipeline[-1].meta_keys + ('pasted_bboxes', 'pasted_labels')),
+    dict(
+        type='PackDetInputs',
+        meta_keys=_base_.strong_pipeline[-1].meta_keys + ('pasted_bboxes', 'pasted_labels'),
+    ),
 ]
 unsup_pipeline = _base_.unsup_pipeline[:-1] + [
-    dict(type='MultiBranch', branch_field=_base_.branch_field, unsup_teacher=_base_.weak_pipeline,
-         unsup_student=strong_pipeline)
+    dict(
+        type='MultiBranch',
+        branch_field=_base_.branch_field,
+        unsup_teacher=_base_.weak_pipeline,
+        unsup_student=strong_pipeline,
+    )
 ]
 labeled_dataset = _base_.labeled_dataset
 labeled_dataset.pipeline = sup_pipeline
@@ -44,10 +55,18 @@ batch_size = 8
 train_dataloader = dict(
     batch_size=batch_size,
     sampler=dict(batch_size=batch_size, source_ratio=[1, 1]),
-    dataset=dict(datasets=[labeled_dataset, unlabeled_dataset]))
+    dataset=dict(datasets=[labeled_dataset, unlabeled_dataset]),
+)
 
 custom_hooks = [
     dict(type='MeanTeacherHook', momentum=0.0004),  # EMA 0.9996
-    dict(type='CropBankHook', label_cap=20, pseudo_cap=20, crop_max_size=128, refresh_interval=1000, beta=0.6,
-         conf_thr=0.1),
+    dict(
+        type='CropBankHook',
+        label_cap=20,
+        pseudo_cap=20,
+        crop_max_size=128,
+        refresh_interval=1000,
+        beta=0.6,
+        conf_thr=0.1,
+    ),
 ]

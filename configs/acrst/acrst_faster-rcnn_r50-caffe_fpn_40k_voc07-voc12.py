@@ -7,22 +7,57 @@ _base_ = ['./acrst_faster-rcnn_r50-caffe_fpn_180k_semi-0.1-coco.py']
 
 data_root = 'data/VOCdevkit/'
 metainfo = dict(
-    classes=('aeroplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus', 'car', 'cat', 'chair', 'cow', 'diningtable',
-             'dog', 'horse', 'motorbike', 'person', 'pottedplant', 'sheep', 'sofa', 'train', 'tvmonitor'))
+    classes=(
+        'aeroplane',
+        'bicycle',
+        'bird',
+        'boat',
+        'bottle',
+        'bus',
+        'car',
+        'cat',
+        'chair',
+        'cow',
+        'diningtable',
+        'dog',
+        'horse',
+        'motorbike',
+        'person',
+        'pottedplant',
+        'sheep',
+        'sofa',
+        'train',
+        'tvmonitor',
+    )
+)
 ml_scores_file = 'work_dirs/ssmll_r50_8xb16-10k_voc07-voc12/unlabeled_scores.json'
 model = dict(
     detector=dict(roi_head=dict(bbox_head=dict(num_classes=20))),
-    semi_train_cfg=dict(ml_scores_file=ml_scores_file))
+    semi_train_cfg=dict(ml_scores_file=ml_scores_file),
+)
 labeled_dataset = _base_.labeled_dataset
 unlabeled_dataset = _base_.unlabeled_dataset
-labeled_dataset.update(data_root=data_root, metainfo=metainfo, ann_file='annotations/voc07_trainval.json',
-                       data_prefix=dict(img=''))
-unlabeled_dataset.update(data_root=data_root, metainfo=metainfo, ann_file='annotations/voc12_trainval.json',
-                         data_prefix=dict(img=''))
+labeled_dataset.update(
+    data_root=data_root,
+    metainfo=metainfo,
+    ann_file='annotations/voc07_trainval.json',
+    data_prefix=dict(img=''),
+)
+unlabeled_dataset.update(
+    data_root=data_root,
+    metainfo=metainfo,
+    ann_file='annotations/voc12_trainval.json',
+    data_prefix=dict(img=''),
+)
 train_dataloader = dict(dataset=dict(datasets=[labeled_dataset, unlabeled_dataset]))
 val_dataloader = dict(
-    dataset=dict(data_root=data_root, metainfo=metainfo, ann_file='annotations/voc07_test.json',
-                 data_prefix=dict(img='')))
+    dataset=dict(
+        data_root=data_root,
+        metainfo=metainfo,
+        ann_file='annotations/voc07_test.json',
+        data_prefix=dict(img=''),
+    )
+)
 test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + 'annotations/voc07_test.json', classwise=True)
 test_evaluator = val_evaluator

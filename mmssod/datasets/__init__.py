@@ -1,8 +1,10 @@
 """Datasets of mmssod: the Market-1501-layout re-ID dataset and the composited benchmark builders.
 
-Importing this package registers :class:`MarketReIDDataset` into ``mmdet.registry.DATASETS``.
+Importing this package registers the re-ID datasets into ``mmdet.registry.DATASETS`` and the data
+transforms (e.g. ACRST's paste) into ``mmdet.registry.TRANSFORMS``.
 """
 
+from . import reid_lists, reid_uda, transforms  # noqa: F401  (register datasets and transforms)
 from .composited import ensure_demo_detection
 from .reid import MarketReIDDataset, format_market_name, list_reid_folder, parse_market_name
 
@@ -13,4 +15,3 @@ __all__ = [
     'list_reid_folder',
     'parse_market_name',
 ]
-from . import reid_lists, reid_uda  # noqa: F401

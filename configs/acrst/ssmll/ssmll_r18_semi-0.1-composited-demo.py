@@ -6,7 +6,18 @@ default_scope = 'mmpretrain'
 custom_imports = dict(imports=['mmssod'], allow_failed_imports=False)
 
 data_root = 'data/composited_det_demo/'
-classes = ('T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot')
+classes = (
+    'T-shirt/top',
+    'Trouser',
+    'Pullover',
+    'Dress',
+    'Coat',
+    'Sandal',
+    'Shirt',
+    'Sneaker',
+    'Bag',
+    'Ankle boot',
+)
 labeled_ann = 'semi_anns/instances_train.1@10.json'
 unlabeled_ann = 'semi_anns/instances_train.1@10-unlabeled.json'
 img_size = 128
@@ -15,15 +26,20 @@ model = dict(
     type='SSMLL',
     classifier=dict(
         type='ImageClassifier',
-        backbone=dict(type='ResNet', depth=18, stem_channels=32, base_channels=32, num_stages=4, out_indices=(3, )),
+        backbone=dict(
+            type='ResNet', depth=18, stem_channels=32, base_channels=32, num_stages=4, out_indices=(3,)
+        ),
         neck=dict(type='GlobalAveragePooling'),
-        head=dict(type='MultiLabelLinearClsHead', num_classes=len(classes), in_channels=256)),
+        head=dict(type='MultiLabelLinearClsHead', num_classes=len(classes), in_channels=256),
+    ),
     loss=dict(type='FocalLoss', gamma=2.0, alpha=0.25),
     unsup_weight=1.0,
     pseudo_thr=0.5,
     predict_on='teacher',
     data_preprocessor=dict(
-        type='ClsDataPreprocessor', mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True))
+        type='ClsDataPreprocessor', mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True
+    ),
+)
 
 meta_keys = ('sample_idx', 'img_path', 'img_id', 'labeled', 'ori_shape', 'img_shape', 'scale_factor', 'flip')
 train_pipeline = [
@@ -38,11 +54,23 @@ test_pipeline = [
     dict(type='PackInputs', meta_keys=meta_keys),
 ]
 labeled_dataset = dict(
-    type='CocoMultiLabelDataset', data_root=data_root, ann_file=labeled_ann, data_prefix=dict(img_path='train/'),
-    metainfo=dict(classes=classes), labeled=True, pipeline=train_pipeline)
+    type='CocoMultiLabelDataset',
+    data_root=data_root,
+    ann_file=labeled_ann,
+    data_prefix=dict(img_path='train/'),
+    metainfo=dict(classes=classes),
+    labeled=True,
+    pipeline=train_pipeline,
+)
 unlabeled_dataset = dict(
-    type='CocoMultiLabelDataset', data_root=data_root, ann_file=unlabeled_ann, data_prefix=dict(img_path='train/'),
-    metainfo=dict(classes=classes), labeled=False, pipeline=train_pipeline)
+    type='CocoMultiLabelDataset',
+    data_root=data_root,
+    ann_file=unlabeled_ann,
+    data_prefix=dict(img_path='train/'),
+    metainfo=dict(classes=classes),
+    labeled=False,
+    pipeline=train_pipeline,
+)
 # what tools/acrst/ssmll_scores.py scores (the unlabeled set, no augmentation)
 score_dataset = dict(unlabeled_dataset, pipeline=test_pipeline)
 
@@ -52,14 +80,22 @@ train_dataloader = dict(
     batch_size=batch_size,
     num_workers=1,
     sampler=dict(type='mmdet.MultiSourceSampler', batch_size=batch_size, source_ratio=[1, 1]),
-    dataset=dict(type='ConcatDataset', datasets=[labeled_dataset, unlabeled_dataset]))
+    dataset=dict(type='ConcatDataset', datasets=[labeled_dataset, unlabeled_dataset]),
+)
 val_dataloader = dict(
     batch_size=16,
     num_workers=1,
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
-        type='CocoMultiLabelDataset', data_root=data_root, ann_file='annotations/instances_val.json',
-        data_prefix=dict(img_path='val/'), metainfo=dict(classes=classes), labeled=True, pipeline=test_pipeline))
+        type='CocoMultiLabelDataset',
+        data_root=data_root,
+        ann_file='annotations/instances_val.json',
+        data_prefix=dict(img_path='val/'),
+        metainfo=dict(classes=classes),
+        labeled=True,
+        pipeline=test_pipeline,
+    ),
+)
 test_dataloader = val_dataloader
 val_evaluator = dict(type='AveragePrecision')
 test_evaluator = val_evaluator
@@ -74,5 +110,6 @@ param_scheduler = [dict(type='CosineAnnealingLR', by_epoch=False, begin=0, end=m
 custom_hooks = [dict(type='mmdet.MeanTeacherHook', momentum=0.02, skip_buffer=False)]
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=25),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=max_iters, max_keep_ckpts=1))
+    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=max_iters, max_keep_ckpts=1),
+)
 log_processor = dict(by_epoch=False)

@@ -18,15 +18,22 @@ test_pipeline = [
 ]
 labeled_dataset = _base_.labeled_dataset
 unlabeled_dataset = _base_.unlabeled_dataset
-labeled_dataset.update(data_root=data_root, ann_file=f'semi_anns/instances_train.1@{percent}.json',
-                       pipeline=train_pipeline)
-unlabeled_dataset.update(data_root=data_root, ann_file=f'semi_anns/instances_train.1@{percent}-unlabeled.json',
-                         pipeline=train_pipeline)
+labeled_dataset.update(
+    data_root=data_root, ann_file=f'semi_anns/instances_train.1@{percent}.json', pipeline=train_pipeline
+)
+unlabeled_dataset.update(
+    data_root=data_root,
+    ann_file=f'semi_anns/instances_train.1@{percent}-unlabeled.json',
+    pipeline=train_pipeline,
+)
 score_dataset = dict(unlabeled_dataset, pipeline=test_pipeline)
 batch_size = 32
 train_dataloader = dict(
-    batch_size=batch_size, num_workers=4, sampler=dict(batch_size=batch_size),
-    dataset=dict(datasets=[labeled_dataset, unlabeled_dataset]))
+    batch_size=batch_size,
+    num_workers=4,
+    sampler=dict(batch_size=batch_size),
+    dataset=dict(datasets=[labeled_dataset, unlabeled_dataset]),
+)
 val_dataloader = dict(dataset=dict(data_root=data_root, pipeline=test_pipeline))
 test_dataloader = val_dataloader
 max_iters = 4000

@@ -19,16 +19,24 @@ model = dict(
     type='SSMLL',
     classifier=dict(
         type='ImageClassifier',
-        backbone=dict(type='ResNet', depth=50, num_stages=4, out_indices=(3, ),
-                      init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50')),
+        backbone=dict(
+            type='ResNet',
+            depth=50,
+            num_stages=4,
+            out_indices=(3,),
+            init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50'),
+        ),
         neck=dict(type='GlobalAveragePooling'),
-        head=dict(type='MultiLabelLinearClsHead', num_classes=num_classes, in_channels=2048)),
+        head=dict(type='MultiLabelLinearClsHead', num_classes=num_classes, in_channels=2048),
+    ),
     loss=dict(type='FocalLoss', gamma=2.0, alpha=0.25),
     unsup_weight=1.0,
     pseudo_thr=0.5,
     predict_on='teacher',
     data_preprocessor=dict(
-        type='ClsDataPreprocessor', mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True))
+        type='ClsDataPreprocessor', mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True
+    ),
+)
 
 meta_keys = ('sample_idx', 'img_path', 'img_id', 'labeled', 'ori_shape', 'img_shape', 'scale_factor', 'flip')
 train_pipeline = [
@@ -43,11 +51,23 @@ test_pipeline = [
     dict(type='PackInputs', meta_keys=meta_keys),
 ]
 labeled_dataset = dict(
-    type='CocoMultiLabelDataset', data_root=data_root, ann_file=labeled_ann, data_prefix=dict(img_path=img_prefix),
-    metainfo=metainfo, labeled=True, pipeline=train_pipeline)
+    type='CocoMultiLabelDataset',
+    data_root=data_root,
+    ann_file=labeled_ann,
+    data_prefix=dict(img_path=img_prefix),
+    metainfo=metainfo,
+    labeled=True,
+    pipeline=train_pipeline,
+)
 unlabeled_dataset = dict(
-    type='CocoMultiLabelDataset', data_root=data_root, ann_file=unlabeled_ann, data_prefix=dict(img_path=img_prefix),
-    metainfo=metainfo, labeled=False, pipeline=train_pipeline)
+    type='CocoMultiLabelDataset',
+    data_root=data_root,
+    ann_file=unlabeled_ann,
+    data_prefix=dict(img_path=img_prefix),
+    metainfo=metainfo,
+    labeled=False,
+    pipeline=train_pipeline,
+)
 score_dataset = dict(unlabeled_dataset, pipeline=test_pipeline)  # what tools/acrst/ssmll_scores.py scores
 
 batch_size = 16
@@ -56,14 +76,22 @@ train_dataloader = dict(
     num_workers=4,
     persistent_workers=True,
     sampler=dict(type='mmdet.MultiSourceSampler', batch_size=batch_size, source_ratio=[1, 1]),
-    dataset=dict(type='ConcatDataset', datasets=[labeled_dataset, unlabeled_dataset]))
+    dataset=dict(type='ConcatDataset', datasets=[labeled_dataset, unlabeled_dataset]),
+)
 val_dataloader = dict(
     batch_size=32,
     num_workers=4,
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
-        type='CocoMultiLabelDataset', data_root=data_root, ann_file='annotations/instances_val2017.json',
-        data_prefix=dict(img_path='val2017/'), metainfo=metainfo, labeled=True, pipeline=test_pipeline))
+        type='CocoMultiLabelDataset',
+        data_root=data_root,
+        ann_file='annotations/instances_val2017.json',
+        data_prefix=dict(img_path='val2017/'),
+        metainfo=metainfo,
+        labeled=True,
+        pipeline=test_pipeline,
+    ),
+)
 test_dataloader = val_dataloader
 val_evaluator = dict(type='AveragePrecision')
 test_evaluator = val_evaluator
@@ -78,5 +106,6 @@ param_scheduler = [dict(type='CosineAnnealingLR', by_epoch=False, begin=0, end=m
 custom_hooks = [dict(type='mmdet.MeanTeacherHook', momentum=0.0004, skip_buffer=False)]
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=5000, max_keep_ckpts=1))
+    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=5000, max_keep_ckpts=1),
+)
 log_processor = dict(by_epoch=False)
