@@ -34,14 +34,17 @@ class CalDETRMixin:
         loss_mix (dict): Loss between mixed logits and soft targets; its ``loss_weight`` is lambda.
     """
 
-    def _init_calibration(
+    def __init__(
         self,
-        logit_modulation: bool,
-        modulation_mode: str,
-        logit_mixing: bool,
-        mix_alpha: float,
-        loss_mix: ConfigType,
+        *args,
+        logit_modulation: bool = True,
+        modulation_mode: str = 'paper',
+        logit_mixing: bool = True,
+        mix_alpha: float = 0.9,
+        loss_mix: ConfigType = DEFAULT_LOSS_MIX,
+        **kwargs,
     ) -> None:
+        super().__init__(*args, **kwargs)  # the mmdet head (next in the MRO) builds loss_cls first
         if modulation_mode not in MODULATION_MODES:
             raise ValueError(
                 f'{type(self).__name__}: `modulation_mode` must be one of {MODULATION_MODES}, '
@@ -136,19 +139,6 @@ class CalDeformableDETRHead(CalDETRMixin, DeformableDETRHead):
         *args, **kwargs: Arguments of :class:`mmdet.models.DeformableDETRHead`.
     """
 
-    def __init__(
-        self,
-        *args,
-        logit_modulation: bool = True,
-        modulation_mode: str = 'paper',
-        logit_mixing: bool = True,
-        mix_alpha: float = 0.9,
-        loss_mix: ConfigType = DEFAULT_LOSS_MIX,
-        **kwargs,
-    ) -> None:
-        super().__init__(*args, **kwargs)
-        self._init_calibration(logit_modulation, modulation_mode, logit_mixing, mix_alpha, loss_mix)
-
     def loss_by_feat(
         self,
         all_layers_cls_scores: Tensor,
@@ -186,19 +176,6 @@ class CalDINOHead(CalDETRMixin, DINOHead):
     Args: as :class:`CalDeformableDETRHead`, with the remaining arguments those of
     :class:`mmdet.models.DINOHead`.
     """
-
-    def __init__(
-        self,
-        *args,
-        logit_modulation: bool = True,
-        modulation_mode: str = 'paper',
-        logit_mixing: bool = True,
-        mix_alpha: float = 0.9,
-        loss_mix: ConfigType = DEFAULT_LOSS_MIX,
-        **kwargs,
-    ) -> None:
-        super().__init__(*args, **kwargs)
-        self._init_calibration(logit_modulation, modulation_mode, logit_mixing, mix_alpha, loss_mix)
 
     def loss_by_feat(
         self,
