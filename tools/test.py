@@ -5,6 +5,7 @@ import os
 import os.path as osp
 import sys
 
+import torch
 from mmengine.config import DictAction
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a source checkout
@@ -60,6 +61,10 @@ def main():
 
         runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=args.out))
     runner.test()
+    if torch.distributed.is_initialized():
+        # tear the process group down before interpreter exit: leaving it to the destructors lets a gloo
+        # thread be destroyed while joinable, which aborts the process (SIGABRT) after a successful run
+        torch.distributed.destroy_process_group()
 
 
 if __name__ == '__main__':

@@ -6,6 +6,7 @@ import os
 import os.path as osp
 import sys
 
+import torch
 from mmengine.config import DictAction
 from mmengine.logging import print_log
 
@@ -45,8 +46,6 @@ def main():
     cfg = load_run_config(args.config, args.cfg_options, args.work_dir, args.launcher)
 
     if args.amp:
-        import torch
-
         if not torch.cuda.is_available():
             raise RuntimeError('--amp needs a CUDA device (mmengine AmpOptimWrapper); drop --amp on CPU.')
         if cfg.optim_wrapper.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
@@ -77,6 +76,10 @@ def main():
 
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     runner.train()
+    if torch.distributed.is_initialized():
+        # tear the process group down before interpreter exit: leaving it to the destructors lets a gloo
+        # thread be destroyed while joinable, which aborts the process (SIGABRT) after a successful run
+        torch.distributed.destroy_process_group()
 
 
 if __name__ == '__main__':
