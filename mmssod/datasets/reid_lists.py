@@ -12,8 +12,9 @@ VehicleID (training source only; it has no camera ids)::
     <data_root>/train_test_split/train_list.txt           lines "<name> <vehicle id>"
 
 PersonX and VeRi-776 follow the Market-1501 naming (``<pid>_c<camera>...``): use :class:`MarketReIDDataset`
-with ``subset='train'`` (PersonX) or ``subset='image_train'`` / ``'image_query'`` / ``'image_test'`` and
-``relabel=True`` for training (VeRi-776).
+with ``subset='train'`` / ``'query'`` / ``'gallery'`` (PersonX as is; VeRi-776 with
+``data_prefix=dict(img_path='image_train' / 'image_query' / 'image_test')``, as in
+``configs/spcl/spcl_r50_1xb128-50e_uda_vehicleid-to-veri776.py``). ``subset='train'`` relabels by default.
 """
 
 from __future__ import annotations

@@ -148,3 +148,35 @@ def test_bad_settings_fail_clearly():
         build_tiny(DDETR_CFG, 'CalDeformableDETRHead', mix_alpha=1.5)
     with pytest.raises(ValueError, match='modulation_mode'):
         build_tiny(DINO_CFG, 'CalDINOHead', modulation_mode='minus')
+
+
+def test_dino_mixing_loss_uses_the_matching_queries_only_never_the_denoising_queries():
+    cal = _head(DINO_CFG, 'CalDINOHead')  # modulation and mixing on, as in the configs
+    num_dn = 6  # 1 group x (3 positive + 3 negative) denoising queries, before the 12 matching queries
+    cls, boxes, gts, metas = _head_inputs(cal, num_dn=num_dn)
+    dn_meta = dict(num_denoising_queries=num_dn, num_denoising_groups=1)
+    base = cal.loss_by_feat(cls, boxes, None, None, gts, metas, dn_meta)
+    assert base['loss_mix'] > 0
+
+    # denoising logits of every layer made confident for every class: the denoising loss sees the change
+    # (so these queries are really read by the head), the mixing loss does not
+    dn_changed = cls.clone()
+    g = torch.Generator().manual_seed(1)
+    dn_changed[:, :, :num_dn] = 8.0 + torch.randn(cls[:, :, :num_dn].shape, generator=g)
+    out = cal.loss_by_feat(dn_changed, boxes, None, None, gts, metas, dn_meta)
+    assert not torch.allclose(out['dn_loss_cls'], base['dn_loss_cls'])
+    assert torch.equal(out['loss_mix'], base['loss_mix'])
+    assert torch.equal(out['loss_cls'], base['loss_cls'])
+
+    # the matching queries' last-layer logits do change it
+    match_changed = cls.clone()
+    match_changed[-1, :, num_dn:] += torch.linspace(-3, 3, cal.cls_out_channels)
+    out = cal.loss_by_feat(match_changed, boxes, None, None, gts, metas, dn_meta)
+    assert not torch.allclose(out['loss_mix'], base['loss_mix'])
+    assert torch.equal(out['dn_loss_cls'], base['dn_loss_cls'])
+
+    # gradients of loss_mix reach the matching queries' logits only
+    cls_grad = cls.clone().requires_grad_(True)
+    cal.loss_by_feat(cls_grad, boxes, None, None, gts, metas, dn_meta)['loss_mix'].backward()
+    assert cls_grad.grad[:, :, :num_dn].abs().sum() == 0
+    assert cls_grad.grad[-1, :, num_dn:].abs().sum() > 0

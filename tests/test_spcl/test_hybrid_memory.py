@@ -48,6 +48,37 @@ def test_loss_is_fp32_under_half_inputs():
     assert loss.dtype == torch.float32 and torch.isfinite(loss)
 
 
+def test_memory_loss_is_fp32_inside_cpu_autocast_and_equals_the_fp32_loss():
+    g = torch.Generator().manual_seed(0)
+    mem = HybridMemory(num_features=16, temperature=0.05, momentum=0.2)
+    mem.init_memory(torch.randn(4, 16, generator=g), torch.randn(20, 16, generator=g))  # 4 source classes
+    mem.set_target_labels(torch.arange(20) // 3)  # target clusters of 3 (and a pair)
+    torch.manual_seed(0)
+    encoder = torch.nn.Linear(32, 16)
+    inputs = torch.randn(6, 32, generator=g, requires_grad=True)
+    rows = torch.tensor([0, 1, 3, 4, 9, 23])  # two source classes, four target instances
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        feats = F.normalize(encoder(inputs), dim=1)
+        assert feats.dtype == torch.bfloat16  # the encoder really ran in bf16
+        feats.retain_grad()
+        loss = mem.loss(feats, rows)
+    assert loss.dtype == torch.float32
+    # the same bf16 features, loss computed outside autocast in fp32
+    expect = unified_contrastive_loss(
+        feats.detach().float(), mem.features, mem.labels, mem.labels[rows], 0.05
+    )
+    torch.testing.assert_close(loss.detach(), expect, rtol=1e-6, atol=1e-6)
+    # in bf16 the logits (|x.f| / tau up to 20) keep ~3 significant digits: a far larger error
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        low = (feats.detach() @ mem.features.t()) / 0.05
+    assert low.dtype == torch.bfloat16
+    assert (low.float() - feats.detach().float() @ mem.features.t() / 0.05).abs().max() > 1e-3
+    loss.backward()
+    assert feats.grad is not None and torch.isfinite(feats.grad).all() and feats.grad.abs().sum() > 0
+    assert inputs.grad is not None and inputs.grad.abs().sum() > 0
+    assert encoder.weight.grad is not None and encoder.weight.grad.abs().sum() > 0
+
+
 def sequential_update(memory, indexes, feats, m):
     memory = memory.clone()
     for x, y in zip(feats, indexes.tolist()):

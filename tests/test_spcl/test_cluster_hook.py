@@ -1,0 +1,96 @@
+"""SpCLClusterHook over epochs: the independence threshold is computed at epoch 0, then kept fixed.
+
+The hook's real ``before_train_epoch`` runs on a real hybrid memory (4 source centroids + 64 target
+instances) and a real PseudoIdentitySampler; the runner is a minimal stand-in (model, sampler, logger,
+message hub, epoch), since the tiny smoke run clusters its 100 images into one cluster and its threshold is
+0 at every epoch, which cannot tell a fixed threshold from a recomputed one.
+"""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from mmengine.logging import MessageHub, MMLogger
+
+from mmssod.datasets.reid_uda import PseudoIdentitySampler
+from mmssod.engine.hooks.spcl_cluster_hook import SpCLClusterHook
+from mmssod.models.reid.clustering import self_paced_clustering
+from mmssod.models.reid.hybrid_memory import HybridMemory
+from mmssod.models.reid.jaccard import jaccard_distance, sparse_to_scipy
+
+NUM_SOURCE, DIM = 4, 16
+K1, K2 = 10, 3  # the 64 target images: 8 identities x 8 images
+
+
+def identity_features(seed, n_per=8, centers=8, noise=0.8):
+    """L2-normalised features of ``centers`` noisy identities (fixed seed: the same features every run)."""
+    g = torch.Generator().manual_seed(seed)
+    c = torch.randn(centers, DIM, generator=g)
+    return F.normalize(c.repeat_interleave(n_per, 0) + noise * torch.randn(centers * n_per, DIM, generator=g))
+
+
+EPOCH0, EPOCH1 = identity_features(6), identity_features(14)  # target features at epochs 0 and 1
+
+
+def clustering(feats, threshold=None):
+    dist = sparse_to_scipy(jaccard_distance(feats, K1, K2, max_distance=0.62))
+    return self_paced_clustering(dist, 0.6, 0.02, 4, threshold)
+
+
+def make_runner(name):
+    model = torch.nn.Module()
+    model.memory = HybridMemory(num_features=DIM)
+    source = torch.randn(NUM_SOURCE, DIM, generator=torch.Generator().manual_seed(0))
+    model.memory.init_memory(source, EPOCH0)
+    sampler = PseudoIdentitySampler(list(range(len(EPOCH0))), batch_size=16, iters_per_epoch=2, seed=0)
+    return SimpleNamespace(
+        model=model,
+        train_dataloader=SimpleNamespace(sampler=sampler, dataset=None),
+        logger=MMLogger.get_instance(name),
+        message_hub=MessageHub.get_instance(name),
+        epoch=0,
+    )
+
+
+def test_threshold_from_epoch_0_is_reused_at_later_epochs_not_recomputed():
+    # the two feature sets differ in exactly the way that matters: their own thresholds differ, and the
+    # epoch-1 labels under the epoch-0 threshold differ from the ones a recomputed threshold would give
+    fresh0, thr0, _ = clustering(EPOCH0)
+    fresh1, thr1, _ = clustering(EPOCH1)
+    assert thr0 is not None and thr1 is not None and thr0 != pytest.approx(thr1)
+    fixed1, thr_fixed, _ = clustering(EPOCH1, thr0)
+    assert thr_fixed == thr0 and not np.array_equal(fixed1, fresh1)
+
+    hook = SpCLClusterHook(pipeline=[], k1=K1, k2=K2)
+    runner = make_runner('spcl_hook_threshold')
+    memory = runner.model.memory
+    source_labels = memory.labels[:NUM_SOURCE].clone()
+    assert hook.indep_threshold is None
+
+    hook.before_train_epoch(runner)  # epoch 0: threshold computed from these clusters
+    assert hook.indep_threshold == thr0
+    assert runner.message_hub.get_scalar('train/spcl_indep_threshold').current() == thr0
+    np.testing.assert_array_equal(memory.labels[NUM_SOURCE:].numpy() - NUM_SOURCE, fresh0)
+    np.testing.assert_array_equal(runner.train_dataloader.sampler.pseudo_labels, fresh0)
+
+    memory.features[NUM_SOURCE:] = EPOCH1  # the encoder moved on (momentum updates during the epoch)
+    runner.epoch = 1
+    hook.before_train_epoch(runner)  # epoch 1: same threshold, new clusters
+    assert hook.indep_threshold == thr0
+    assert runner.message_hub.get_scalar('train/spcl_indep_threshold').current() == thr0
+    np.testing.assert_array_equal(memory.labels[NUM_SOURCE:].numpy() - NUM_SOURCE, fixed1)
+    np.testing.assert_array_equal(runner.train_dataloader.sampler.pseudo_labels, fixed1)
+    assert torch.equal(memory.labels[:NUM_SOURCE], source_labels)  # source classes are never clustered
+
+    # a checkpoint carries the threshold: a new hook resumed from it keeps it at the next epoch
+    ckpt = {}
+    hook.before_save_checkpoint(runner, ckpt)
+    assert ckpt['spcl'] == dict(indep_threshold=thr0)
+    resumed = SpCLClusterHook(pipeline=[], k1=K1, k2=K2)
+    resumed.after_load_checkpoint(runner, ckpt)
+    runner.epoch = 2
+    resumed.before_train_epoch(runner)
+    assert resumed.indep_threshold == thr0
+    np.testing.assert_array_equal(memory.labels[NUM_SOURCE:].numpy() - NUM_SOURCE, fixed1)
