@@ -3,6 +3,7 @@
 import os
 import pickle
 
+import mmcv
 import numpy as np
 import pytest
 import torch
@@ -130,3 +131,30 @@ def test_bad_hook_settings():
         CropBankHook(beta=-0.1)
     with pytest.raises(ValueError, match='conf_thr'):
         CropBankHook(conf_thr=2)
+
+
+def test_refresh_keeps_the_pseudo_cap_best_scoring_candidates(tmp_path):
+    """``refresh`` keeps per class the ``pseudo_cap`` candidates first in (-score, img_path, bbox) order."""
+    img_path = str(tmp_path / 'unlabeled.png')
+    mmcv.imwrite(np.full((80, 80, 3), 127, np.uint8), img_path)
+    bank = CropBank(5, label_cap=0, pseudo_cap=2, crop_max_size=64)
+    # ten class-4 candidates; box i is (i + 10) px wide so a crop tells which candidate it came from
+    scores = [0.50, 0.91, 0.70, 0.93, 0.60, 0.91, 0.80, 0.75, 0.65, 0.55]
+    boxes = np.array([[i, 0, i + 10 + i, 20] for i in range(10)], np.float32)
+    record = {
+        'img_path': img_path,
+        'bboxes': np.concatenate([boxes, [[0, 0, 30, 30], [0, 0, 12, 12]]]).astype(np.float32),
+        'labels': np.array([4] * 10 + [4, 1]),
+        'scores': np.array(scores + [0.99, 0.40]),
+        'kept': np.array([True] * 10 + [False, True]),  # the 0.99 detection failed the two-stage filter
+    }
+    bank.add_teacher_records([record])
+    assert sum(c['label'] == 4 for c in bank.candidates) == 4 * 2  # bounded while waiting
+    bank.refresh()
+    kept = bank.pseudo_bank[4]
+    assert len(kept) == 2  # pseudo_cap
+    # the best score 0.93 (box 3), then of the two 0.91 (boxes 1 and 5) the one with the smaller bbox
+    assert [e['score'] for e in kept] == [0.93, 0.91]
+    assert [e['crop'].shape[:2] for e in kept] == [(20, 13), (20, 11)]
+    assert len(bank.pseudo_bank[1]) == 1 and bank.pseudo_bank[1][0]['score'] == 0.40  # other classes apart
+    assert all(len(bank.pseudo_bank[k]) == 0 for k in (0, 2, 3))

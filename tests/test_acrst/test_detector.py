@@ -14,6 +14,8 @@ from mmengine.logging import MessageHub
 from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
+from mmssod.models.acrst import ACRST
+
 
 @pytest.fixture
 def unlabeled_ann(acrst_cfg):
@@ -63,7 +65,13 @@ def test_two_stage_filter_uses_ml_scores_and_records_raw_detections(acrst_cfg, u
     scores[3] = 0.9  # the multi-label classifier says only class 3 is present
     path = write_scores(tmp_path / 'scores.json', unlabeled_ann, scores)
     model = build(
-        acrst_cfg, ml_scores_file=path, tau_cls=None, tau_ml=0.2, pseudo_label_initial_score_thr=0.0
+        acrst_cfg,
+        ml_scores_file=path,
+        tau_cls=None,
+        tau_ml=0.2,
+        pseudo_label_initial_score_thr=0.0,
+        rpn_pseudo_thr=0.0,
+        cls_pseudo_thr=0.0,
     )
     data = unlabeled_batch(acrst_cfg, model)
     pseudo, _ = model.get_pseudo_instances(
@@ -122,13 +130,133 @@ def test_pastes_join_pseudo_labels_and_only_they_are_regressed(acrst_cfg):
     assert reg_loss(student, regress_pseudo=False) > 0.0  # the pasted instance is regressed
 
 
+def labeled_batch(cfg, model, n=2):
+    """A real batch of labeled images through the demo 'sup' pipeline."""
+    init_default_scope('mmdet')
+    dataset = DATASETS.build(cfg.train_dataloader.dataset.datasets[0])
+    np.random.seed(0)
+    items = [dataset[i] for i in range(n)]
+    batch = pseudo_collate(
+        [{'inputs': it['inputs']['sup'], 'data_samples': it['data_samples']['sup']} for it in items]
+    )
+    data = model.data_preprocessor.data_preprocessor(batch, training=True)
+    return data['inputs'], data['data_samples']
+
+
 def test_burn_in_gives_supervised_losses_only(acrst_cfg):
     model = build(acrst_cfg, burn_in_iters=5)
+    model.train()
+    unsup = unlabeled_batch(acrst_cfg, model)
+    sup_inputs, sup_samples = labeled_batch(acrst_cfg, model)
+
+    def loss_keys():
+        inputs = dict(unsup['inputs'], sup=sup_inputs)
+        samples = copy.deepcopy(dict(unsup['data_samples'], sup=sup_samples))
+        torch.manual_seed(0)
+        losses = model.loss(inputs, samples)
+        assert all(torch.isfinite(summed(losses, k)) for k in losses if 'loss' in k)
+        return set(losses)
+
     hub = MessageHub.get_current_instance()
-    hub.update_info('iter', 2)
-    assert model.in_burn_in()
-    hub.update_info('iter', 5)
-    assert not model.in_burn_in()
+    try:
+        hub.update_info('iter', 2)
+        assert model.in_burn_in()
+        burn_in = loss_keys()
+        assert burn_in and all(k.startswith('sup_') for k in burn_in)
+        assert {'sup_loss_rpn_cls', 'sup_loss_rpn_bbox', 'sup_loss_cls', 'sup_loss_bbox'} <= burn_in
+        hub.update_info('iter', 5)
+        assert not model.in_burn_in()
+        after = loss_keys()
+        assert burn_in <= after
+        assert {
+            'unsup_loss_rpn_cls',
+            'unsup_loss_rpn_bbox',
+            'unsup_loss_cls',
+            'unsup_loss_bbox',
+            'unsup_num_pasted',
+            'unsup_num_pseudo',
+        } <= after
+    finally:
+        hub.update_info('iter', 0)
+
+
+def rpn_sample(instances):
+    """A student sample on a 128 x 128 image with the given pseudo-label instances."""
+    meta = dict(img_shape=(128, 128), pad_shape=(128, 128), batch_input_shape=(128, 128))
+    sample = DetDataSample(metainfo=meta)
+    sample.gt_instances = instances
+    return sample
+
+
+def summed(losses, key):
+    value = losses[key]
+    return sum(value) if isinstance(value, (list, tuple)) else value
+
+
+def soft_teacher_rpn_loss(model, x, samples):
+    """mmdet SoftTeacher's RPN loss (the parent's method, bypassing ACRST's override)."""
+    return super(ACRST, model).rpn_loss_by_pseudo_instances(x, samples)
+
+
+def test_rpn_box_regression_sees_only_pasted_instances(acrst_cfg):
+    model = build(acrst_cfg)
+    model.train()
+    mixed = InstanceData(  # two teacher pseudo boxes and one pasted instance, apart from each other
+        bboxes=torch.tensor([[4.0, 4.0, 44.0, 40.0], [70.0, 8.0, 120.0, 60.0], [20.0, 70.0, 90.0, 120.0]]),
+        labels=torch.tensor([1, 2, 7]),
+        scores=torch.tensor([0.9, 0.8, 1.0]),
+        pasted=torch.tensor([False, False, True]),
+    )
+    no_paste = InstanceData(  # an image without any pasted instance
+        bboxes=torch.tensor([[10.0, 10.0, 60.0, 70.0]]),
+        labels=torch.tensor([3]),
+        scores=torch.tensor([0.95]),
+        pasted=torch.tensor([False]),
+    )
+    batch = [rpn_sample(mixed), rpn_sample(no_paste)]
+    pasted_only = [rpn_sample(mixed[mixed.pasted]), rpn_sample(no_paste[no_paste.pasted])]
+    torch.manual_seed(0)
+    x = model.student.extract_feat(torch.randn(2, 3, 128, 128))
+
+    def rpn_losses(fn, samples, regress_pseudo=False):
+        model.semi_train_cfg.regress_pseudo = regress_pseudo
+        torch.manual_seed(0)  # the RPN sampler draws negatives at random
+        losses, proposals = fn(model, x, copy.deepcopy(samples))
+        assert len(proposals) == 2
+        return summed(losses, 'loss_rpn_cls'), summed(losses, 'loss_rpn_bbox')
+
+    acrst_cls, acrst_bbox = rpn_losses(ACRST.rpn_loss_by_pseudo_instances, batch)
+    all_cls, all_bbox = rpn_losses(soft_teacher_rpn_loss, batch)
+    _, pasted_bbox = rpn_losses(soft_teacher_rpn_loss, pasted_only)
+    assert acrst_bbox.item() == pytest.approx(pasted_bbox.item(), rel=1e-6, abs=1e-8)
+    assert acrst_bbox.item() > 0.0 and abs(acrst_bbox.item() - all_bbox.item()) > 1e-4
+    assert acrst_cls.item() == pytest.approx(all_cls.item(), rel=1e-6)  # objectness: all pseudo-labels
+    assert acrst_bbox.requires_grad  # still trains the RPN regression branch
+
+    # selective supervision off: the parent's loss on all pseudo-labels
+    _, old_bbox = rpn_losses(ACRST.rpn_loss_by_pseudo_instances, batch, regress_pseudo=True)
+    assert old_bbox.item() == pytest.approx(all_bbox.item(), rel=1e-6)
+
+    # no pasted instance anywhere: a finite zero regression loss, objectness still from the pseudo-labels
+    none_pasted = [rpn_sample(mixed[~mixed.pasted]), rpn_sample(no_paste)]
+    cls_loss, bbox_loss = rpn_losses(ACRST.rpn_loss_by_pseudo_instances, none_pasted)
+    assert torch.isfinite(cls_loss) and cls_loss.item() > 0.0
+    assert torch.isfinite(bbox_loss) and bbox_loss.item() == 0.0
+
+
+def test_loss_thresholds_must_not_drop_filtered_pseudo_labels(acrst_cfg):
+    """Soft Teacher keeps score > cls_pseudo_thr / rpn_pseudo_thr; above tau_cls they would drop labels."""
+    for key in ('cls_pseudo_thr', 'rpn_pseudo_thr'):
+        with pytest.raises(ValueError, match=f'semi_train_cfg.{key}=0.8 is above semi_train_cfg.tau_cls=0.7'):
+            build(acrst_cfg, tau_cls=0.7, **{key: 0.8})
+        # stage 1 off: the bound is the teacher's initial score threshold
+        with pytest.raises(
+            ValueError, match=f'{key}=0.7 is above semi_train_cfg.pseudo_label_initial_score_thr'
+        ):
+            low = {**dict(rpn_pseudo_thr=0.1, cls_pseudo_thr=0.1), key: 0.7}
+            build(acrst_cfg, tau_cls=None, pseudo_label_initial_score_thr=0.1, **low)
+    build(acrst_cfg, tau_cls=0.7, cls_pseudo_thr=0.7, rpn_pseudo_thr=0.5)  # equal or lower is fine
+    build(acrst_cfg, tau_cls=None, pseudo_label_initial_score_thr=0.3, cls_pseudo_thr=0.3, rpn_pseudo_thr=0.3)
 
 
 def test_bad_pseudo_label_files_and_thresholds(acrst_cfg, unlabeled_ann, tmp_path):

@@ -36,6 +36,8 @@ def short_acrst_cfg(data_root, work_dir, iters=4):
             'model.semi_train_cfg.ml_scores_file': None,
             'model.semi_train_cfg.burn_in_iters': 1,
             'model.semi_train_cfg.tau_cls': 0.0,  # an untrained teacher: keep its detections for the bank
+            'model.semi_train_cfg.rpn_pseudo_thr': 0.1,  # <= the filter's bound (initial score thr 0.1)
+            'model.semi_train_cfg.cls_pseudo_thr': 0.1,
             'train_dataloader.batch_size': 2,
             'train_dataloader.num_workers': 1,
             'train_dataloader.sampler.batch_size': 2,

@@ -8,8 +8,9 @@ What changes against :class:`mmdet.models.SoftTeacher` (every other step is the 
   then the SSMLL classifier's image-level class scores ``>= tau_ml``) and are recorded for the CropBank.
 * :meth:`ACRST.project_pseudo_instances` - on the student view, pseudo boxes occluded by CropBank pastes are
   dropped (CopyPaste rule) and the pasted instances join the pseudo-labels, flagged ``pasted``.
-* :meth:`ACRST.rcnn_reg_loss_by_pseudo_instances` - selective supervision: the unlabeled box-regression
-  loss sees only pasted instances; classification keeps all filtered pseudo-labels.
+* :meth:`ACRST.rpn_loss_by_pseudo_instances` / :meth:`ACRST.rcnn_reg_loss_by_pseudo_instances` - selective
+  supervision: the unlabeled box-regression losses (RPN and R-CNN) see only pasted instances; RPN objectness,
+  the proposals and R-CNN classification keep all filtered pseudo-labels.
 * :meth:`ACRST.loss` - a supervised-only burn-in.
 * :meth:`ACRST.compute_uncertainty_with_aug` - Soft Teacher's box-jitter uncertainty is not needed.
 """
@@ -23,6 +24,7 @@ from typing import Optional
 
 import torch
 from mmdet.models.detectors import SoftTeacher
+from mmdet.models.utils import filter_gt_instances, unpack_gt_instances
 from mmdet.registry import MODELS
 from mmdet.structures import SampleList
 from mmengine.config import ConfigDict
@@ -80,6 +82,33 @@ def load_ml_scores(path: str, num_classes: int, classes: Optional[tuple] = None)
     return {'scores': out, 'file_names': {str(k): v for k, v in file_names.items()}}
 
 
+def check_loss_thresholds(semi_train_cfg: dict) -> None:
+    """Raise a ValueError when Soft Teacher's loss thresholds would drop filtered pseudo-labels.
+
+    Soft Teacher keeps only pseudo-labels with ``score > rpn_pseudo_thr`` for the RPN and ``score >
+    cls_pseudo_thr`` for the R-CNN classification. ACRST's filtered pseudo-labels have ``score >=
+    max(tau_cls, pseudo_label_initial_score_thr)`` (``tau_cls=None``: the initial threshold alone), so both
+    thresholds must not exceed that bound, or part of the filtered pseudo-labels would silently get no
+    objectness / classification loss. (At equality only a score exactly at the threshold is dropped.)
+
+    Args:
+        semi_train_cfg (dict): the semi-supervised training config.
+    """
+    tau_cls = semi_train_cfg.get('tau_cls')
+    initial = semi_train_cfg.get('pseudo_label_initial_score_thr') or 0.0
+    bound_name = 'tau_cls' if tau_cls is not None and tau_cls >= initial else 'pseudo_label_initial_score_thr'
+    bound = max(tau_cls if tau_cls is not None else 0.0, initial)
+    for key in ('rpn_pseudo_thr', 'cls_pseudo_thr'):
+        value = semi_train_cfg.get(key)
+        if value is not None and value > bound:
+            raise ValueError(
+                f'semi_train_cfg.{key}={value} is above semi_train_cfg.{bound_name}={bound}: pseudo-labels '
+                f'that pass the two-stage filter with a score in [{bound}, {value}] would silently get no '
+                f'{"RPN objectness" if key == "rpn_pseudo_thr" else "classification"} loss; set '
+                f'{key} <= {bound_name} (e.g. equal)'
+            )
+
+
 @MODELS.register_module()
 class ACRST(SoftTeacher):
     """ACRST on Soft Teacher: two-stage pseudo-label filtering, CropBank pastes, selective supervision.
@@ -97,6 +126,10 @@ class ACRST(SoftTeacher):
     * ``burn_in_iters`` (int): supervised-only iterations at the start. Defaults to 0.
     * ``bbox_occluded_thr`` / ``mask_occluded_thr`` (float): the CopyPaste occlusion rule applied to
       pseudo boxes covered by pastes. Defaults to 10 / 300.
+
+    Soft Teacher's ``rpn_pseudo_thr`` / ``cls_pseudo_thr`` must not exceed ``tau_cls`` (or
+    ``pseudo_label_initial_score_thr`` when ``tau_cls`` is None), so that RPN objectness and R-CNN
+    classification see every filtered pseudo-label (:func:`check_loss_thresholds`, checked here).
 
     Args:
         detector (dict): the detector config (a two-stage detector, e.g. Faster R-CNN).
@@ -130,6 +163,7 @@ class ACRST(SoftTeacher):
             'rpn_pseudo_thr',
         ):
             check_probability(f'semi_train_cfg.{key}', semi_train_cfg.get(key))
+        check_loss_thresholds(semi_train_cfg)
         if int(semi_train_cfg['burn_in_iters']) < 0:
             raise ValueError(
                 f'semi_train_cfg.burn_in_iters must be >= 0, got {semi_train_cfg["burn_in_iters"]}'
@@ -258,10 +292,17 @@ class ACRST(SoftTeacher):
         return batch_data_samples
 
     # ----- losses ------------------------------------------------------------------------------------
-    def rcnn_reg_loss_by_pseudo_instances(
-        self, x, unsup_rpn_results_list, batch_data_samples: SampleList
-    ) -> dict:
-        """Selective supervision: the unlabeled box-regression loss sees only pasted instances."""
+    def regression_samples(self, batch_data_samples: SampleList) -> SampleList:
+        """Copies of the student samples keeping only the instances with a box-regression loss.
+
+        Selective supervision: pasted CropBank instances only, unless ``semi_train_cfg.regress_pseudo``.
+
+        Args:
+            batch_data_samples (list[DetDataSample]): student samples whose ``gt_instances`` carry ``pasted``.
+
+        Returns:
+            list[DetDataSample]: clones with ``gt_instances`` restricted to the regressed instances.
+        """
         reg_samples = []
         for data_sample in batch_data_samples:
             data_sample = data_sample.clone()
@@ -270,7 +311,51 @@ class ACRST(SoftTeacher):
                 selective_regression_mask(instances.pasted, self.semi_train_cfg.regress_pseudo)
             ]
             reg_samples.append(data_sample)
-        return super().rcnn_reg_loss_by_pseudo_instances(x, unsup_rpn_results_list, reg_samples)
+        return reg_samples
+
+    def rpn_loss_by_pseudo_instances(self, x, batch_data_samples: SampleList) -> tuple[dict, list]:
+        """Soft Teacher's RPN loss, its box-regression part taken from the pasted instances only.
+
+        Objectness and proposals are the parent's: all filtered pseudo-labels (score > ``rpn_pseudo_thr``,
+        see :func:`check_loss_thresholds`). ``loss_rpn_bbox`` is recomputed from the same RPN head outputs
+        (captured during the parent's pass, no second forward) against :meth:`regression_samples`, labels
+        set to 0 as Soft Teacher does. An image without pasted instances has no positive anchor there, hence
+        a zero regression loss. ``regress_pseudo=True`` gives the parent's loss unchanged.
+
+        Args:
+            x (tuple[Tensor]): student FPN features, each (N, C, H_l, W_l).
+            batch_data_samples (list[DetDataSample]): student samples with pseudo + pasted ``gt_instances``.
+
+        Returns:
+            tuple[dict, list[InstanceData]]: ``loss_rpn_cls`` / ``loss_rpn_bbox`` and the proposals.
+        """
+        if self.semi_train_cfg.regress_pseudo:
+            return super().rpn_loss_by_pseudo_instances(x, batch_data_samples)
+        rpn_head = self.student.rpn_head
+        head_outputs = []
+        handle = rpn_head.register_forward_hook(lambda module, args, outputs: head_outputs.append(outputs))
+        try:
+            rpn_losses, rpn_results_list = super().rpn_loss_by_pseudo_instances(x, batch_data_samples)
+        finally:
+            handle.remove()
+        reg_samples = filter_gt_instances(
+            self.regression_samples(batch_data_samples), score_thr=self.semi_train_cfg.rpn_pseudo_thr
+        )
+        gt_instances, gt_instances_ignore, img_metas = unpack_gt_instances(reg_samples)
+        for instances in gt_instances:
+            instances.labels = torch.zeros_like(instances.labels)
+        outputs = head_outputs[-1] if head_outputs else rpn_head(x)
+        reg_losses = rpn_head.loss_by_feat(*outputs, gt_instances, img_metas, gt_instances_ignore)
+        rpn_losses['loss_rpn_bbox'] = reg_losses['loss_rpn_bbox']
+        return rpn_losses, rpn_results_list
+
+    def rcnn_reg_loss_by_pseudo_instances(
+        self, x, unsup_rpn_results_list, batch_data_samples: SampleList
+    ) -> dict:
+        """Selective supervision: the unlabeled R-CNN box-regression loss sees only pasted instances."""
+        return super().rcnn_reg_loss_by_pseudo_instances(
+            x, unsup_rpn_results_list, self.regression_samples(batch_data_samples)
+        )
 
     def in_burn_in(self) -> bool:
         """True during the supervised-only burn-in (``semi_train_cfg.burn_in_iters``)."""

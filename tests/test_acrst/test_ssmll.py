@@ -1,0 +1,148 @@
+"""SSMLL: image-level targets, teacher pseudo-targets, the focal-BCE loss on labeled / unlabeled rows of a
+tiny real mmpretrain classifier, and the teacher's updates (never by backward, only by MeanTeacherHook)."""
+
+import copy
+from types import SimpleNamespace
+
+import pytest
+import torch
+import torch.nn.functional as F
+from mmengine.registry import init_default_scope
+
+from mmssod.models.acrst import SSMLL, image_level_targets, teacher_pseudo_targets
+
+NUM_CLASSES = 4
+
+
+def test_image_level_targets_are_multi_hot():
+    targets = image_level_targets([[0, 2], [], [3, 1, 3, 3]], NUM_CLASSES)
+    assert targets.dtype == torch.float32 and targets.shape == (3, NUM_CLASSES)
+    expected = torch.tensor([[1.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 1.0]])
+    assert torch.equal(targets, expected)  # no label: all zero; repeated labels: still 1
+    assert image_level_targets([], NUM_CLASSES).shape == (0, NUM_CLASSES)
+
+
+def test_teacher_pseudo_targets_threshold_the_sigmoid_score():
+    # sigmoid(0) = 0.5, sigmoid(2) ~ 0.881, sigmoid(3) ~ 0.953, sigmoid(-0.01) < 0.5
+    logits = torch.tensor([[0.0, -0.01, 2.0, 3.0], [-5.0, 5.0, -0.0, 0.01]])
+    assert torch.equal(
+        teacher_pseudo_targets(logits), torch.tensor([[1.0, 0.0, 1.0, 1.0], [0.0, 1.0, 1.0, 1.0]])
+    )  # default 0.5, inclusive
+    assert torch.equal(
+        teacher_pseudo_targets(logits, threshold=0.9),
+        torch.tensor([[0.0, 0.0, 0.0, 1.0], [0.0, 1.0, 0.0, 0.0]]),
+    )
+    assert teacher_pseudo_targets(logits, threshold=0.0).sum() == logits.numel()
+
+
+def focal_bce(logits, targets, gamma=2.0, alpha=0.25):
+    """Sigmoid focal binary cross-entropy, mean over all (image, class) entries, by hand."""
+    p = logits.sigmoid()
+    pt = (1 - p) * targets + p * (1 - targets)  # 1 - probability of the target
+    weight = (alpha * targets + (1 - alpha) * (1 - targets)) * pt.pow(gamma)
+    return (F.binary_cross_entropy_with_logits(logits, targets, reduction='none') * weight).mean()
+
+
+def tiny_ssmll(**kwargs):
+    init_default_scope('mmpretrain')
+    torch.manual_seed(0)
+    classifier = dict(
+        type='ImageClassifier',
+        backbone=dict(
+            type='ResNet', depth=18, stem_channels=8, base_channels=8, num_stages=4, out_indices=(3,)
+        ),
+        neck=dict(type='GlobalAveragePooling'),
+        head=dict(type='MultiLabelLinearClsHead', num_classes=NUM_CLASSES, in_channels=64),
+    )
+    return SSMLL(classifier, loss=dict(type='FocalLoss', gamma=2.0, alpha=0.25), **kwargs)
+
+
+def samples(labels, labeled):
+    from mmpretrain.structures import DataSample
+
+    out = []
+    for lab, is_labeled in zip(labels, labeled):
+        ds = DataSample(metainfo=dict(labeled=is_labeled))
+        ds.set_gt_label(lab)
+        out.append(ds)
+    return out
+
+
+def teacher_state(model):
+    return {k: v.clone() for k, v in model.teacher.state_dict().items()}
+
+
+def test_loss_is_focal_bce_on_ground_truth_and_teacher_pseudo_labels():
+    model = tiny_ssmll(unsup_weight=0.5, pseudo_thr=0.5)
+    model.train()
+    torch.manual_seed(1)
+    inputs = torch.randn(4, 3, 32, 32)
+    # rows 0, 1 labeled; rows 2, 3 unlabeled (row 3 carries a label that must be ignored)
+    data_samples = samples([[0, 2], [], [], [1]], [True, True, False, False])
+    before = teacher_state(model)
+    losses = model.loss(inputs, data_samples)
+    assert set(losses) == {'loss_sup', 'loss_unsup'}
+    assert all(torch.isfinite(v) and v.dim() == 0 for v in losses.values())
+    assert not model.teacher.training  # the teacher predicts in eval mode (running BatchNorm statistics)
+    for key, value in model.teacher.state_dict().items():
+        assert torch.equal(value, before[key]), key  # ... so its BN buffers are not touched by loss()
+
+    with torch.no_grad():
+        student = model._logits(model.student, inputs)  # train mode: the same batch statistics
+        teacher = model._logits(model.teacher, inputs)
+    gt = torch.tensor([[1.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 0.0]])
+    pseudo = (teacher[2:].sigmoid() >= 0.5).float()
+    assert pseudo.sum() > 0 and not torch.equal(
+        pseudo[1], torch.tensor([0.0, 1.0, 0.0, 0.0])
+    )  # not the label
+    assert losses['loss_sup'].item() == pytest.approx(focal_bce(student[:2], gt).item(), rel=1e-5)
+    assert losses['loss_unsup'].item() == pytest.approx(0.5 * focal_bce(student[2:], pseudo).item(), rel=1e-5)
+
+
+def test_rows_of_one_kind_only_give_a_zero_other_loss():
+    model = tiny_ssmll()
+    model.train()
+    inputs = torch.randn(2, 3, 32, 32)
+    labeled_only = model.loss(inputs, samples([[1], [3]], [True, True]))
+    assert labeled_only['loss_unsup'].item() == 0.0 and labeled_only['loss_sup'].item() > 0.0
+    unlabeled_only = model.loss(inputs, samples([[], []], [False, False]))
+    assert unlabeled_only['loss_sup'].item() == 0.0 and torch.isfinite(unlabeled_only['loss_unsup'])
+
+
+def test_teacher_is_updated_by_the_ema_hook_only():
+    from mmdet.engine.hooks import MeanTeacherHook
+
+    model = tiny_ssmll()
+    model.train()
+    assert not any(p.requires_grad for p in model.teacher.parameters())
+    inputs = torch.randn(4, 3, 32, 32)
+    data_samples = samples([[0], [1, 2], [], []], [True, True, False, False])
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    student_before = copy.deepcopy(model.student.state_dict())
+    teacher_before = teacher_state(model)
+    loss = sum(model.loss(inputs, data_samples).values())
+    loss.backward()
+    assert all(p.grad is None for p in model.teacher.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.student.parameters())
+    optimizer.step()
+    for key, value in model.teacher.state_dict().items():
+        assert torch.equal(value, teacher_before[key]), key  # backward + step leave the teacher alone
+    assert not torch.equal(model.student.head.fc.weight, student_before['head.fc.weight'])
+
+    # the EMA (mmdet's MeanTeacherHook, as the configs use it): teacher = (1 - m) teacher + m student,
+    # parameters and floating-point buffers alike with skip_buffer=False
+    momentum = 0.25
+    hook = MeanTeacherHook(momentum=momentum, skip_buffer=False)
+    hook.after_train_iter(SimpleNamespace(model=model, iter=0), batch_idx=0)
+    student = model.student.state_dict()
+    for key, value in model.teacher.state_dict().items():
+        if value.dtype.is_floating_point:
+            expected = (1 - momentum) * teacher_before[key] + momentum * student[key]
+            torch.testing.assert_close(value, expected, msg=key)
+        else:
+            assert torch.equal(value, teacher_before[key]), key  # e.g. num_batches_tracked
+    # at iteration 0 the hook first copies the student into the teacher
+    hook.before_train(SimpleNamespace(model=model, iter=0))
+    for key, value in model.teacher.state_dict().items():
+        if value.dtype.is_floating_point:
+            torch.testing.assert_close(value, student[key], msg=key)
