@@ -1,33 +1,17 @@
 # SpCL, UDA MSMT17 (labeled source) -> Market-1501 (unlabeled target) (paper: 77.5 mAP / 89.7 top-1).
-_base_ = ['./_base_/spcl_r50.py']
-custom_imports = dict(imports=['mmssod'], allow_failed_imports=False)
+# The Market-1501 -> MSMT17 recipe with the two domains swapped.
+_base_ = ['./spcl_r50_1xb128-50e_uda_market1501-to-msmt17.py']
 
 source_root = 'data/msmt17/'
 target_root = 'data/market1501/'
-batch_size = 128
-model = dict(domain_specific_bn=True)
 train_dataloader = dict(
-    batch_size=batch_size,
-    sampler=dict(batch_size=batch_size),
     dataset=dict(
-        type='TwoDomainReIDDataset',
-        source=dict(
-            type='MSMT17ReIDDataset',
-            data_root=source_root,
-            subset='train',
-            pipeline={{_base_.train_pipeline}},
-        ),
-        target=dict(
-            type='MarketReIDDataset',
-            data_root=target_root,
-            subset='train',
-            pipeline={{_base_.train_pipeline}},
-        ),
-    ),
+        source=dict(type='MSMT17ReIDDataset', data_root=source_root),
+        target=dict(type='MarketReIDDataset', data_root=target_root),
+    )
 )
 val_dataloader = dict(
     dataset=dict(
-        type='ConcatDataset',
         datasets=[
             dict(
                 type='MarketReIDDataset',
