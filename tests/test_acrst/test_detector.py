@@ -3,6 +3,7 @@ burn-in, and clear errors for bad pseudo-label files / thresholds. Real Faster R
 
 import copy
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from mmengine.logging import MessageHub
 from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
+from mmssod.engine.hooks import CropBankHook
 from mmssod.models.acrst import ACRST
 
 
@@ -284,3 +286,13 @@ def test_bad_pseudo_label_files_and_thresholds(acrst_cfg, unlabeled_ann, tmp_pat
     model = build(acrst_cfg, ml_scores_file=str(tmp_path / 'names.json'))
     with pytest.raises(ValueError, match='does not match'):
         model.get_pseudo_instances(data['inputs']['unsup_teacher'], data['data_samples']['unsup_teacher'])
+    # written for the same number of classes in another order: refused before training, by the CropBankHook
+    classes = tuple(acrst_cfg.metainfo['classes'])
+    reordered = dict(wrong, classes=list(reversed(classes)), file_names={})
+    (tmp_path / 'order.json').write_text(json.dumps(reordered))
+    model = build(acrst_cfg, ml_scores_file=str(tmp_path / 'order.json'))
+    model.check_dataset_classes(tuple(reversed(classes)))  # the file's own order passes
+    dataset = SimpleNamespace(metainfo=dict(classes=classes))
+    runner = SimpleNamespace(model=model, train_dataloader=SimpleNamespace(dataset=dataset))
+    with pytest.raises(ValueError, match='ml_scores_file=.*written for classes'):
+        CropBankHook().before_train(runner)

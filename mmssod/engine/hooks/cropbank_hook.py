@@ -366,8 +366,8 @@ class CropBankHook(Hook):
         barrier()
 
     def before_train(self, runner) -> None:
-        """Build the label bank (unless restored from a checkpoint), publish it, tell the workers where."""
-        self._model(runner)
+        """Check the SSMLL scores' classes, build the label bank (unless restored), publish, tell workers."""
+        self._model(runner).check_dataset_classes(self._labeled_dataset(runner).metainfo.get('classes'))
         if self.bank_file is None:
             self.bank_file = osp.join(runner.work_dir, 'cropbank', 'cropbank.pkl')
         if self.bank is None or not self._restored:

@@ -67,10 +67,7 @@ def load_ml_scores(path: str, num_classes: int, classes: Optional[tuple] = None)
         scores, file_names = data['scores'], data.get('file_names', {})
     except (ValueError, KeyError, TypeError) as err:
         raise ValueError(f'{setting}={path!r} is not a SSMLL scores file ({err})') from err
-    if classes is not None and data.get('classes') is not None and tuple(data['classes']) != tuple(classes):
-        raise ValueError(
-            f'{setting}={path!r} was written for classes {data["classes"]}, but the detector uses {classes}'
-        )
+    check_ml_classes(path, data.get('classes'), classes)
     out = {}
     for img_id, values in scores.items():
         if len(values) != num_classes:
@@ -79,7 +76,25 @@ def load_ml_scores(path: str, num_classes: int, classes: Optional[tuple] = None)
                 f'{num_classes} classes'
             )
         out[str(img_id)] = torch.tensor(values, dtype=torch.float32)
-    return {'scores': out, 'file_names': {str(k): v for k, v in file_names.items()}}
+    return {
+        'scores': out,
+        'file_names': {str(k): v for k, v in file_names.items()},
+        'classes': data.get('classes'),
+    }
+
+
+def check_ml_classes(path: str, file_classes: Optional[list], classes: Optional[tuple]) -> None:
+    """Raise when a SSMLL scores file lists other classes (or another order) than the dataset's.
+
+    Filter stage 2 reads the scores by class index, so a file written for other classes would filter with
+    the wrong class' scores. Either side being None (unknown) skips the check.
+    """
+    if classes is not None and file_classes is not None and tuple(file_classes) != tuple(classes):
+        raise ValueError(
+            f'semi_train_cfg.ml_scores_file={path!r} was written for classes {tuple(file_classes)}, but the '
+            f'dataset has {tuple(classes)}: rerun tools/acrst/ssmll_scores.py with an SSMLL config of these '
+            'classes'
+        )
 
 
 def check_loss_thresholds(semi_train_cfg: dict) -> None:
@@ -180,6 +195,14 @@ class ACRST(SoftTeacher):
         if semi_train_cfg['ml_scores_file'] and semi_train_cfg['tau_ml'] is not None:
             self.ml_scores = load_ml_scores(semi_train_cfg['ml_scores_file'], self.num_classes)
         self._cropbank_records: list[dict] = []
+
+    def check_dataset_classes(self, classes: tuple) -> None:
+        """Raise when the SSMLL scores file was written for other classes than ``classes`` (the dataset's).
+
+        Called by :class:`CropBankHook` before training, where the dataset's metainfo is known.
+        """
+        if self.ml_scores is not None:
+            check_ml_classes(self.semi_train_cfg.ml_scores_file, self.ml_scores['classes'], classes)
 
     # ----- pseudo-labels ---------------------------------------------------------------------------------
     def image_class_scores(self, data_sample) -> Optional[Tensor]:
