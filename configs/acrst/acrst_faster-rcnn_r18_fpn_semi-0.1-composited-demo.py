@@ -51,7 +51,7 @@ model = dict(
         freeze_teacher=True,
         sup_weight=1.0,
         unsup_weight=2.0,
-        burn_in_iters=80,
+        burn_in_iters=160,
         pseudo_label_initial_score_thr=0.1,  # detections entering the pseudo-recall statistics
         tau_cls=0.7,  # filter stage 1
         tau_ml=0.2,  # filter stage 2 (SSMLL scores)
@@ -139,7 +139,7 @@ test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
 test_evaluator = val_evaluator
 
-max_iters = 240
+max_iters = 480
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
 val_cfg = dict(type='TeacherStudentValLoop')
 test_cfg = dict(type='TestLoop')
@@ -150,7 +150,7 @@ optim_wrapper = dict(
 )
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=50),
-    dict(type='MultiStepLR', by_epoch=False, begin=0, end=max_iters, milestones=[200], gamma=0.1),
+    dict(type='MultiStepLR', by_epoch=False, begin=0, end=max_iters, milestones=[400], gamma=0.1),
 ]
 custom_hooks = [
     # BN trained from scratch: the teacher's BatchNorm statistics follow the student's (EMA) too
@@ -167,7 +167,7 @@ custom_hooks = [
 ]
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=20),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=120, max_keep_ckpts=2),
+    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=240, max_keep_ckpts=2),
 )
 log_processor = dict(by_epoch=False)
 auto_scale_lr = dict(enable=False, base_batch_size=4)
