@@ -17,6 +17,17 @@ Runs on CUDA when present, else on CPU. The defaults are a small CPU scale (narr
 ``--arch r50 --crop 224 --batch 32`` is the paper-sized throughput setting for a GPU. Example::
 
     OMP_NUM_THREADS=1 python tools/benchmarks/ddep_bench.py --work-dir /tmp/ddep_bench
+
+Fine-tuning recipe (why the defaults are what they are): with Adam at 1e-3 this tiny model does not get past
+the class prior within 1000 steps: it predicts background everywhere, even on its own 20 training images
+(about 7-8 mIoU, i.e. background IoU / 11; labels, evaluator and weight loading were checked and are
+correct). Fine-tuning therefore uses Adam at ``--finetune-lr 1e-2`` (1000 steps, cosine), which fits the
+training images and separates items from background on val; DDeP pretraining keeps ``--pretrain-lr 1e-3``.
+The train images are randomly resized around the canvas size (``RandomResize(scale=canvas)``, ratio 0.75-1.5)
+before the ``--crop`` crop, so items are seen at the scale the full-canvas validation uses (resizing around
+the crop size shrank them by a third on average). With 2-20 labeled canvases the item classes barely
+generalise to val; most of the val mIoU above background comes from background/foreground separation.
+About 12-15 minutes for ``--percents 1 5 10 --seeds 0`` on one CPU thread.
 """
 
 from __future__ import annotations
@@ -161,7 +172,7 @@ def run_pretrain(args, data_root: str, encoder_ckpt: str, device: str) -> str:
     cfg.train_dataloader.dataset.pipeline[1].scale = args.crop
     cfg.train_cfg.max_iters = args.pretrain_iters
     cfg.param_scheduler = [dict(type='CosineAnnealingLR', T_max=args.pretrain_iters, by_epoch=False)]
-    cfg.optim_wrapper.optimizer.lr = args.lr
+    cfg.optim_wrapper.optimizer.lr = args.pretrain_lr
     init_default_scope('mmpretrain')
     runner = Runner.from_cfg(cfg)
     t = time.perf_counter()
@@ -177,10 +188,10 @@ def run_pretrain(args, data_root: str, encoder_ckpt: str, device: str) -> str:
     return out
 
 
-def run_finetune(
+def finetune_config(
     args, data_root: str, load_from: str, percent: float, seed: int, tag: str, device: str
-) -> float:
-    """Fine-tune on ``percent`` % of the labels; return val mIoU."""
+) -> Config:
+    """Config of one fine-tuning run on ``percent`` % of the labels (the recipe of ``--finetune-*``)."""
     cfg = Config.fromfile(FINETUNE_CFG)
     common(cfg, osp.join(args.work_dir, f'ft_{tag}_{percent:g}pct_s{seed}'), seed, device)
     set_arch(cfg.model, args, seg=True)
@@ -190,7 +201,7 @@ def run_finetune(
         if t.type == 'RandomCrop':
             t.crop_size = crop
         if t.type == 'RandomResize':
-            t.scale = crop
+            t.scale = (args.canvas, args.canvas)  # items at the scale validation sees (full canvas)
     for t in cfg.val_dataloader.dataset.pipeline:
         if t.type == 'Resize':
             t.scale = (args.canvas, args.canvas)
@@ -202,8 +213,16 @@ def run_finetune(
     cfg.train_cfg.max_iters = args.finetune_iters
     cfg.train_cfg.val_begin = args.finetune_iters + 1  # validate once, below
     cfg.param_scheduler = [dict(type='CosineAnnealingLR', T_max=args.finetune_iters, by_epoch=False)]
-    cfg.optim_wrapper.optimizer.lr = args.lr
+    cfg.optim_wrapper.optimizer.lr = args.finetune_lr
     cfg.load_from = load_from
+    return cfg
+
+
+def run_finetune(
+    args, data_root: str, load_from: str, percent: float, seed: int, tag: str, device: str
+) -> float:
+    """Fine-tune on ``percent`` % of the labels; return val mIoU."""
+    cfg = finetune_config(args, data_root, load_from, percent, seed, tag, device)
     init_default_scope('mmseg')
     runner = Runner.from_cfg(cfg)
     runner.train()
@@ -251,8 +270,8 @@ def time_steps(args, freeze: bool, device: str) -> float:
     return statistics.median(times)
 
 
-def main(argv=None) -> int:
-    """Command-line entry point."""
+def parse_args(argv=None) -> argparse.Namespace:
+    """Command-line arguments (the defaults are the benchmark's recipe, see the module docstring)."""
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--work-dir', default='work_dirs/ddep_bench')
     p.add_argument('--arch', choices=sorted(ARCHS), default='tiny')
@@ -264,15 +283,26 @@ def main(argv=None) -> int:
     p.add_argument('--canvas', type=int, default=96, help='canvas side of the composited set (px)')
     p.add_argument('--crop', type=int, default=64, help='train crop (px)')
     p.add_argument('--batch', type=int, default=8)
-    p.add_argument('--lr', type=float, default=1e-3)
+    p.add_argument('--pretrain-lr', type=float, default=1e-3, help='DDeP decoder pretraining lr (AdamW)')
+    p.add_argument(
+        '--finetune-lr',
+        type=float,
+        default=1e-2,
+        help='fine-tuning lr (Adam, cosine); at 1e-3 the tiny model stays at background-only predictions',
+    )
     p.add_argument('--cls-iters', type=int, default=300, help='encoder classifier pretraining steps')
     p.add_argument('--cls-batch', type=int, default=64)
-    p.add_argument('--pretrain-iters', type=int, default=300)
-    p.add_argument('--finetune-iters', type=int, default=150)
+    p.add_argument('--pretrain-iters', type=int, default=1000)
+    p.add_argument('--finetune-iters', type=int, default=1000)
     p.add_argument('--steps', type=int, default=20, help='timed steps per throughput variant')
     p.add_argument('--warmup', type=int, default=3)
     p.add_argument('--skip-miou', action='store_true', help='throughput only')
-    args = p.parse_args(argv)
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    """Command-line entry point."""
+    args = parse_args(argv)
     device = 'cuda' if torch.cuda.is_available() else 'cpu'
     os.makedirs(args.work_dir, exist_ok=True)
     where = f'{device}' + (
