@@ -1,19 +1,7 @@
-# Out-of-domain test of ./cal-deformable-detr_r18_4xb4-24e_composited-lt-det.py: the corrupted copy of the composited val set (one random corruption and
-# severity per image, fixed seed; "composited from real images"). Test the checkpoint trained with that config.
-_base_ = ['./cal-deformable-detr_r18_4xb4-24e_composited-lt-det.py']
+# Out-of-domain test of ./cal-deformable-detr_r18_4xb4-24e_composited-lt-det.py (test its checkpoint here):
+# the baseline's corrupted-val config with the same Cal-DETR head ("composited from real images").
+_base_ = ['./deformable-detr_r18_4xb4-24e_composited-lt-det-corrupted.py']
 
-test_dataloader = dict(
-    dataset=dict(ann_file='annotations/instances_val_corrupted.json', data_prefix=dict(img='val_corrupted/'))
+model = dict(
+    bbox_head=dict(type='CalDeformableDETRHead', logit_modulation=True, logit_mixing=True, mix_alpha=0.9)
 )
-test_evaluator = [
-    dict(
-        type='CocoMetric',
-        ann_file=_base_.data_root + 'annotations/instances_val_corrupted.json',
-        metric='bbox',
-    ),
-    dict(
-        type='DECEMetric',
-        ann_file=_base_.data_root + 'annotations/instances_val_corrupted.json',
-        prefix='dece_corrupted',
-    ),
-]

@@ -1,18 +1,7 @@
-# Out-of-domain test of ./cal-deformable-detr_tiny_cpu-smoke_composited-demo.py: the demo set's corrupted val copy ("composited from real images").
-_base_ = ['./cal-deformable-detr_tiny_cpu-smoke_composited-demo.py']
+# Out-of-domain test of ./cal-deformable-detr_tiny_cpu-smoke_composited-demo.py (test its checkpoint here):
+# the baseline's corrupted-val config with the same Cal-DETR head ("composited from real images").
+_base_ = ['./deformable-detr_tiny_cpu-smoke_composited-demo-corrupted.py']
 
-test_dataloader = dict(
-    dataset=dict(ann_file='annotations/instances_val_corrupted.json', data_prefix=dict(img='val_corrupted/'))
+model = dict(
+    bbox_head=dict(type='CalDeformableDETRHead', logit_modulation=True, logit_mixing=True, mix_alpha=0.9)
 )
-test_evaluator = [
-    dict(
-        type='CocoMetric',
-        ann_file=_base_.data_root + 'annotations/instances_val_corrupted.json',
-        metric='bbox',
-    ),
-    dict(
-        type='DECEMetric',
-        ann_file=_base_.data_root + 'annotations/instances_val_corrupted.json',
-        prefix='dece_corrupted',
-    ),
-]

@@ -1,7 +1,6 @@
 # Cal-DINO: mmdet's DINO-4scale R50 (12 epochs, COCO) with the Cal-DETR head (uncertainty-guided logit
 # modulation + logit mixing, alpha 0.9, lambda 0.5), evaluated with box AP and D-ECE (+ reliability diagram).
-_base_ = ['mmdet::dino/dino-4scale_r50_8xb2-12e_coco.py']
-custom_imports = dict(imports=['mmssod'], allow_failed_imports=False)
+_base_ = ['./dino-4scale_r50_8xb2-12e_coco_dece.py']  # the baseline: same evaluators
 
 model = dict(
     bbox_head=dict(
@@ -13,10 +12,3 @@ model = dict(
         loss_mix=dict(type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=0.5),  # lambda
     )
 )
-
-ann_file = 'data/coco/annotations/instances_val2017.json'
-val_evaluator = [
-    dict(type='CocoMetric', ann_file=ann_file, metric='bbox', format_only=False),
-    dict(type='DECEMetric', ann_file=ann_file, score_thr=0.3, iou_thr=0.5, num_bins=10),
-]
-test_evaluator = val_evaluator
