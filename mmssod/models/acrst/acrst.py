@@ -367,7 +367,7 @@ class ACRST(SoftTeacher):
         gt_instances, gt_instances_ignore, img_metas = unpack_gt_instances(reg_samples)
         for instances in gt_instances:
             instances.labels = torch.zeros_like(instances.labels)
-        outputs = head_outputs[-1] if head_outputs else rpn_head(x)
+        (outputs,) = head_outputs  # the parent ran the RPN head exactly once
         reg_losses = rpn_head.loss_by_feat(*outputs, gt_instances, img_metas, gt_instances_ignore)
         rpn_losses['loss_rpn_bbox'] = reg_losses['loss_rpn_bbox']
         return rpn_losses, rpn_results_list
