@@ -117,6 +117,27 @@ def test_mixing_loss_equals_focal_loss_of_mixed_logits_against_soft_targets():
     assert torch.allclose(got, manual)
 
 
+def test_mixing_loss_of_a_one_class_batch_targets_alpha_not_one():
+    """All positives share one class: the mixing target is alpha on it (the paper), not the one-hot vector."""
+    from mmdet.models.losses.focal_loss import py_sigmoid_focal_loss
+
+    cal = _head(DDETR_CFG, 'CalDeformableDETRHead', logit_modulation=False)
+    cls, boxes, gts, metas = _head_inputs(cal)
+    for g in gts:
+        g.labels = torch.full_like(g.labels, 1)
+    got = cal.loss_by_feat(cls, boxes, None, None, gts, metas)['loss_mix']
+    labels = torch.cat(cal.get_targets(list(cls[-1]), list(boxes[-1]), gts, metas)[0])
+    pos = labels < cal.num_classes
+    z = cls[-1].reshape(-1, cal.num_classes)[pos]
+    mixed = 0.9 * z + 0.1 * z.mean(0)
+    target = torch.zeros_like(z)
+    target[:, 1] = 0.9  # hand-written, not from mixing_targets
+    assert torch.allclose(got, 0.5 * py_sigmoid_focal_loss(mixed, target, avg_factor=4.0))
+    one_hot = torch.zeros_like(z)
+    one_hot[:, 1] = 1.0
+    assert not torch.allclose(got, 0.5 * py_sigmoid_focal_loss(mixed, one_hot, avg_factor=4.0))
+
+
 def test_mixing_loss_without_any_ground_truth_is_zero_and_differentiable():
     cal = _head(DDETR_CFG, 'CalDeformableDETRHead')
     cls, boxes, gts, metas = _head_inputs(cal)
@@ -146,6 +167,8 @@ def test_inference_is_the_raw_heads(config, raw, cal):
 def test_bad_settings_fail_clearly():
     with pytest.raises(ValueError, match='mix_alpha'):
         build_tiny(DDETR_CFG, 'CalDeformableDETRHead', mix_alpha=1.5)
+    with pytest.raises(ValueError, match=r'`mix_alpha` must be a number in \(0, 1\]'):
+        build_tiny(DINO_CFG, 'CalDINOHead', mix_alpha=0.0)
     with pytest.raises(ValueError, match='modulation_mode'):
         build_tiny(DINO_CFG, 'CalDINOHead', modulation_mode='minus')
 

@@ -60,18 +60,45 @@ def test_mixing_targets_share_one_minus_alpha_among_the_other_positives():
     t = mixing_targets(torch.tensor([0, 2, 2]), num_classes=4, alpha=0.9)
     expected = torch.tensor(
         [
-            [0.9, 0.0, 0.1, 0.0],  # both others are class 2
-            [0.05, 0.0, 0.95, 0.0],  # the others: one class 0, one class 2 (itself excluded)
-            [0.05, 0.0, 0.95, 0.0],
+            [0.9, 0.0, 0.1, 0.0],  # the other class present is 2
+            [0.1, 0.0, 0.9, 0.0],  # own class capped at alpha; the other class present is 0
+            [0.1, 0.0, 0.9, 0.0],
         ]
     )
     assert torch.allclose(t, expected)
     assert torch.allclose(t.sum(1), torch.ones(3))
+    # 1 - alpha is spread uniformly over the other classes present (not weighted by their query counts)
+    t = mixing_targets(torch.tensor([0, 1, 1, 1, 2]), num_classes=3, alpha=0.9)
+    assert torch.allclose(t[0], torch.tensor([0.9, 0.05, 0.05]))
+    assert torch.allclose(t[1], torch.tensor([0.05, 0.9, 0.05]))
 
 
-def test_mixing_targets_one_class_single_positive_and_label_zero():
-    assert torch.allclose(mixing_targets(torch.tensor([1, 1, 1]), 3, 0.9), torch.eye(3)[[1, 1, 1]])
-    assert torch.allclose(mixing_targets(torch.tensor([0]), 3, 0.9), torch.tensor([[1.0, 0.0, 0.0]]))
+@pytest.mark.parametrize(
+    'labels',
+    [[4, 4, 4, 4], [1, 3, 3, 3]],
+    ids=['one-class-batch', 'person-heavy-batch'],
+)
+def test_mixing_targets_own_class_is_alpha_never_more(labels):
+    """The paper's target: own class exactly alpha, even when other positives share the query's class.
+
+    The former targets added each other positive's share to its class, own class included: [4, 4, 4, 4] gave
+    1.0 (one-hot) and [1, 3, 3, 3] gave 0.9667 to class 3, pushing confidence up in one-class batches.
+    """
+    labels = torch.tensor(labels)
+    t = mixing_targets(labels, num_classes=5, alpha=0.9)
+    own = t[torch.arange(len(labels)), labels]
+    assert torch.allclose(own, torch.full((len(labels),), 0.9))
+    assert (t <= 0.9 + 1e-6).all()
+    if len(set(labels.tolist())) == 1:  # no other class present: nothing else is a target
+        assert torch.allclose(t.sum(1), torch.full((len(labels),), 0.9))
+    else:
+        assert torch.allclose(t[0], torch.tensor([0.0, 0.9, 0.0, 0.1, 0.0]))
+        assert torch.allclose(t[1:], torch.tensor([0.0, 0.1, 0.0, 0.9, 0.0]).expand(3, 5))
+
+
+def test_mixing_targets_single_positive_and_label_zero():
+    assert torch.allclose(mixing_targets(torch.tensor([0]), 3, 0.9), torch.tensor([[0.9, 0.0, 0.0]]))
+    assert torch.allclose(mixing_targets(torch.tensor([2]), 3, 1.0), torch.tensor([[0.0, 0.0, 1.0]]))
     # class 0 is an ordinary class: it receives the other positives' share like any other
     t = mixing_targets(torch.tensor([1, 0]), 2, 0.7)
     assert torch.allclose(t, torch.tensor([[0.3, 0.7], [0.7, 0.3]]))
@@ -82,3 +109,11 @@ def test_mixing_targets_reject_bad_labels():
         mixing_targets(torch.tensor([], dtype=torch.long), 3)
     with pytest.raises(ValueError, match=r'\[0, 3\)'):
         mixing_targets(torch.tensor([3]), 3)
+
+
+@pytest.mark.parametrize('alpha', [0, 0.0, -0.1, 1.5, True, 'x'])
+def test_mix_alpha_outside_zero_one_is_refused(alpha):
+    with pytest.raises(ValueError, match=r'`mix_alpha` must be a number in \(0, 1\]'):
+        mixing_targets(torch.tensor([0, 1]), 2, alpha)
+    with pytest.raises(ValueError, match='mix_alpha'):
+        mix_logits(torch.zeros(2, 2), alpha)

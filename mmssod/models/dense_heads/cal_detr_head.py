@@ -30,7 +30,7 @@ class CalDETRMixin:
         modulation_mode (str): 'paper' (product) or 'released' (the official code's subtraction, for
             comparison only).
         logit_mixing (bool): Add the logit mixing regulariser ``loss_mix``.
-        mix_alpha (float): Mixing coefficient alpha in [0, 1].
+        mix_alpha (float): Mixing coefficient alpha in (0, 1].
         loss_mix (dict): Loss between mixed logits and soft targets; its ``loss_weight`` is lambda.
     """
 

@@ -4,7 +4,7 @@
   uncertainty ``u = Var_l(z_l)``; the last layer's logits are scaled by the certainty ``1 - tanh(u)``.
 * Logit mixing: each positive query's logits are mixed with the prototype (mean logits of all positives),
   ``z~_i = alpha * z_i + (1 - alpha) * prototype``, and trained against a soft target that gives ``alpha``
-  to the query's own class and shares ``1 - alpha`` among the other positive queries' classes.
+  to the query's own class and spreads ``1 - alpha`` over the other classes present among the positives.
 
 The heads in :mod:`mmssod.models.dense_heads.cal_detr_head` wire these into mmdet's DETR heads.
 """
@@ -80,44 +80,57 @@ def mix_logits(pos_logits: Tensor, alpha: float = 0.9) -> Tensor:
 
     Args:
         pos_logits (Tensor): Logits of the positive queries, shape (P, C), P >= 1.
-        alpha (float): Weight of a query's own logits. Defaults to 0.9.
+        alpha (float): Weight of a query's own logits, in (0, 1]. Defaults to 0.9.
 
     Returns:
         Tensor: mixed logits, shape (P, C).
     """
+    alpha = validate_mix_alpha(alpha)
     return alpha * pos_logits + (1 - alpha) * mixing_prototype(pos_logits)
 
 
 def mixing_targets(pos_labels: Tensor, num_classes: int, alpha: float = 0.9) -> Tensor:
-    """Soft targets of the mixed logits.
+    """Soft targets of the mixed logits, as the paper defines them.
 
-    Query ``i`` gets ``alpha`` on its own class; ``1 - alpha`` is shared equally by the P - 1 other positive
-    queries that form the prototype, each adding its share to its class. Classes are handled with one-hot
-    masks, so label 0 is an ordinary class. With a single positive (no other query) the share stays on the
-    query's own class; when all positives have one class the target is that class' one-hot vector.
+    Query ``i`` gets exactly ``alpha`` on its own class; ``1 - alpha`` is spread uniformly over the *other*
+    classes present among the positives that form the prototype (the classes of the other positive queries,
+    the query's own class excluded). The own class is thus never above ``alpha``: when every positive has the
+    query's class (e.g. labels [4, 4, 4, 4]) the target is ``alpha`` on that class and 0 elsewhere (row sum
+    ``alpha``), never the one-hot vector. With the per-class sigmoid loss each class is a separate binary
+    target, so rows need not sum to 1. Classes are handled with one-hot masks: label 0 is an ordinary class.
 
     Args:
         pos_labels (Tensor): Class indices of the positive queries in [0, num_classes), shape (P,), P >= 1.
         num_classes (int): Number of classes C.
-        alpha (float): Target weight of a query's own class. Defaults to 0.9.
+        alpha (float): Target weight of a query's own class, in (0, 1]. Defaults to 0.9.
 
     Returns:
-        Tensor: float targets, shape (P, C); each row sums to 1.
+        Tensor: float targets, shape (P, C), with values in [0, alpha]; row ``i`` sums to 1 when other
+        classes are present among the positives, else to ``alpha``.
     """
+    alpha = validate_mix_alpha(alpha)
     if pos_labels.numel() == 0:
         raise ValueError('need at least one positive query to build mixing targets')
     if int(pos_labels.min()) < 0 or int(pos_labels.max()) >= num_classes:
         raise ValueError(f'positive labels must lie in [0, {num_classes}), got {pos_labels.tolist()}')
     one_hot = torch.nn.functional.one_hot(pos_labels.long(), num_classes).float()  # (P, C)
-    num_pos = one_hot.size(0)
-    if num_pos == 1:
-        return one_hot
-    others = (one_hot.sum(dim=0, keepdim=True) - one_hot) / (num_pos - 1)  # mean one-hot of the others
-    return alpha * one_hot + (1 - alpha) * others
+    present = (one_hot.sum(dim=0, keepdim=True) > 0).float()  # (1, C) classes of the positives
+    others = present - one_hot  # (P, C) classes present, own class excluded
+    num_others = others.sum(dim=1, keepdim=True)  # (P, 1)
+    share = torch.where(num_others > 0, (1 - alpha) / num_others.clamp(min=1), torch.zeros_like(num_others))
+    return alpha * one_hot + share * others
 
 
 def validate_mix_alpha(alpha: float) -> float:
-    """Check the mixing coefficient (a number in [0, 1]) and return it as a float."""
-    if not isinstance(alpha, (int, float)) or not 0.0 <= float(alpha) <= 1.0:
-        raise ValueError(f'`mix_alpha` must be a number in [0, 1] (the paper uses 0.9), got {alpha!r}')
+    """Check the mixing coefficient and return it as a float.
+
+    ``alpha`` must lie in (0, 1]: it is the weight of a query's own logits and the target of its own class,
+    so ``alpha = 0`` would train every positive towards the prototype with a zero own-class target.
+    ``alpha = 1`` switches the mixing off in effect (mixed logits = own logits, one-hot targets).
+    """
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 < float(alpha) <= 1.0:
+        raise ValueError(
+            f'`mix_alpha` must be a number in (0, 1] (the paper uses 0.9; use `logit_mixing=False` to switch '
+            f'the mixing off), got {alpha!r}'
+        )
     return float(alpha)
