@@ -52,6 +52,35 @@ def test_every_config_loads_with_the_calibrated_head_and_dece_evaluator():
 
 
 @pytest.mark.parametrize(
+    'released,paper',
+    [
+        ('cal-dino-4scale-released_r50_8xb2-12e_coco.py', 'cal-dino-4scale_r50_8xb2-12e_coco.py'),
+        (
+            'cal-dino-4scale-released_r50_8xb2-12e_corrupted-coco.py',
+            'cal-dino-4scale_r50_8xb2-12e_corrupted-coco.py',
+        ),
+        ('cal-deformable-detr-released_r50_16xb2-50e_coco.py', 'cal-deformable-detr_r50_16xb2-50e_coco.py'),
+        (
+            'cal-deformable-detr-released_r50_16xb2-50e_corrupted-coco.py',
+            'cal-deformable-detr_r50_16xb2-50e_corrupted-coco.py',
+        ),
+    ],
+)
+def test_released_mode_configs_differ_from_the_paper_configs_in_the_two_release_settings_only(
+    released, paper
+):
+    rel = Config.fromfile(osp.join(CONFIG_DIR, released))
+    pap = Config.fromfile(osp.join(CONFIG_DIR, paper))
+    assert rel.model.bbox_head.modulation_mode == 'released' and rel.model.bbox_head.logit_mixing is False
+    assert pap.model.bbox_head.modulation_mode == 'paper' and pap.model.bbox_head.logit_mixing is True
+    rel_dict, pap_dict = rel.to_dict(), pap.to_dict()
+    for d in (rel_dict, pap_dict):
+        d['model']['bbox_head'].pop('modulation_mode')
+        d['model']['bbox_head'].pop('logit_mixing')
+    assert rel_dict == pap_dict
+
+
+@pytest.mark.parametrize(
     'name',
     ['cal-dino-4scale_r50_8xb2-12e_coco.py', 'cal-deformable-detr_r50_16xb2-50e_cityscapes-to-foggy.py'],
 )
