@@ -3,7 +3,7 @@
 from .clustering import label_iou, reliable_labels, self_paced_clustering
 from .hybrid_memory import HybridMemory, momentum_update, unified_contrastive_loss
 from .jaccard import jaccard_distance
-from .spcl import DomainSpecificBN, SpCLHead, SpCLReID, convert_dsbn
+from .spcl import DomainSpecificBN, SpCLHead, SpCLReID, convert_dsbn, domain_mean_loss
 
 __all__ = [
     'DomainSpecificBN',
@@ -11,6 +11,7 @@ __all__ = [
     'SpCLHead',
     'SpCLReID',
     'convert_dsbn',
+    'domain_mean_loss',
     'jaccard_distance',
     'label_iou',
     'momentum_update',

@@ -40,7 +40,12 @@ def class_logits(logits: Tensor, labels: Tensor, num_classes: int) -> Tuple[Tens
 
 
 def unified_contrastive_loss(
-    feats: Tensor, memory: Tensor, labels: Tensor, targets: Tensor, temperature: float = 0.05
+    feats: Tensor,
+    memory: Tensor,
+    labels: Tensor,
+    targets: Tensor,
+    temperature: float = 0.05,
+    reduction: str = 'mean',
 ) -> Tensor:
     """SpCL's unified contrastive loss against a hybrid memory, computed in fp32.
 
@@ -53,9 +58,11 @@ def unified_contrastive_loss(
         labels (Tensor): (M,) int64 class id of each memory row.
         targets (Tensor): (B,) int64 class id of each feature.
         temperature (float): tau. Defaults to 0.05.
+        reduction (str): ``'mean'`` (scalar) or ``'none'`` ((B,) per-sample losses). Defaults to 'mean'.
 
     Returns:
-        Tensor: Scalar mean of ``-log p(target | x)`` (fp32 even when ``feats`` is fp16 / bf16).
+        Tensor: Mean of ``-log p(target | x)`` (fp32 even when ``feats`` is fp16 / bf16), or the (B,)
+        per-sample values.
     """
     num_classes = int(labels.max().item()) + 1
     if int(targets.max().item()) >= num_classes or int(targets.min().item()) < 0:
@@ -64,7 +71,7 @@ def unified_contrastive_loss(
         logits = feats.float() @ memory.float().t() / temperature
         cls_logits, present = class_logits(logits, labels, num_classes)
         cls_logits = cls_logits.masked_fill(~present, float('-inf'))
-        return F.cross_entropy(cls_logits, targets)
+        return F.cross_entropy(cls_logits, targets, reduction=reduction)
 
 
 def momentum_update(memory: Tensor, indexes: Tensor, feats: Tensor, momentum: float = 0.2) -> Tensor:
@@ -192,7 +199,7 @@ class HybridMemory(nn.Module):
         """Memory rows of target samples given their dataset indexes."""
         return sample_idx + self.num_source
 
-    def loss(self, feats: Tensor, indexes: Tensor) -> Tensor:
+    def loss(self, feats: Tensor, indexes: Tensor, reduction: str = 'mean') -> Tensor:
         """Unified contrastive loss of a batch against the memory as it is before this batch's update.
 
         In training mode the batch is kept for :meth:`apply_pending_update`: the memory must not change
@@ -201,9 +208,10 @@ class HybridMemory(nn.Module):
         Args:
             feats (Tensor): (B, D) L2-normalised features.
             indexes (Tensor): (B,) memory rows (source: class id; target: ``S + sample index``).
+            reduction (str): ``'mean'`` or ``'none'`` (per sample). Defaults to 'mean'.
 
         Returns:
-            Tensor: Scalar loss (fp32).
+            Tensor: Scalar loss, or (B,) per-sample losses (fp32).
         """
         if not bool(self.initialized):
             raise RuntimeError(
@@ -212,7 +220,7 @@ class HybridMemory(nn.Module):
         if self.training:  # applied by apply_pending_update() after the backward pass (SpCLClusterHook)
             self._pending = (feats.detach(), indexes.detach())
         return unified_contrastive_loss(
-            feats, self.features, self.labels, self.labels[indexes], self.temperature
+            feats, self.features, self.labels, self.labels[indexes], self.temperature, reduction
         )
 
     @torch.no_grad()

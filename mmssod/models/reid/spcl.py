@@ -53,6 +53,41 @@ class DomainSpecificBN(nn.Module):
         src, tgt = x.chunk(2)
         return torch.cat([self.bn_source(src), self.bn_target(tgt)])
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        """Load a plain BatchNorm's keys (e.g. an ImageNet checkpoint) into both BN_S and BN_T.
+
+        A checkpoint of a domain-specific model (``<prefix>bn_source.*`` / ``<prefix>bn_target.*``) loads
+        as is; one of a plain model (``<prefix>weight``, ``bias``, ``running_mean``, ``running_var``,
+        ``num_batches_tracked``) is copied into both branches, as SpCL's ``convert_dsbn`` copies the BN it
+        replaces. Anything else under this prefix (both forms at once, or an incomplete plain BN) raises.
+        """
+        plain = {
+            k[len(prefix) :]: k for k in state_dict if k.startswith(prefix) and '.' not in k[len(prefix) :]
+        }
+        if plain:
+            split = [k for k in state_dict if k.startswith((prefix + 'bn_source.', prefix + 'bn_target.'))]
+            if split:
+                raise ValueError(
+                    f'checkpoint holds both plain BatchNorm keys ({sorted(plain)}) and domain-specific keys '
+                    f'({split[:2]}...) for {prefix[:-1]!r}: it is neither a plain nor a DSBN checkpoint'
+                )
+            expected = set(self.bn_target.state_dict())
+            extra = set(plain) - expected
+            absent = expected - set(plain) - {'num_batches_tracked'}
+            if extra or absent:
+                raise ValueError(
+                    f'plain BatchNorm keys of {prefix[:-1]!r} in the checkpoint do not form a BatchNorm: '
+                    f'unexpected {sorted(extra)}, missing {sorted(absent)}'
+                )
+            for name, key in plain.items():
+                value = state_dict.pop(key)
+                for branch in ('bn_source.', 'bn_target.'):
+                    state_dict[prefix + branch + name] = value.clone()
+            self._loaded_from = 'plain'
+        elif any(k.startswith((prefix + 'bn_source.', prefix + 'bn_target.')) for k in state_dict):
+            self._loaded_from = 'dsbn'
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
 
 def convert_dsbn(module: nn.Module) -> nn.Module:
     """Replace every BatchNorm (1d/2d/3d, SyncBN) under ``module`` by a :class:`DomainSpecificBN`.
@@ -68,6 +103,28 @@ def convert_dsbn(module: nn.Module) -> nn.Module:
     for name, child in module.named_children():
         setattr(module, name, convert_dsbn(child))
     return module
+
+
+def domain_mean_loss(per_sample: Tensor, domains: Sequence[str]) -> Tensor:
+    """Sum over domains of the mean per-sample loss within each domain.
+
+    ``loss = mean_{i in source} l_i + mean_{i in target} l_i`` (SpCL's UDA objective, one term per half of
+    the batch); with a single domain it is the plain mean.
+
+    Args:
+        per_sample (Tensor): (B,) per-sample losses.
+        domains (Sequence[str]): (B,) domain of each sample.
+
+    Returns:
+        Tensor: Scalar loss.
+    """
+    if len(domains) != per_sample.numel():
+        raise ValueError(f'{len(domains)} domains for {per_sample.numel()} per-sample losses')
+    total = per_sample.new_zeros(())
+    for name in dict.fromkeys(domains):  # first-seen order
+        mask = torch.as_tensor([d == name for d in domains], device=per_sample.device)
+        total = total + per_sample[mask].mean()
+    return total
 
 
 @MODELS.register_module()
@@ -136,10 +193,17 @@ class SpCLHead(BaseModule):
         return torch.as_tensor(rows, dtype=torch.long, device=device)
 
     def loss(self, feats: Union[Tensor, Tuple[Tensor, ...]], data_samples: List[ReIDDataSample]) -> dict:
-        """Unified contrastive loss of the batch against the memory (updated after the backward pass)."""
+        """Unified contrastive loss of the batch against the memory (updated after the backward pass).
+
+        As in the official UDA training, the loss is ``loss_source + loss_target``, each the mean over its own
+        domain's samples (:func:`domain_mean_loss`); a batch of one domain (unsupervised / source-only) is
+        the plain mean.
+        """
         emb = self(feats)
         rows = self.memory_rows(data_samples, emb.device)
-        return dict(loss_spcl=self.loss_weight * self.memory.loss(emb, rows))
+        per_sample = self.memory.loss(emb, rows, reduction='none')
+        domains = [ds.metainfo.get('domain', TARGET) for ds in data_samples]
+        return dict(loss_spcl=self.loss_weight * domain_mean_loss(per_sample, domains))
 
     def predict(
         self, feats: Union[Tensor, Tuple[Tensor, ...]], data_samples: Optional[List[ReIDDataSample]] = None
@@ -171,6 +235,43 @@ class SpCLReID(BaseReID):
             convert_dsbn(self.backbone)
             convert_dsbn(self.neck)
             self.head.bn_neck = convert_dsbn(self.head.bn_neck)
+
+    def init_weights(self) -> None:
+        """Initialise as mmengine does; with DSBN, check that a ``Pretrained`` init filled every BN pair.
+
+        mmengine loads ``Pretrained`` checkpoints with ``strict=False`` and only logs missing keys; a
+        domain-specific BN that found neither plain BN keys nor its own keys in the checkpoint would silently
+        keep weight 1 / mean 0 / var 1 in both branches, so that is an error here.
+
+        Raises:
+            RuntimeError: When a ``Pretrained`` checkpoint left domain-specific BNs of its module unloaded.
+        """
+        dsbn = {n: m for n, m in self.named_modules() if isinstance(m, DomainSpecificBN)}
+        for m in dsbn.values():
+            m._loaded_from = None
+        super().init_weights()
+        scopes = {'': self.init_cfg}
+        scopes.update(
+            {
+                name + '.': getattr(getattr(self, name, None), 'init_cfg', None)
+                for name in ('backbone', 'neck', 'head')
+            }
+        )
+        for scope, init_cfg in scopes.items():
+            cfgs = init_cfg if isinstance(init_cfg, (list, tuple)) else [init_cfg]
+            ckpts = [
+                c.get('checkpoint') for c in cfgs if isinstance(c, dict) and c.get('type') == 'Pretrained'
+            ]
+            if not ckpts:
+                continue
+            missing = [n for n, m in dsbn.items() if n.startswith(scope) and m._loaded_from is None]
+            if missing:
+                raise RuntimeError(
+                    f'the Pretrained checkpoint {ckpts[0]} of {scope[:-1] or "the model"} has no BatchNorm '
+                    f'keys (neither plain nor bn_source / bn_target) for {len(missing)} domain-specific BNs, '
+                    f'e.g. {missing[:3]}: they would keep weight 1 / mean 0 / var 1. Use a checkpoint of '
+                    'the same architecture (key names as in the model without domain_specific_bn).'
+                )
 
     @property
     def memory(self) -> HybridMemory:
