@@ -32,7 +32,15 @@ class TwoDomainReIDDataset(ConcatDataset):
     """
 
     def __init__(self, source, target, **kwargs) -> None:
-        super().__init__(datasets=[source, target], **kwargs)
+        # the two domains are different datasets (e.g. MSMT17 list files -> Market-1501 folders), so their
+        # metainfo (dataset_layout, ...) differs by design: build them first and exempt every key from
+        # ConcatDataset's equality check; ``metainfo`` is the source's, each domain keeps its own
+        domains = [DATASETS.build(d) if isinstance(d, dict) else d for d in (source, target)]
+        extra = kwargs.pop('ignore_keys', None) or []
+        keys = {extra} if isinstance(extra, str) else set(extra)
+        for d in domains:
+            keys |= set(getattr(d, 'metainfo', {}) or {})
+        super().__init__(datasets=domains, ignore_keys=sorted(keys), **kwargs)
 
     @property
     def source(self):
