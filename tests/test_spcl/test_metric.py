@@ -63,3 +63,54 @@ def test_registered_metric_end_to_end():
     bad = MarketReIDMetric()
     with pytest.raises(KeyError, match='subset'):
         bad.process({}, [ReIDDataSample(metainfo=dict(pid=1, camid=0)).to_dict()])
+
+
+def _random_protocol(q=300, g=3000, d=16, seed=0):
+    rng = np.random.default_rng(seed)
+    q_pids, g_pids = rng.integers(1, 60, q), rng.integers(-1, 60, g)  # includes junk and distractors
+    q_cams, g_cams = rng.integers(0, 6, q), rng.integers(0, 6, g)
+    query = rng.normal(size=(q, d)).astype(np.float32)
+    gallery = rng.normal(size=(g, d)).astype(np.float32)
+    gallery[::7] = query[rng.integers(0, q, len(gallery[::7]))]  # exact ties in the ranking too
+    return query, gallery, q_pids, g_pids, q_cams, g_cams
+
+
+def test_chunked_evaluation_is_identical_and_bounded_in_memory():
+    import tracemalloc
+
+    from mmssod.evaluation.functional.market_reid import market_reid_eval_features
+
+    query, gallery, q_pids, g_pids, q_cams, g_cams = _random_protocol()
+    whole = market_reid_eval(
+        squared_euclidean(query, gallery), q_pids, g_pids, q_cams, g_cams, topk=(1, 5), chunk_bytes=1 << 40
+    )
+    for chunk_bytes in (1, 100_000, 1 << 20):  # 1 query, 1 query, 10 queries per chunk
+        assert (
+            market_reid_eval_features(query, gallery, q_pids, g_pids, q_cams, g_cams, (1, 5), chunk_bytes)
+            == whole
+        )
+        dist = squared_euclidean(query, gallery)
+        assert market_reid_eval(dist, q_pids, g_pids, q_cams, g_cams, (1, 5), chunk_bytes) == whole
+
+    def peak(chunk_bytes):
+        tracemalloc.start()
+        market_reid_eval_features(query, gallery, q_pids, g_pids, q_cams, g_cams, (1, 5), chunk_bytes)
+        out = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return out
+
+    pairs = len(query) * len(gallery)
+    assert peak(1 << 40) > 20 * pairs  # unchunked: ~34 bytes per pair (30 MB here)
+    assert peak(1 << 20) < 2 * 2**20 + 8 * gallery.size  # chunked: the chunk bound plus the float64 gallery
+
+
+def test_metric_chunks_queries_with_the_same_result():
+    query, gallery, q_pids, g_pids, q_cams, g_cams = _random_protocol(q=40, g=200, seed=1)
+    res = []
+    for chunk_bytes in (1, 1 << 30):
+        metric = MarketReIDMetric(topk=(1, 5), chunk_bytes=chunk_bytes)
+        samples = [make_sample(f, int(p), int(c), 'query') for f, p, c in zip(query, q_pids, q_cams)]
+        samples += [make_sample(f, int(p), int(c), 'gallery') for f, p, c in zip(gallery, g_pids, g_cams)]
+        metric.process({}, samples)
+        res.append(metric.evaluate(len(samples)))
+    assert res[0] == res[1]

@@ -9,7 +9,7 @@ import torch
 from mmdet.registry import METRICS
 from mmengine.evaluator import BaseMetric
 
-from ..functional.market_reid import market_reid_eval, squared_euclidean
+from ..functional.market_reid import DEFAULT_CHUNK_BYTES, market_reid_eval_features
 
 
 @METRICS.register_module()
@@ -22,6 +22,8 @@ class MarketReIDMetric(BaseMetric):
 
     Args:
         topk (Sequence[int]): CMC ranks. Defaults to (1, 5, 10).
+        chunk_bytes (int): Bound of the temporaries of one chunk of queries: the (Q, G) distance matrix is
+            never held (MSMT17: 11,659 x 82,161 pairs), only a chunk of its rows. Defaults to 256 MiB.
         collect_device (str): Defaults to 'cpu'.
         prefix (str, optional): Defaults to 'reid'.
     """
@@ -29,10 +31,15 @@ class MarketReIDMetric(BaseMetric):
     default_prefix: Optional[str] = 'reid'
 
     def __init__(
-        self, topk: Sequence[int] = (1, 5, 10), collect_device: str = 'cpu', prefix: Optional[str] = None
+        self,
+        topk: Sequence[int] = (1, 5, 10),
+        chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+        collect_device: str = 'cpu',
+        prefix: Optional[str] = None,
     ) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.topk = tuple(topk)
+        self.chunk_bytes = int(chunk_bytes)
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
         """Keep feature, pid, camid and subset of each sample."""
@@ -47,6 +54,14 @@ class MarketReIDMetric(BaseMetric):
             feat = feat.detach().float().cpu() if isinstance(feat, torch.Tensor) else torch.as_tensor(feat)
             self.results.append((feat.reshape(-1).numpy(), int(ds['pid']), int(ds['camid']), ds['subset']))
 
+    @staticmethod
+    def _stack(feats: list) -> np.ndarray:
+        """(N, D) float64 array filled row by row (no intermediate float32 copy of all features)."""
+        out = np.empty((len(feats), feats[0].size), dtype=np.float64)
+        for i, f in enumerate(feats):
+            out[i] = f
+        return out
+
     def compute_metrics(self, results: list) -> dict:
         """mAP / top-k (in %) over all collected samples."""
         subsets = np.array([r[3] for r in results])
@@ -56,10 +71,10 @@ class MarketReIDMetric(BaseMetric):
                 f'MarketReIDMetric needs query and gallery samples, got {int(q.sum())} query and '
                 f'{int(g.sum())} gallery: evaluate on ConcatDataset([query set, gallery set])'
             )
-        feats = np.stack([r[0] for r in results])
         pids = np.array([r[1] for r in results])
         cams = np.array([r[2] for r in results])
-        out = market_reid_eval(
-            squared_euclidean(feats[q], feats[g]), pids[q], pids[g], cams[q], cams[g], self.topk
+        query, gallery = (self._stack([r[0] for r, m in zip(results, mask) if m]) for mask in (q, g))
+        out = market_reid_eval_features(
+            query, gallery, pids[q], pids[g], cams[q], cams[g], self.topk, self.chunk_bytes
         )
         return {k: (v if k == 'num_valid_queries' else round(100.0 * v, 2)) for k, v in out.items()}
