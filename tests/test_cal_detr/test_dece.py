@@ -18,6 +18,8 @@ from mmssod.evaluation.functional import (
     detection_ece,
     fit_temperature,
     match_detections,
+    miscalibration_direction,
+    signed_calibration_gap,
 )
 from mmssod.evaluation.metrics import DECEMetric
 
@@ -207,3 +209,82 @@ def test_temperature_scaling_fits_an_overconfident_detector():
     assert np.all(np.diff(apply_temperature(scores, t)[ranks]) >= 0)  # ranking (AP) unchanged
     with pytest.raises(ValueError, match='held-out'):
         fit_temperature(np.zeros(0), np.zeros(0, bool))
+
+
+def test_signed_gap_gives_the_direction_of_miscalibration():
+    conf = np.full(10, 0.85)
+    over, under = np.arange(10) < 5, np.arange(10) < 10  # precision 0.5 / 1.0 at confidence 0.85
+    assert signed_calibration_gap(conf, over) == pytest.approx(0.35)
+    assert miscalibration_direction(signed_calibration_gap(conf, over)) == 'over'
+    assert signed_calibration_gap(conf, under) == pytest.approx(-0.15)
+    assert miscalibration_direction(signed_calibration_gap(conf, under)) == 'under'
+    assert abs(signed_calibration_gap(conf, over)) == pytest.approx(detection_ece(conf, over))
+    assert miscalibration_direction(signed_calibration_gap(np.zeros(0), np.zeros(0, bool))) == 'n/a'
+
+
+def test_temperature_changes_confidences_not_the_evaluated_detection_set(tmp_path):
+    """T is fit on raw scores >= score_thr; the evaluated set must be the same definition, whatever T is.
+
+    Thresholding the scaled scores (the former behaviour) let the raw-0.1 detection in at T = 3 (scaled score
+    0.325 >= 0.3), so the evaluated set changed with T.
+    """
+    ann = _coco_file(tmp_path)
+    res = {}
+    for t in (1.0, 3.0, 0.5):
+        metric = DECEMetric(ann_file=ann, temperature=t, save_diagram=False)
+        metric.dataset_meta = dict(classes=CLASSES)
+        metric.process({}, _predictions())
+        cal = metric.calibration_set(metric.results)
+        res[t] = (metric.evaluate(2), cal)
+    for t in (3.0, 0.5):
+        assert res[t][0]['dece/num_dets'] == res[1.0][0]['dece/num_dets'] == 4
+        assert np.array_equal(res[t][1]['is_tp'], res[1.0][1]['is_tp'])
+        assert np.allclose(res[t][1]['raw_confidences'], res[1.0][1]['confidences'])
+        assert np.allclose(res[t][1]['confidences'], apply_temperature(res[1.0][1]['confidences'], t))
+    conf, tp = res[1.0][1]['confidences'], res[1.0][1]['is_tp']
+    assert res[3.0][0]['dece/D-ECE'] == pytest.approx(100 * detection_ece(apply_temperature(conf, 3.0), tp))
+
+
+def _coco_file_reordered(tmp_path):
+    """The categories of ``_coco_file`` listed in another order than the dataset's classes (c, a, b)."""
+    coco = json.loads(open(_coco_file(tmp_path)).read())
+    coco['categories'] = [coco['categories'][i] for i in (2, 0, 1)]
+    path = tmp_path / 'ann_reordered.json'
+    path.write_text(json.dumps(coco))
+    return str(path)
+
+
+def test_per_class_names_follow_the_annotation_files_category_order(tmp_path):
+    """Label i is the i-th category of the file (mmdet's CocoDataset matching), so its name must be too.
+
+    The file lists c (id 30), a (10), b (20); the dataset classes say (a, b, c). Labels are matched to
+    category ids in the file's order: label 0 -> c, 1 -> a, 2 -> b. The former names came from the dataset
+    classes' order and called label 0's D-ECE 'a'.
+    """
+    metric = DECEMetric(ann_file=_coco_file_reordered(tmp_path), classwise=True, save_diagram=False)
+    metric.dataset_meta = dict(classes=CLASSES)
+    assert metric.class_names() == ['c', 'a', 'b']
+    # one TP of class c (gt box [50, 50, 70, 70]) predicted with label 0 (= c in this file's order)
+    metric.process({}, [_sample(1, [[50, 50, 70, 70]], [0.6], [0]), _sample(2, np.zeros((0, 4)), [], [])])
+    res = metric.evaluate(2)
+    assert res['dece/D-ECE_c'] == pytest.approx(40.0, rel=1e-5)
+    assert math.isnan(res['dece/D-ECE_a']) and math.isnan(res['dece/D-ECE_b'])
+
+
+def test_results_that_do_not_match_the_annotation_file_are_refused(tmp_path):
+    ann = _coco_file(tmp_path)
+    metric = DECEMetric(ann_file=ann, save_diagram=False)
+    metric.dataset_meta = dict(classes=CLASSES)
+    metric.process({}, [_sample(1, [[0, 0, 10, 10]], [0.9], [0]), _sample(77, [[0, 0, 10, 10]], [0.9], [0])])
+    with pytest.raises(ValueError, match=r'not in .*ann\.json \(image ids \[77\]\).*same dataset'):
+        metric.evaluate(2)
+    metric = DECEMetric(ann_file=ann, save_diagram=False)
+    metric.dataset_meta = dict(classes=CLASSES)
+    metric.process({}, [_sample(1, [[0, 0, 10, 10]], [0.9], [5])])
+    with pytest.raises(ValueError, match=r'labels \[5\] lie outside the 3 classes'):
+        metric.evaluate(1)
+    metric = DECEMetric(ann_file=ann, save_diagram=False)
+    metric.dataset_meta = dict(classes=('a', 'b', 'dog'))
+    metric.process({}, [_sample(1, [[0, 0, 10, 10]], [0.9], [0])])
+    with pytest.raises(ValueError, match=r"not there: \['dog'\].*ann_file"):
+        metric.evaluate(1)

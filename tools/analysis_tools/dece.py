@@ -11,8 +11,15 @@ apply it to the evaluated ones::
     python tools/analysis_tools/dece.py results.pkl --ann-file val.json \
         --calib-results heldout.pkl --calib-ann-file heldout.json --out-dir work_dirs/dece
 
-Class indices are the annotation file's categories in id order (mmdet's convention for COCO-format sets);
-pass ``--classes`` when the evaluated dataset used another order or a subset.
+The evaluated detections are those with a raw score >= ``--score-thr`` in both sets: T is fit on that set of
+the held-out predictions and only rescales the confidences of that set of the evaluated ones (the set does
+not change with T).
+
+Class indices are the annotation file's categories in the file's order, as mmdet's ``CocoDataset`` matches
+them (label ``i`` = the ``i``-th category of the file among the dataset's classes); pass ``--classes`` (the
+evaluated dataset's ``metainfo.classes``) when the dataset used a subset. Per-class D-ECE is named after those
+categories. Results whose image ids are not in the annotation file, or whose labels lie outside its classes,
+are refused.
 """
 
 import argparse
@@ -64,7 +71,11 @@ def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description='D-ECE + reliability diagram from dumped detections')
     p.add_argument('results', help='predictions dumped by tools/test.py --out (.pkl)')
     p.add_argument('--ann-file', required=True, help='COCO annotation file of the evaluated set')
-    p.add_argument('--classes', nargs='+', help='class names in label order (default: categories by id)')
+    p.add_argument(
+        '--classes',
+        nargs='+',
+        help='the dataset classes (default: every category of --ann-file, in its order)',
+    )
     p.add_argument('--score-thr', type=float, default=0.3)
     p.add_argument('--iou-thr', type=float, default=0.5)
     p.add_argument('--num-bins', type=int, default=10)

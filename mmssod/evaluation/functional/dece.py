@@ -32,6 +32,8 @@ __all__ = [
     'match_detections',
     'calibration_bins',
     'detection_ece',
+    'signed_calibration_gap',
+    'miscalibration_direction',
     'classwise_detection_ece',
     'collect_calibration_set',
 ]
@@ -134,6 +136,37 @@ def detection_ece(confidences: np.ndarray, is_tp: np.ndarray, num_bins: int = 10
     full = bins['counts'] > 0
     gaps = np.abs(bins['precision'][full] - bins['confidence'][full])
     return float((bins['counts'][full] / total * gaps).sum())
+
+
+def signed_calibration_gap(confidences: np.ndarray, is_tp: np.ndarray, num_bins: int = 10) -> float:
+    """The direction of miscalibration: D-ECE's weighted gaps with their sign.
+
+    ``sum_b |B_b| / N * (mean confidence(B_b) - precision(B_b))``: positive when the detections are
+    over-confident on balance (confidence above precision), negative when under-confident. Its absolute value
+    is at most the D-ECE (equal when every bin errs the same way).
+
+    Args:
+        confidences (np.ndarray): Confidences, shape (N,).
+        is_tp (np.ndarray): True-positive flags, shape (N,).
+        num_bins (int): Number of confidence bins. Defaults to 10.
+
+    Returns:
+        float: the signed gap as a fraction in [-1, 1]; NaN without detections.
+    """
+    bins = calibration_bins(confidences, is_tp, num_bins)
+    total = bins['counts'].sum()
+    if total == 0:
+        return float('nan')
+    full = bins['counts'] > 0
+    gaps = bins['confidence'][full] - bins['precision'][full]
+    return float((bins['counts'][full] / total * gaps).sum())
+
+
+def miscalibration_direction(signed_gap: float) -> str:
+    """'over' (confidence above precision), 'under', or 'n/a' (NaN) for a :func:`signed_calibration_gap`."""
+    if not np.isfinite(signed_gap):
+        return 'n/a'
+    return 'over' if signed_gap > 0 else 'under'
 
 
 def classwise_detection_ece(

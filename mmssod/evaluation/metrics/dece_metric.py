@@ -16,6 +16,8 @@ from ..functional.dece import (
     classwise_detection_ece,
     collect_calibration_set,
     detection_ece,
+    miscalibration_direction,
+    signed_calibration_gap,
 )
 from ..functional.reliability_diagram import save_reliability_diagram
 from ..functional.temperature_scaling import apply_temperature
@@ -41,7 +43,10 @@ class DECEMetric(BaseMetric):
     (greedy by score); detections that only cover crowd boxes are left out; detections on images without
     ground truth are false positives and count unless ``include_empty_images=False``; ``num_bins`` equal bins
     over [0, 1], bin ``b`` = ``[b/n, (b+1)/n)``. Reported values are x100. With no detection above the
-    threshold D-ECE is undefined and reported as NaN (with a warning).
+    threshold D-ECE is undefined and reported as NaN (with a warning). ``signed_gap`` (x100) is the
+    direction of miscalibration: bin-weighted confidence minus precision, > 0 over-, < 0 under-confident.
+    Per-class values are named after the annotation file's categories in the order used for matching.
+    Predictions for images not in ``ann_file`` or with labels outside its classes are refused.
 
     Args:
         ann_file (str, optional): COCO annotation file for the ground truth (crowd boxes from ``iscrowd``).
@@ -54,8 +59,10 @@ class DECEMetric(BaseMetric):
         include_empty_images (bool): Count detections on images without ground truth. Defaults to True.
         classwise (bool): Also return ``D-ECE_<class>`` keys (the per-class table is always logged).
             Defaults to False.
-        temperature (float): Rescale scores as ``sigmoid(logit(s) / T)`` before evaluation (post-hoc
-            temperature scaling; 1 = off). Defaults to 1.0.
+        temperature (float): Rescale the confidences of the evaluated detections as
+            ``sigmoid(logit(s) / T)`` (post-hoc temperature scaling; 1 = off). The detections evaluated are
+            still those with a raw score ``>= score_thr``: T changes confidences, not the detection set.
+            Defaults to 1.0.
         out_dir (str, optional): Folder for the reliability diagram. Defaults to None: the run's log folder
             (``<work_dir>/<timestamp>/``). Set ``save_diagram=False`` to skip it.
         save_diagram (bool): Save the diagram PNG. Defaults to True.
@@ -151,39 +158,85 @@ class DECEMetric(BaseMetric):
             ignore=np.array([bool(a.get('iscrowd', 0) or a.get('ignore', 0)) for a in anns], dtype=bool),
         )
 
+    def _label_cat_ids(self) -> List[int]:
+        """Category ids of the ann file in label order, as mmdet's ``CocoDataset`` / ``CocoMetric`` match.
+
+        Label ``i`` is the ``i``-th category of the file (in the file's order) whose name is in
+        ``dataset_meta['classes']``; without dataset classes, every category of the file in its order.
+        """
+        classes = (self.dataset_meta or {}).get('classes')
+        if not classes:
+            return list(self._coco.get_cat_ids())
+        cat_ids = list(self._coco.get_cat_ids(cat_names=list(classes)))
+        if len(cat_ids) != len(classes):
+            names = {c['name'] for c in self._coco.load_cats(self._coco.get_cat_ids())}
+            missing = [c for c in classes if c not in names]
+            raise ValueError(
+                f'DECEMetric: {len(classes)} dataset classes but {len(cat_ids)} matching categories in '
+                f'{self.ann_file} (not there: {missing[:10]}); use the annotation file of the evaluated '
+                'dataset (`ann_file` of the DECEMetric entry) or fix the dataset `metainfo.classes`'
+            )
+        return cat_ids
+
     def class_names(self) -> List[str]:
-        """Class names in label order: ``dataset_meta['classes']``, else the ann file's categories by id."""
+        """Class names in label order.
+
+        With ``ann_file``: the names of the file's categories in the order used for matching (see
+        :meth:`_label_cat_ids`), so per-class D-ECE always names the category whose ground truth it was
+        matched to, even when ``dataset_meta['classes']`` lists the same names in another order. Without it:
+        ``dataset_meta['classes']``.
+        """
+        if self._coco is not None:
+            return [self._coco.cats[cat_id]['name'] for cat_id in self._label_cat_ids()]
         classes = (self.dataset_meta or {}).get('classes')
         if classes:
             return list(classes)
-        if self._coco is not None:
-            return [c['name'] for c in self._coco.load_cats(sorted(self._coco.get_cat_ids()))]
         raise ValueError('DECEMetric needs `dataset_meta["classes"]` (set by the runner from the dataset)')
+
+    def _check_results(self, results: list, num_classes: int) -> None:
+        """Refuse predictions that do not belong to the annotation file / class list."""
+        if self._coco is not None:
+            known = set(self._coco.get_img_ids())
+            unknown = [r['img_id'] for r in results if r['img_id'] not in known]
+            if unknown:
+                raise ValueError(
+                    f'DECEMetric: {len(unknown)} of {len(results)} predicted images are not in '
+                    f'{self.ann_file} (image ids {unknown[:10]}); the results and `ann_file` must come from '
+                    'the same dataset'
+                )
+        labels = np.concatenate([np.asarray(r['labels']).reshape(-1) for r in results] or [np.zeros(0)])
+        bad = np.unique(labels[(labels < 0) | (labels >= num_classes)]).astype(np.int64).tolist()
+        if bad:
+            raise ValueError(
+                f'DECEMetric: predicted labels {bad[:10]} lie outside the {num_classes} classes of '
+                f'{self.ann_file or "dataset_meta"}; the results were made for other categories than the '
+                'annotation file (check `ann_file` and the model\'s `num_classes`)'
+            )
 
     def calibration_set(self, results: list) -> Dict[str, np.ndarray]:
         """Thresholded, matched detections of collected ``results`` (temperature applied if set).
+
+        The evaluated set is defined on the raw scores (``score >= score_thr`` before any temperature), so
+        a temperature changes the confidences of the detections, never which detections are evaluated: T is
+        fit (``tools/analysis_tools/dece.py``) and evaluated on the same detection set definition.
 
         Args:
             results (list): What :meth:`process` collected (or dumped predictions passed through it).
 
         Returns:
-            dict: ``confidences``, ``is_tp``, ``labels``, each of shape (K,), see ``collect_calibration_set``.
+            dict: ``confidences`` (temperature-scaled if set), ``raw_confidences``, ``is_tp``, ``labels``,
+            each of shape (K,), see ``collect_calibration_set``.
         """
-        classes = self.class_names()
+        num_classes = len(self.class_names())
+        self._check_results(results, num_classes)
         if self._coco is not None:
-            cat_ids = self._coco.get_cat_ids(cat_names=classes)
-            if len(cat_ids) != len(classes):
-                raise ValueError(
-                    f'DECEMetric: {len(classes)} dataset classes but only {len(cat_ids)} of them are '
-                    f'categories of {self.ann_file}; use the annotation file of the evaluated dataset'
-                )
-            self._cat2label = {cat_id: i for i, cat_id in enumerate(cat_ids)}
+            self._cat2label = {cat_id: i for i, cat_id in enumerate(self._label_cat_ids())}
         gts = [r['gt'] if self._coco is None else self._coco_ground_truth(r['img_id']) for r in results]
-        preds = [
-            dict(r, scores=apply_temperature(r['scores'], self.temperature)) if self.temperature != 1 else r
-            for r in results
-        ]
-        return collect_calibration_set(preds, gts, self.score_thr, self.iou_thr, self.include_empty_images)
+        cal = collect_calibration_set(results, gts, self.score_thr, self.iou_thr, self.include_empty_images)
+        cal['raw_confidences'] = cal['confidences']
+        if self.temperature != 1:
+            cal['confidences'] = apply_temperature(cal['confidences'], self.temperature)
+        return cal
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
         """D-ECE (x100) pooled and per class; saves the reliability diagram."""
@@ -192,6 +245,7 @@ class DECEMetric(BaseMetric):
         cal = self.calibration_set(results)
         conf, is_tp, labels = cal['confidences'], cal['is_tp'], cal['labels']
         dece = 100 * detection_ece(conf, is_tp, self.num_bins)
+        gap = 100 * signed_calibration_gap(conf, is_tp, self.num_bins)
         per_class = 100 * classwise_detection_ece(conf, is_tp, labels, len(classes), self.num_bins)
         if conf.size == 0:
             print_log(
@@ -204,13 +258,14 @@ class DECEMetric(BaseMetric):
         print_log(
             f'D-ECE (x100, score >= {self.score_thr}, IoU >= {self.iou_thr}, {self.num_bins} bins'
             f'{f", T = {self.temperature:.3f}" if self.temperature != 1 else ""}): {dece:.2f} over '
-            f'{conf.size} detections, precision {is_tp.mean() if conf.size else float("nan"):.3f}\n'
+            f'{conf.size} detections, precision {is_tp.mean() if conf.size else float("nan"):.3f}, '
+            f'signed gap {gap:+.2f} ({miscalibration_direction(gap)}-confident)\n'
             + '\n'.join([f'{"class":<20} {"D-ECE":>7} {"#dets":>6}', *rows]),
             logger=logger,
         )
         if self.save_diagram:
             self.last_diagram = self._save_diagram(calibration_bins(conf, is_tp, self.num_bins), dece, logger)
-        metrics = {'D-ECE': dece, 'num_dets': float(conf.size)}
+        metrics = {'D-ECE': dece, 'signed_gap': gap, 'num_dets': float(conf.size)}
         if self.classwise:
             metrics.update({f'D-ECE_{name}': float(v) for name, v in zip(classes, per_class)})
         return metrics
