@@ -11,7 +11,7 @@ import numpy as np
 
 _EPS = 1e-6
 
-__all__ = ['apply_temperature', 'temperature_nll', 'fit_temperature']
+__all__ = ['apply_temperature', 'temperature_nll', 'fit_temperature', 'cross_fit_temperature']
 
 
 def apply_temperature(scores: np.ndarray, temperature: float) -> np.ndarray:
@@ -70,3 +70,38 @@ def fit_temperature(scores: np.ndarray, is_tp: np.ndarray, bounds: tuple = (0.05
         options=dict(xatol=1e-5),
     )
     return float(np.exp(res.x))
+
+
+def cross_fit_temperature(scores: np.ndarray, is_tp: np.ndarray, folds: np.ndarray) -> tuple:
+    """Temperature scaling without a separate held-out set: each fold is scaled with a T fit on the others.
+
+    Used when the only labelled evaluation data is the test set itself (e.g. by image: fold = image id % 2):
+    no detection is rescaled with a temperature fit on its own fold, and the evaluated set stays the whole
+    set (the detections and their flags are unchanged; only confidences move).
+
+    Args:
+        scores (np.ndarray): Detection scores (the evaluated set, e.g. raw score >= 0.3), shape (N,).
+        is_tp (np.ndarray): Their true-positive flags, shape (N,).
+        folds (np.ndarray): Fold id of each detection (detections of one image share a fold), shape (N,);
+            at least 2 distinct folds.
+
+    Returns:
+        tuple: the scaled scores, shape (N,), and a dict fold id -> the temperature applied to that fold.
+    """
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    is_tp = np.asarray(is_tp, dtype=bool).reshape(-1)
+    folds = np.asarray(folds).reshape(-1)
+    if not scores.shape == is_tp.shape == folds.shape:
+        raise ValueError(
+            f'scores {scores.shape}, is_tp {is_tp.shape} and folds {folds.shape} differ in shape'
+        )
+    fold_ids = np.unique(folds)
+    if fold_ids.size < 2:
+        raise ValueError(f'cross-fitting needs detections in at least 2 folds, got folds {fold_ids.tolist()}')
+    scaled, temperatures = scores.copy(), {}
+    for f in fold_ids.tolist():
+        here = folds == f
+        t = fit_temperature(scores[~here], is_tp[~here])
+        scaled[here] = apply_temperature(scores[here], t)
+        temperatures[f] = t
+    return scaled, temperatures

@@ -1,0 +1,111 @@
+"""The Cal-DETR benchmark's evaluation of dumped predictions (no training), cross-fitted temperature scaling.
+
+Predictions are made from the demo set's own ground truth ("composited from real images") with chosen scores,
+so every number has a known answer.
+"""
+
+import json
+import os.path as osp
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from mmssod.evaluation.functional import apply_temperature, cross_fit_temperature, detection_ece
+
+from ..conftest import REPO_ROOT
+
+
+def _load_bench():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        'caldetr_bench', osp.join(REPO_ROOT, 'tools/benchmarks/caldetr_bench.py')
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_cross_fitted_temperature_scales_each_fold_with_the_other_folds_fit():
+    rng = np.random.default_rng(0)
+    true_p = rng.uniform(0.05, 0.95, 4000)
+    is_tp = rng.uniform(size=true_p.size) < true_p
+    scores = 1 / (1 + np.exp(-np.log(true_p / (1 - true_p)) * 2.5))  # over-confident
+    folds = np.arange(scores.size) % 2
+    scaled, temps = cross_fit_temperature(scores, is_tp, folds)
+    assert set(temps) == {0, 1} and all(2.0 < t < 3.1 for t in temps.values())
+    for f, t in temps.items():
+        assert np.allclose(scaled[folds == f], apply_temperature(scores[folds == f], t))
+    assert detection_ece(scaled, is_tp) < 0.5 * detection_ece(scores, is_tp)
+    with pytest.raises(ValueError, match='at least 2 folds'):
+        cross_fit_temperature(scores, is_tp, np.zeros(scores.size))
+
+
+def _dump_from_ground_truth(ann_file, path, score_fn):
+    """Predictions = the ground-truth boxes (true positives) + one small box per image (a false positive)."""
+    coco = json.loads(open(ann_file).read())
+    cat2label = {c['id']: i for i, c in enumerate(coco['categories'])}
+    by_img = {img['id']: [] for img in coco['images']}
+    for a in coco['annotations']:
+        by_img[a['image_id']].append(a)
+    results = []
+    for img_id, anns in by_img.items():
+        boxes = [[x, y, x + w, y + h] for x, y, w, h in (a['bbox'] for a in anns)]
+        labels = [cat2label[a['category_id']] for a in anns]
+        boxes.append([200.0, 200.0, 210.0, 210.0])
+        labels.append(0)
+        scores = [score_fn(img_id, k, k == len(boxes) - 1) for k in range(len(boxes))]
+        results.append(
+            dict(
+                img_id=img_id,
+                pred_instances=dict(
+                    bboxes=torch.tensor(boxes, dtype=torch.float32),
+                    scores=torch.tensor(scores, dtype=torch.float32),
+                    labels=torch.tensor(labels),
+                ),
+            )
+        )
+    with open(path, 'wb') as f:
+        pickle.dump(results, f)
+    return len(coco['annotations']), len(results)
+
+
+def test_bench_evaluation_reports_direction_per_class_temperature_scaling_and_diagrams(
+    demo_det_root, tmp_path
+):
+    bench = _load_bench()
+    args = bench.parse_args(['--data-root', demo_det_root, '--work-dir', str(tmp_path), '--seeds', '0'])
+    classes = [c['name'] for c in json.loads(open(bench.ann_file(args, 'clean')).read())['categories']]
+    trained = {}
+    # baseline: every detection at 0.95, precision #gt / (#gt + #images) (over-confident);
+    # 'paper': true positives at 0.95, the false positives at 0.35 (better calibrated)
+    for arm, fp_score in (('baseline', 0.95), ('paper', 0.35)):
+        trained[arm] = dict(train_wall_s=0.0)
+        for domain in bench.DOMAINS:
+            pkl = str(tmp_path / f'{arm}_{domain}.pkl')
+            num_gt, num_img = _dump_from_ground_truth(
+                bench.ann_file(args, domain), pkl, lambda i, k, is_fp, s=fp_score: s if is_fp else 0.95
+            )
+            trained[arm][domain] = dict(ap=50.0, ap50=60.0, predictions=pkl)
+    out = bench.evaluate_seed(args, trained, classes)
+    base, cal, ts = out['baseline']['clean'], out['paper']['clean'], out['ts']['clean']
+    precision = num_gt / (num_gt + num_img)
+    assert base['num_dets'] == num_gt + num_img and base['precision'] == pytest.approx(precision)
+    assert base['dece'] == pytest.approx(100 * (0.95 - precision), abs=1e-3)  # one bin
+    assert base['direction'] == 'over' and base['signed_gap'] == pytest.approx(base['dece'], abs=1e-6)
+    assert cal['dece'] < base['dece']
+    assert set(base['per_class']) == set(classes)
+    # temperature scaling keeps the detections (and AP), changes only confidences; both halves got a T
+    assert ts['num_dets'] == base['num_dets'] and ts['ap'] == base['ap']
+    assert set(ts['temperature']) == {'0', '1'} and out['ts']['corrupted']['temperature'] > 0
+    summary = bench.summarize({'0': out})
+    assert summary['paper']['clean']['dece'][0] == pytest.approx(cal['dece'])
+    assert summary['goal']['paper']['per_seed']['0']['dece_ratio']['clean'] == pytest.approx(
+        cal['dece'] / base['dece']
+    )
+    paths = bench.save_diagrams(args, out, 0)
+    assert len(paths) == 2 and all(open(p, 'rb').read(8) == b'\x89PNG\r\n\x1a\n' for p in paths)
+    text = bench.report(args, dict(settings=dict(device='cpu'), per_seed={'0': out}, summary=summary))
+    assert 'over (' in text and 'DINO + temperature scaling' in text and 'Per-class D-ECE' in text
