@@ -10,13 +10,13 @@ model = dict(backbone=dict(base_channels=16, stem_channels=16), head=dict(in_cha
 img_size = (32, 64)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=img_size, keep_ratio=False),
+    dict(type='Resize', scale=img_size, keep_ratio=False, interpolation='bicubic'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='PackReIDInputs', meta_keys=('pid', 'camid', 'sample_idx')),
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=img_size, keep_ratio=False),
+    dict(type='Resize', scale=img_size, keep_ratio=False, interpolation='bicubic'),
     dict(type='PackReIDInputs', meta_keys=('pid', 'camid', 'subset', 'sample_idx')),
 ]
 batch_size = 16

@@ -6,10 +6,11 @@ custom_imports = dict(imports=['mmssod'], allow_failed_imports=False)
 source_root = 'data/market1501/'
 target_root = 'data/msmt17/'
 batch_size = 128
+iters_per_epoch = 800  # the official recipe's epoch length with MSMT17 (400 for Market-1501 / PersonX only)
 model = dict(domain_specific_bn=True)
 train_dataloader = dict(
     batch_size=batch_size,
-    sampler=dict(batch_size=batch_size),
+    sampler=dict(batch_size=batch_size, iters_per_epoch=iters_per_epoch),
     dataset=dict(
         type='TwoDomainReIDDataset',
         source=dict(

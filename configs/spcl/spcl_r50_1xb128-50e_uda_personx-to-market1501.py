@@ -4,4 +4,8 @@
 _base_ = ['./spcl_r50_1xb128-50e_uda_msmt17-to-market1501.py']
 
 source_root = 'data/personx/'
-train_dataloader = dict(dataset=dict(source=dict(type='MarketReIDDataset', data_root=source_root)))
+iters_per_epoch = 400  # no MSMT17 here: the official 400 iterations per epoch
+train_dataloader = dict(
+    sampler=dict(iters_per_epoch=iters_per_epoch),
+    dataset=dict(source=dict(type='MarketReIDDataset', data_root=source_root)),
+)

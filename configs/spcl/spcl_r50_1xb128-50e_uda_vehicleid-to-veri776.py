@@ -9,22 +9,23 @@ target_root = 'data/veri776/'
 img_size = (224, 224)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=img_size, keep_ratio=False),
+    dict(type='Resize', scale=img_size, keep_ratio=False, interpolation='bicubic'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='mmpretrain.RandomCrop', crop_size=(img_size[1], img_size[0]), padding=10),
-    dict(type='mmpretrain.RandomErasing', erase_prob=0.5, mode='const', fill_color=(124, 116, 104)),
+    dict(type='mmpretrain.RandomErasing', erase_prob=0.5, mode='const', fill_color={{_base_.erase_fill_bgr}}),
     dict(type='PackReIDInputs', meta_keys=('pid', 'camid', 'sample_idx')),
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=img_size, keep_ratio=False),
+    dict(type='Resize', scale=img_size, keep_ratio=False, interpolation='bicubic'),
     dict(type='PackReIDInputs', meta_keys=('pid', 'camid', 'subset', 'sample_idx')),
 ]
 batch_size = 128
+iters_per_epoch = 800  # the official recipe's epoch length for VehicleID / VeRi-776
 model = dict(domain_specific_bn=True)
 train_dataloader = dict(
     batch_size=batch_size,
-    sampler=dict(batch_size=batch_size),
+    sampler=dict(batch_size=batch_size, iters_per_epoch=iters_per_epoch),
     dataset=dict(
         type='TwoDomainReIDDataset',
         source=dict(type='VehicleIDReIDDataset', data_root=source_root, pipeline=train_pipeline),

@@ -3,8 +3,9 @@
 * :class:`TwoDomainReIDDataset` concatenates a labeled source set and an unlabeled target set and tags every
   sample's metainfo with ``domain`` (``'source'`` / ``'target'``); ``sample_idx`` stays the index inside
   its own domain (the target memory row is ``S + sample_idx``).
-* :class:`PseudoIdentitySampler` draws P identities x K instances per batch from the *pseudo labels* the
-  clustering hook gives it (source: the true labels), with a fixed epoch length of
+* :class:`PseudoIdentitySampler` draws P identities x K instances per batch (other-camera images first, as
+  SpCL's ``RandomMultipleGallerySampler``) from the *pseudo labels* the clustering hook gives it (source:
+  the true labels), with a fixed epoch length of
   ``iters_per_epoch x batch_size`` so that MMEngine's loop length never changes when the clusters do. For
   UDA each batch is ``[source half | target half]``, as domain-specific BN expects.
 """
@@ -62,12 +63,20 @@ class TwoDomainReIDDataset(ConcatDataset):
         return data
 
 
-def pk_stream(groups: Sequence[np.ndarray], num_instances: int, rng: np.random.Generator) -> Iterator[int]:
-    """Endless stream of indexes: identities in random order, up to K random members each.
+def multi_gallery_stream(
+    groups: Sequence[np.ndarray], camids: np.ndarray, num_instances: int, rng: np.random.Generator
+) -> Iterator[int]:
+    """Endless stream of indexes in SpCL's ``RandomMultipleGallerySampler`` order.
+
+    Identities come in random order; for each, one random anchor image, then ``K - 1`` more images of the
+    identity, drawn from its images taken by *other cameras* than the anchor's when there are any, else from
+    its other images; the draw is with replacement when that pool has fewer than K images (so an identity
+    of 2-3 images still gives K). An identity of one image (an un-clustered instance) gives only itself.
 
     Args:
         groups (Sequence[np.ndarray]): Member indexes of each identity.
-        num_instances (int): K; identities with fewer members give all of them (no repeats).
+        camids (np.ndarray): (N,) camera of every index.
+        num_instances (int): K.
         rng (np.random.Generator): Random stream.
 
     Yields:
@@ -78,7 +87,19 @@ def pk_stream(groups: Sequence[np.ndarray], num_instances: int, rng: np.random.G
     while True:
         for g in rng.permutation(len(groups)):
             members = groups[g]
-            yield from rng.choice(members, size=min(num_instances, len(members)), replace=False).tolist()
+            anchor = members[rng.integers(len(members))]
+            yield int(anchor)
+            others = members[members != anchor]
+            if others.size == 0:
+                continue
+            other_cams = others[camids[others] != camids[anchor]]
+            pool = other_cams if other_cams.size else others
+            yield from rng.choice(pool, size=num_instances - 1, replace=pool.size < num_instances).tolist()
+
+
+def dataset_camids(dataset) -> np.ndarray:
+    """(N,) camera id of every sample of a re-ID dataset (``camid`` of its data infos; 0 when absent)."""
+    return np.array([int(dataset.get_data_info(i).get('camid', 0)) for i in range(len(dataset))])
 
 
 def group_by_label(labels: np.ndarray) -> List[np.ndarray]:
@@ -98,6 +119,10 @@ def group_by_label(labels: np.ndarray) -> List[np.ndarray]:
 @DATA_SAMPLERS.register_module()
 class PseudoIdentitySampler(Sampler):
     """PK sampler over pseudo identities with a constant epoch length (SpCL's training sampler).
+
+    Within an identity, images follow SpCL's ``RandomMultipleGallerySampler`` (:func:`multi_gallery_stream`):
+    an anchor, then K - 1 images preferably from other cameras, with replacement for identities smaller
+    than K; un-clustered instances (identities of one image) give one image.
 
     Args:
         dataset (BaseDataset | TwoDomainReIDDataset): Target set (unsupervised) or source + target (UDA).
@@ -131,9 +156,11 @@ class PseudoIdentitySampler(Sampler):
         target = dataset.target if self.uda else dataset
         self.num_target = len(target)
         self.pseudo_labels = np.arange(self.num_target)  # before clustering every image is its own identity
+        self.target_camids = dataset_camids(target)
         if self.uda:
             src = dataset.source
             self.source_labels = np.array([int(src.get_data_info(i)['label']) for i in range(len(src))])
+            self.source_camids = dataset_camids(src)
 
     def set_pseudo_labels(self, labels: Sequence[int]) -> None:
         """Target pseudo labels for the following epochs (outliers = their own identity).
@@ -155,12 +182,16 @@ class PseudoIdentitySampler(Sampler):
 
     def __iter__(self) -> Iterator[int]:
         rng = np.random.default_rng([self.seed, self.epoch, self.rank])
-        target = pk_stream(group_by_label(self.pseudo_labels), self.num_instances, rng)
+        target = multi_gallery_stream(
+            group_by_label(self.pseudo_labels), self.target_camids, self.num_instances, rng
+        )
         if not self.uda:
             yield from itertools.islice(target, len(self))
             return
         offset = len(self.dataset.source)
-        source = pk_stream(group_by_label(self.source_labels), self.num_instances, rng)
+        source = multi_gallery_stream(
+            group_by_label(self.source_labels), self.source_camids, self.num_instances, rng
+        )
         half = self.batch_size // 2
         for _ in range(self.iters_per_epoch):
             yield from itertools.islice(source, half)

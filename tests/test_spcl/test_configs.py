@@ -57,6 +57,23 @@ def _val_roots(cfg):
     return {d['data_root'] for d in datasets}, {d['type'] for d in datasets}
 
 
+def assert_erasing_fills_imagenet_mean_after_normalisation(cfg):
+    """Erase a whole image with the config's RandomErasing and normalise it: (0.485, 0.456, 0.406) (RGB)."""
+    import numpy as np
+    from mmdet.registry import MODELS, TRANSFORMS
+
+    init_default_scope('mmdet')
+    (erase,) = [dict(t) for t in cfg.train_pipeline if t['type'].endswith('RandomErasing')]
+    erase.update(erase_prob=1.0, min_area_ratio=0.99, max_area_ratio=1.0, aspect_range=(1.0, 1.0))
+    img = TRANSFORMS.build(erase)(dict(img=np.zeros((64, 64, 3), np.uint8)))['img']
+    preprocessor = MODELS.build(cfg.model.data_preprocessor)
+    x = torch.from_numpy(img).permute(2, 0, 1)[None].float()
+    x = x[:, [2, 1, 0]] if preprocessor.to_rgb else x  # BGR -> RGB as the preprocessor does
+    x = (x - preprocessor.mean) / preprocessor.std
+    centre = x[0, :, 32, 32]
+    torch.testing.assert_close(centre, torch.tensor([0.485, 0.456, 0.406]), atol=0.01, rtol=0)
+
+
 def _resize_scale(pipeline):
     return next(t['scale'] for t in pipeline if t['type'] == 'Resize')
 
@@ -120,7 +137,14 @@ def test_config_loads_and_builds(path):
         assert model_cfg.backbone.depth == 50 and model_cfg.head.in_channels == 2048
         assert model_cfg.backbone.init_cfg == dict(type='Pretrained', checkpoint='torchvision://resnet50')
         assert model_cfg.neck.type == 'mmpretrain.GlobalAveragePooling'
-        assert loader.batch_size == (128 if uda else 64) and sampler.iters_per_epoch == 400
+        assert loader.batch_size == (128 if uda else 64)
+        # the official recipe: 800 iterations per epoch with MSMT17, VeRi-776 or VehicleID, else 400
+        long_epoch = any(t in ('MSMT17ReIDDataset', 'VehicleIDReIDDataset') for t in types) or 'veri' in name
+        assert sampler.iters_per_epoch == (800 if long_epoch else 400)
+        # official augmentation: bicubic resize; random erasing sets (0.485, 0.456, 0.406) after normalisation
+        for pipeline in (cfg.train_pipeline, cfg.test_pipeline, hook.pipeline):
+            assert next(t for t in pipeline if t['type'] == 'Resize')['interpolation'] == 'bicubic'
+        assert_erasing_fills_imagenet_mean_after_normalisation(cfg)
         assert cfg.optim_wrapper.optimizer == dict(type='Adam', lr=3.5e-4, weight_decay=5e-4)
         assert cfg.train_cfg.max_epochs == 50
         (sched,) = cfg.param_scheduler

@@ -11,7 +11,7 @@ from mmengine.registry import init_default_scope
 
 from mmssod.datasets.reid import ReIDLayoutError
 from mmssod.datasets.reid_lists import MSMT17ReIDDataset, VehicleIDReIDDataset
-from mmssod.datasets.reid_uda import PseudoIdentitySampler, TwoDomainReIDDataset
+from mmssod.datasets.reid_uda import PseudoIdentitySampler, TwoDomainReIDDataset, multi_gallery_stream
 from mmssod.models.reid.spcl import DomainSpecificBN, convert_dsbn
 
 PIPE = [
@@ -55,13 +55,37 @@ def test_uda_sampler_halves_pk_groups_and_constant_length(two_domain):
             batch = idx[16 * b : 16 * b + 16]
             assert all(i < n_src for i in batch[:8]) and all(i >= n_src for i in batch[8:])
             tgt = np.array(batch[8:]) - n_src
-            assert len(set(tgt.tolist())) == 8  # no image repeated inside an identity group
             counts = np.bincount(labels[tgt])
             assert counts.max() <= 4
     again = PseudoIdentitySampler(two_domain, batch_size=16, num_instances=4, iters_per_epoch=5, seed=0)
     again.set_pseudo_labels(labels)
     again.set_epoch(1)
     assert list(again) == idx, 'same seed and epoch must give the same batches'
+
+
+def test_identity_sampling_prefers_other_cameras_and_fills_small_clusters_with_replacement():
+    # identity 0: 6 images, anchor camera decides the pool; identity 1: 2 images (cluster smaller than K);
+    # identity 2: 3 images on one camera; identity 3: an un-clustered instance
+    groups = [np.arange(0, 6), np.array([6, 7]), np.array([8, 9, 10]), np.array([11])]
+    camids = np.array([0, 0, 0, 1, 2, 2, 0, 1, 3, 3, 3, 0])
+    stream = multi_gallery_stream(groups, camids, 4, np.random.default_rng(0))
+    seen = {g: 0 for g in range(4)}
+    for _ in range(200):  # 200 identity groups
+        anchor = next(stream)
+        g = next(i for i, m in enumerate(groups) if anchor in m)
+        seen[g] += 1
+        if g == 3:
+            continue  # a singleton gives only itself
+        rest = [next(stream) for _ in range(3)]
+        assert all(r in groups[g] for r in rest)
+        if g == 0:
+            other = [i for i in groups[0] if camids[i] != camids[anchor]]
+            assert set(rest) <= set(other), 'images of other cameras come first'
+        if g == 1:
+            assert rest == [7, 7, 7] if anchor == 6 else rest == [6, 6, 6]  # 4 images, with replacement
+        if g == 2:  # one camera: the other images of the identity, with replacement (3 < K)
+            assert anchor not in rest
+    assert min(seen.values()) > 30
 
 
 def test_sampler_rejects_bad_settings(two_domain):

@@ -18,15 +18,15 @@ model = dict(
 img_size = (64, 128)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=img_size, keep_ratio=False),
+    dict(type='Resize', scale=img_size, keep_ratio=False, interpolation='bicubic'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='mmpretrain.RandomCrop', crop_size=(img_size[1], img_size[0]), padding=5),
-    dict(type='mmpretrain.RandomErasing', erase_prob=0.5, mode='const', fill_color=(124, 116, 104)),
+    dict(type='mmpretrain.RandomErasing', erase_prob=0.5, mode='const', fill_color={{_base_.erase_fill_bgr}}),
     dict(type='PackReIDInputs', meta_keys=('pid', 'camid', 'sample_idx')),
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=img_size, keep_ratio=False),
+    dict(type='Resize', scale=img_size, keep_ratio=False, interpolation='bicubic'),
     dict(type='PackReIDInputs', meta_keys=('pid', 'camid', 'subset', 'sample_idx')),
 ]
 batch_size = 64

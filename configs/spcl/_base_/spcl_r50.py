@@ -22,18 +22,26 @@ model = dict(
     head=dict(type='SpCLHead', in_channels=2048, temperature=0.05, momentum=0.2),
 )
 
-img_size = (128, 256)  # (w, h) persons; vehicles use 224 x 224
+img_size = (
+    128,
+    256,
+)  # (w, h) persons; vehicles use 224 x 224; bicubic resize as the official T.Resize(.., 3)
+# Random erasing as the official code: after normalisation, the erased area is set to (0.485, 0.456, 0.406)
+# (RGB). The pipeline works on BGR pixels before the data preprocessor normalises them, so the fill is that
+# value mapped back through mean / std: RGB 123.675 + 0.485 * 58.395 = 152, 116.28 + 0.456 * 57.12 = 142,
+# 103.53 + 0.406 * 57.375 = 127 -> BGR (127, 142, 152).
+erase_fill_bgr = (127, 142, 152)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=img_size, keep_ratio=False),
+    dict(type='Resize', scale=img_size, keep_ratio=False, interpolation='bicubic'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='mmpretrain.RandomCrop', crop_size=(img_size[1], img_size[0]), padding=10),
-    dict(type='mmpretrain.RandomErasing', erase_prob=0.5, mode='const', fill_color=(124, 116, 104)),
+    dict(type='mmpretrain.RandomErasing', erase_prob=0.5, mode='const', fill_color=erase_fill_bgr),
     dict(type='PackReIDInputs', meta_keys=('pid', 'camid', 'sample_idx')),
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=img_size, keep_ratio=False),
+    dict(type='Resize', scale=img_size, keep_ratio=False, interpolation='bicubic'),
     dict(type='PackReIDInputs', meta_keys=('pid', 'camid', 'subset', 'sample_idx')),
 ]
 
