@@ -43,6 +43,13 @@ def main():
         raise FileNotFoundError(f'checkpoint {args.checkpoint!r} does not exist')
     cfg = load_run_config(args.config, args.cfg_options, args.work_dir, args.launcher)
     cfg.load_from = args.checkpoint
+    missing = [key for key in ('test_dataloader', 'test_cfg', 'test_evaluator') if not cfg.get(key)]
+    if missing:
+        raise SystemExit(
+            f'{args.config} defines no {" / ".join(missing)}: it has nothing to test '
+            '(a pretraining config?). Test the configs that use its checkpoint (e.g. a fine-tuning '
+            f'config), or add {" / ".join(missing)} to the config.'
+        )
     check_data_paths(cfg, splits=('test',))
 
     if args.show or args.show_dir:

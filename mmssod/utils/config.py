@@ -80,6 +80,9 @@ def _iter_datasets(dataset_cfg, key):
         yield from _iter_datasets(dataset_cfg['dataset'], f'{key}.dataset')
     for i, child in enumerate(dataset_cfg.get('datasets') or []):
         yield from _iter_datasets(child, f'{key}.datasets[{i}]')
+    for domain in ('source', 'target'):  # two-domain re-ID sets
+        if isinstance(dataset_cfg.get(domain), dict):
+            yield from _iter_datasets(dataset_cfg[domain], f'{key}.{domain}')
 
 
 def _iter_ann_file_owners(cfg, splits):
@@ -101,7 +104,9 @@ def check_data_paths(cfg: Config, splits=('train', 'val', 'test')) -> None:
     """Fail early, naming the config key, when an annotation file of a dataloader is missing or broken.
 
     Only cheap checks are done (existence, and that a ``.json`` file starts with ``{``/``[`` and ends with
-    ``}``/``]``, which catches truncated downloads) so that big annotation files are not read twice.
+    ``}``/``]``, which catches truncated downloads) so that big annotation files are not read twice. Each
+    dataset is also checked against the disk by :func:`mmssod.datasets.layout_checks.check_dataset_layout`
+    (``data_root`` and image folders exist, the split is not empty).
 
     Args:
         cfg (Config): a full run config.
@@ -110,11 +115,19 @@ def check_data_paths(cfg: Config, splits=('train', 'val', 'test')) -> None:
     Raises:
         FileNotFoundError: an ``ann_file`` does not exist.
         ValueError: a ``.json`` ``ann_file`` is visibly not a complete JSON document.
+        DatasetLayoutError: a data folder is missing or a split is empty (a ``FileNotFoundError``).
     """
+    from mmssod.datasets.layout_checks import check_dataset_layout
+
     for key, ds in _iter_ann_file_owners(cfg, splits):
-        ann_file = ds.get('ann_file')
-        if not ann_file or not isinstance(ann_file, str):
-            continue
+        if '_dataloader' in key:  # a wrong data_root first: it explains a missing ann_file too
+            check_dataset_layout(key, ds)
+        _check_ann_file(key, ds)
+
+
+def _check_ann_file(key: str, ds: dict) -> None:
+    ann_file = ds.get('ann_file')
+    if ann_file and isinstance(ann_file, str):
         data_root = ds.get('data_root') or ''
         path = ann_file if osp.isabs(ann_file) or not data_root else osp.join(data_root, ann_file)
         hint = (

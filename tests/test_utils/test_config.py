@@ -54,5 +54,5 @@ def test_check_data_paths_names_the_key(tmp_path):
         check_data_paths(_cfg_with_ann(tmp_path, 'broken.json'))
 
     good = tmp_path / 'good.json'
-    good.write_text(json.dumps({'images': [], 'annotations': [], 'categories': []}))
+    good.write_text(json.dumps({'images': [{'id': 1}], 'annotations': [], 'categories': []}))
     check_data_paths(_cfg_with_ann(tmp_path, 'good.json'))
