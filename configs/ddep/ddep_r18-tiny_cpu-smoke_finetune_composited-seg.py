@@ -5,7 +5,7 @@ crop_size = (64, 64)
 model = dict(
     data_preprocessor=dict(size=crop_size),
     backbone=dict(base_channels=16, stem_channels=16, init_cfg=None),
-    decode_head=dict(decoder=dict(in_channels=(16, 32, 64, 128), decoder_channels=(32, 16, 16, 8, 8))),
+    decode_head=dict(decoder=dict(in_channels=(16, 16, 32, 64, 128), decoder_channels=(32, 16, 16, 8, 8))),
 )
 max_iters = 4
 param_scheduler = [dict(type='CosineAnnealingLR', T_max=max_iters, by_epoch=False, begin=0, end=max_iters)]

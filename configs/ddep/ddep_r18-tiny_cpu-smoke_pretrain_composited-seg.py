@@ -5,7 +5,7 @@ _base_ = ['./ddep_r18-unet1x_1xb16-20k_composited-seg-unlabeled.py']
 decoder_channels = (32, 16, 16, 8, 8)
 model = dict(
     backbone=dict(base_channels=16, stem_channels=16, init_cfg=None),
-    neck=dict(in_channels=(16, 32, 64, 128), decoder_channels=decoder_channels, norm_cfg=dict(type='BN')),
+    neck=dict(in_channels=(16, 16, 32, 64, 128), decoder_channels=decoder_channels, norm_cfg=dict(type='BN')),
     head=dict(in_channels=8),
 )
 max_iters = 4

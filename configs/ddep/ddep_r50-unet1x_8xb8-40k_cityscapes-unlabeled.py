@@ -14,6 +14,13 @@ train_pipeline = [
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackInputs'),
 ]
+unlabeled = dict(
+    type='CustomDataset',
+    data_root=data_root,
+    with_label=False,
+    extensions=('.png',),
+    pipeline=train_pipeline,
+)
 train_dataloader = dict(
     batch_size=8,
     num_workers=8,
@@ -21,11 +28,10 @@ train_dataloader = dict(
     sampler=dict(type='InfiniteSampler', shuffle=True),
     collate_fn=dict(type='default_collate'),
     dataset=dict(
-        type='CustomDataset',
-        data_root=data_root,
-        data_prefix='leftImg8bit/train',
-        with_label=False,
-        extensions=('.png',),
-        pipeline=train_pipeline,
+        type='ConcatDataset',
+        datasets=[
+            dict(unlabeled, data_prefix='leftImg8bit/train'),  # 2,975 images
+            dict(unlabeled, data_prefix='leftImg8bit/train_extra'),  # 19,998 images
+        ],
     ),
 )

@@ -28,11 +28,13 @@ def ddep_seg_root(tmp_path_factory):
 
 
 def tiny_ddep_cfg(**kwargs):
-    """Config of a narrow DDeP model (ResNet-18 at base width 16, small UNet decoder)."""
+    """Config of a narrow DDeP model (ResNet-18 at width 16, its stem a skip; small UNet decoder)."""
     cfg = dict(
         type='DDeP',
-        backbone=dict(type='ResNet', depth=18, base_channels=16, stem_channels=16, out_indices=(0, 1, 2, 3)),
-        neck=dict(type='UNetDecoder', in_channels=(16, 32, 64, 128), decoder_channels=(32, 16, 16, 8, 8)),
+        backbone=dict(
+            type='ResNetWithStem', depth=18, base_channels=16, stem_channels=16, out_indices=(0, 1, 2, 3, 4)
+        ),
+        neck=dict(type='UNetDecoder', in_channels=(16, 16, 32, 64, 128), decoder_channels=(32, 16, 16, 8, 8)),
         head=dict(type='DDePDenoisingHead', in_channels=8),
     )
     cfg.update(kwargs)

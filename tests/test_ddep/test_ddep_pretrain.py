@@ -115,3 +115,29 @@ def test_small_input_and_mismatched_channels_errors():
     model = MODELS.build(bad)
     with pytest.raises(ValueError, match='in_channels'):
         model.loss(torch.zeros(1, 3, 64, 64), None)
+
+
+@pytest.mark.parametrize('sigma', [0, 0.0, -0.22, float('nan')])
+def test_non_positive_sigma_is_refused(sigma):
+    """sigma <= 0 means no noise to predict: refused when the model is built, naming sigma."""
+    with pytest.raises(ValueError, match='sigma must be a positive noise level'):
+        MODELS.build(tiny_ddep_cfg(sigma=sigma))
+
+
+def test_unknown_noise_variant_is_refused():
+    with pytest.raises(ValueError, match=r"noise_type must be one of \('scaled', 'simple'\), got 'gaussian'"):
+        MODELS.build(tiny_ddep_cfg(noise_type='gaussian'))
+
+
+def test_whole_network_variant_needs_random_init_encoder():
+    """freeze_encoder=False is the paper's whole-network variant (from random init): a pretrained encoder
+    config is refused instead of silently fine-tuning classifier weights by denoising."""
+    pretrained = tiny_ddep_cfg(freeze_encoder=False)
+    pretrained['backbone'] = dict(
+        pretrained['backbone'], init_cfg=dict(type='Pretrained', checkpoint='x.pth', prefix='backbone.')
+    )
+    with pytest.raises(ValueError, match='whole-network variant'):
+        MODELS.build(pretrained)
+    with pytest.raises(ValueError, match='whole-network variant'):
+        MODELS.build(tiny_ddep_cfg(freeze_encoder=False, backbone=dict(type='EfficientNetLite')))
+    MODELS.build(tiny_ddep_cfg(freeze_encoder=False))  # random init: fine

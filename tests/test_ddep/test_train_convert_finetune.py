@@ -53,8 +53,18 @@ def pretrained(ddep_seg_root, tmp_path_factory):
     assert 'Iter(train) [4/4]' in out
     seg = osp.join(work, 'ddep_seg.pth')
     out = check(run_python(['tools/model_converters/ddep_to_seg.py', osp.join(work, 'iter_4.pth'), seg]))
-    assert 'tensors (encoder + UNet decoder)' in out
+    assert 'tensors (encoder + UNet decoder) and the decoder layout' in out
     return work, seg
+
+
+def build_smoke_segmentor(**decoder):
+    """The smoke fine-tuning segmentor (mmseg scope), with decoder overrides."""
+    cfg = Config.fromfile(osp.join(REPO_ROOT, SMOKE_FINETUNE))
+    cfg.model.decode_head.decoder.update(decoder)
+    init_default_scope('mmseg')
+    from mmseg.registry import MODELS
+
+    return MODELS.build(cfg.model)
 
 
 def test_converter_round_trip(pretrained):
@@ -83,6 +93,108 @@ def test_converter_round_trip(pretrained):
     assert missing == {'decode_head.conv_seg.weight', 'decode_head.conv_seg.bias'}
 
 
+def test_converter_records_decoder_layout(pretrained):
+    _, seg_ckpt = pretrained
+    ckpt = torch.load(seg_ckpt, map_location='cpu', weights_only=False)
+    layout = dict(
+        in_strides=[2, 4, 8, 16, 32],
+        in_channels=[16, 16, 32, 64, 128],
+        widen_factor=1.0,
+        stage_channels=[32, 16, 16, 8, 8],
+        norm='BN',
+        out_stride=1,
+    )
+    assert ckpt['meta']['ddep_decoder'] == layout
+    assert ckpt['state_dict']['decode_head.decoder_layout'] == layout
+
+
+@pytest.mark.parametrize(
+    'decoder,match',
+    [
+        (dict(widen_factor=2), r'widen_factor \(decoder width 1x / 2x / 3x\): checkpoint 1.0, model 2.0'),
+        (
+            dict(norm_cfg=dict(type='GN', num_groups=4)),
+            r'norm_cfg type \(the decoder norm layer\): checkpoint BN',
+        ),
+        (
+            dict(in_channels=(16, 32, 64, 128), in_strides=(4, 8, 16, 32)),
+            r'in_strides \(the skip layout.*checkpoint \[2, 4, 8, 16, 32\], model \[4, 8, 16, 32\]',
+        ),
+    ],
+    ids=['width', 'norm', 'skips'],
+)
+def test_loading_into_another_decoder_layout_fails(pretrained, decoder, match):
+    """What runner's load_from does (non-strict load_checkpoint) must fail, naming the setting."""
+    _, seg_ckpt = pretrained
+    segmentor = build_smoke_segmentor(**decoder)
+    with pytest.raises(ValueError, match=match):
+        load_checkpoint(segmentor, seg_ckpt, map_location='cpu', strict=False)
+
+
+def edited(seg_ckpt, tmp_path, edit):
+    ckpt = torch.load(seg_ckpt, map_location='cpu', weights_only=False)
+    edit(ckpt['state_dict'])
+    path = str(tmp_path / 'edited.pth')
+    torch.save(ckpt, path)
+    return path
+
+
+def test_missing_unexpected_misshaped_decoder_keys_fail(pretrained, tmp_path):
+    _, seg_ckpt = pretrained
+    key = 'decode_head.decoder.stages.0.convs.0.conv.weight'
+    cases = [
+        (lambda sd: sd.pop(key), r'1 missing \(decode_head.decoder.stages.0.convs.0.conv.weight\)'),
+        (lambda sd: sd.__setitem__('decode_head.decoder.extra.weight', torch.zeros(1)), '1 unexpected'),
+        (lambda sd: sd.__setitem__(key, sd[key][:, :-1]), r'1 mis-shaped \(.*conv.weight: checkpoint'),
+        (lambda sd: sd.pop('decode_head.decoder_layout'), 'no recorded decoder layout'),
+    ]
+    for edit, match in cases:
+        segmentor = build_smoke_segmentor()
+        with pytest.raises(ValueError, match=match):
+            load_checkpoint(segmentor, edited(seg_ckpt, tmp_path, edit), map_location='cpu', strict=False)
+
+
+def test_unconverted_checkpoint_is_refused(pretrained):
+    work, _ = pretrained
+    segmentor = build_smoke_segmentor()
+    with pytest.raises(ValueError, match='convert it first with tools/model_converters/ddep_to_seg.py'):
+        load_checkpoint(segmentor, osp.join(work, 'iter_4.pth'), map_location='cpu', strict=False)
+
+
+def test_encoder_only_checkpoint_keeps_decoder_init(pretrained, tmp_path):
+    """The random-init-decoder baseline: a checkpoint without decoder weights loads the encoder only."""
+    _, seg_ckpt = pretrained
+
+    def drop_decoder(sd):
+        for k in [k for k in sd if k.startswith('decode_head.')]:
+            sd.pop(k)
+
+    segmentor = build_smoke_segmentor()
+    init = {k: v.clone() for k, v in segmentor.decode_head.state_dict().items()}
+    load_checkpoint(segmentor, edited(seg_ckpt, tmp_path, drop_decoder), map_location='cpu', strict=False)
+    for k, v in segmentor.decode_head.state_dict().items():
+        assert torch.equal(v, init[k])
+
+
+def test_train_with_mismatched_width_fails_before_training(pretrained, ddep_seg_root, tmp_path):
+    """tools/train.py with load_from = a 1x checkpoint and a 2x decoder stops before the first iteration."""
+    _, seg_ckpt = pretrained
+    res = run_python(
+        [
+            'tools/train.py',
+            SMOKE_FINETUNE,
+            '--work-dir',
+            str(tmp_path),
+            *seg_options(ddep_seg_root),
+            f'load_from={seg_ckpt}',
+            'model.decode_head.decoder.widen_factor=2',
+        ]
+    )
+    assert res.returncode != 0
+    assert 'widen_factor (decoder width 1x / 2x / 3x): checkpoint 1.0, model 2.0' in res.stderr + res.stdout
+    assert 'Iter(train)' not in res.stdout + res.stderr
+
+
 def test_converter_rejects_non_ddep_checkpoint(tmp_path):
     """The converter tool (run in-process) names what is wrong with a classifier checkpoint."""
     spec = importlib.util.spec_from_file_location(
@@ -94,6 +206,10 @@ def test_converter_rejects_non_ddep_checkpoint(tmp_path):
     torch.save({'state_dict': {'backbone.conv1.weight': torch.zeros(1)}}, bad)
     with pytest.raises(ValueError, match='no "neck." \\(UNet decoder\\) weights found'):
         tool.main([str(bad), str(tmp_path / 'o.pth')])
+    no_cfg = tmp_path / 'nocfg.pth'
+    torch.save({'state_dict': {'neck.stages.0.convs.0.conv.weight': torch.zeros(1)}}, no_cfg)
+    with pytest.raises(ValueError, match='does not record its config'):
+        tool.main([str(no_cfg), str(tmp_path / 'o.pth')])
     with pytest.raises(FileNotFoundError, match='does not exist'):
         tool.main([str(tmp_path / 'missing.pth'), str(tmp_path / 'o.pth')])
     assert not (tmp_path / 'o.pth').exists()

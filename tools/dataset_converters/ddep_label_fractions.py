@@ -18,12 +18,32 @@ Examples::
 """
 
 import argparse
+import math
 import os
 import os.path as osp
 import sys
+from decimal import Decimal
+from fractions import Fraction
 from typing import List, Sequence
 
 import numpy as np
+
+
+def fraction_size(percent: float, total: int) -> int:
+    """``floor(percent / 100 * total)`` in exact arithmetic, at least 1.
+
+    ``percent`` is read through its shortest decimal form, so 29% of 100 is 29 (the float product
+    ``0.29 * 100`` is 28.999999999999996 and floors to 28).
+
+    Args:
+        percent (float): Percentage in (0, 100].
+        total (int): Number of images.
+
+    Returns:
+        int: Subset size.
+    """
+    exact = Fraction(Decimal(repr(float(percent)))) * total / 100
+    return max(1, math.floor(exact))
 
 
 def list_images(root: str, suffix: str) -> List[str]:
@@ -46,7 +66,7 @@ def list_images(root: str, suffix: str) -> List[str]:
 
 
 def label_fraction(names: Sequence[str], percent: float, seed: int) -> List[str]:
-    """A seeded subset with ``floor(percent / 100 * N)`` names (at least one), in the original order.
+    """A seeded subset with ``floor(percent / 100 * N)`` names (exact, at least one), in the original order.
 
     Subsets of one seed are nested (the 1% subset is inside the 2% subset, and so on).
 
@@ -60,7 +80,7 @@ def label_fraction(names: Sequence[str], percent: float, seed: int) -> List[str]
     """
     if not 0 < percent <= 100:
         raise ValueError(f'--percents: {percent} is not in (0, 100]')
-    n = max(1, int(np.floor(percent / 100.0 * len(names))))
+    n = fraction_size(percent, len(names))
     order = np.random.default_rng(seed).permutation(len(names))
     keep = set(order[:n].tolist())
     return [name for i, name in enumerate(names) if i in keep]

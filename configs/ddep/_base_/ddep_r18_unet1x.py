@@ -9,6 +9,6 @@ model = dict(
             'resnet18_8xb32_in1k_20210831-fbbb1da6.pth'
         ),
     ),
-    neck=dict(in_channels=(64, 128, 256, 512), decoder_channels=decoder_channels),
+    neck=dict(in_channels=(64, 64, 128, 256, 512), decoder_channels=decoder_channels),
     head=dict(in_channels=16),
 )

@@ -8,5 +8,7 @@ model = dict(
             'resnet18_8xb32_in1k_20210831-fbbb1da6.pth'
         ),
     ),
-    decode_head=dict(decoder=dict(in_channels=(64, 128, 256, 512), decoder_channels=(128, 64, 32, 16, 16))),
+    decode_head=dict(
+        decoder=dict(in_channels=(64, 64, 128, 256, 512), decoder_channels=(128, 64, 32, 16, 16))
+    ),
 )

@@ -2,6 +2,8 @@
 # DDeP checkpoint converted with tools/model_converters/ddep_to_seg.py (load_from=...), or leave load_from
 # unset for the random-init-decoder baseline (the encoder then starts from its ImageNet classifier weights).
 # The data preprocessor normalises like DDeP's encoder_norm, so the encoder sees the same statistics.
+# Loading is strict for the decoder: a checkpoint whose decoder has another layout (width, norm, skips) fails
+# with an error naming the setting (see mmssod/models/ddep/segmentor.py).
 custom_imports = dict(imports=['mmssod'], allow_failed_imports=False)
 norm_cfg = dict(type='SyncBN', requires_grad=True)
 widen_factor = 1
@@ -17,9 +19,9 @@ model = dict(
         size=(512, 512),
     ),
     backbone=dict(
-        type='mmpretrain.ResNet',
+        type='mmpretrain.ResNetWithStem',
         depth=50,
-        out_indices=(0, 1, 2, 3),
+        out_indices=(0, 1, 2, 3, 4),  # stem (stride 2) + layer1..4: the decoder's skips
         norm_cfg=norm_cfg,
         init_cfg=dict(
             type='Pretrained',
@@ -31,8 +33,8 @@ model = dict(
     decode_head=dict(
         type='UNetDecodeHead',
         decoder=dict(
-            in_channels=(256, 512, 1024, 2048),
-            in_strides=(4, 8, 16, 32),
+            in_channels=(64, 256, 512, 1024, 2048),
+            in_strides=(2, 4, 8, 16, 32),
             decoder_channels=(256, 128, 64, 32, 16),
             widen_factor=widen_factor,
             out_stride=1,

@@ -5,26 +5,34 @@ into ``mmseg.registry.MODELS`` (only when mmsegmentation is installed; it is in 
 """
 
 from .ddep import (
+    LAYOUT_KEY,
     DDeP,
     DDePDenoisingHead,
     add_noise,
     ddep_to_segmentor,
     denoising_target,
+    encoder_is_pretrained,
     noise_gamma,
     scaled_additive_noise,
     simple_additive_noise,
     to_encoder_input,
 )
-from .unet_decoder import UNetDecoder, check_input_size
+from .encoders import InputSkip, ResNetWithStem
+from .unet_decoder import UNetDecoder, check_input_size, check_layout
 
 __all__ = [
+    'LAYOUT_KEY',
     'DDeP',
     'DDePDenoisingHead',
+    'InputSkip',
+    'ResNetWithStem',
     'UNetDecoder',
     'add_noise',
     'check_input_size',
+    'check_layout',
     'ddep_to_segmentor',
     'denoising_target',
+    'encoder_is_pretrained',
     'noise_gamma',
     'scaled_additive_noise',
     'simple_additive_noise',

@@ -197,8 +197,9 @@ class DDeP(BaseSelfSupervisor):
         sigma (float): Noise level. Defaults to 0.22.
         noise_type (str): ``'scaled'`` or ``'simple'`` additive noise. Defaults to 'scaled'.
         target (str): ``'noise'`` or ``'image'``. Defaults to 'noise'.
-        freeze_encoder (bool): Freeze the encoder (eval mode, no gradients, not updated). ``False`` trains
-            the whole network (the full-step baseline of the benchmark). Defaults to True.
+        freeze_encoder (bool): Freeze the encoder (eval mode, no gradients, not updated): DDeP. ``False``
+            is the paper's whole-network variant: encoder and decoder are denoising-pretrained together from
+            random init (a backbone that loads pretrained weights is refused). Defaults to True.
         encoder_norm (dict, optional): ``dict(mean=[...], std=[...])`` in 0-255 units applied to the noisy
             image before the encoder. Defaults to None: the encoder sees the [-1, 1] image.
         data_preprocessor (dict, optional): Defaults to ``SelfSupDataPreprocessor(mean=127.5, std=127.5,
@@ -223,8 +224,20 @@ class DDeP(BaseSelfSupervisor):
             raise ValueError(f'DDeP: noise_type must be one of {NOISE_TYPES}, got {noise_type!r}')
         if target not in TARGETS:
             raise ValueError(f'DDeP: target must be one of {TARGETS}, got {target!r}')
-        if not sigma >= 0:
-            raise ValueError(f'DDeP: sigma must be >= 0, got {sigma}')
+        if not (isinstance(sigma, (int, float)) and sigma > 0 and math.isfinite(sigma)):
+            raise ValueError(
+                f'DDeP: sigma must be a positive noise level (the paper uses 0.22), got {sigma!r}; with '
+                f'sigma <= 0 there is no noise to predict'
+            )
+        if not freeze_encoder and encoder_is_pretrained(backbone):
+            raise ValueError(
+                'DDeP: freeze_encoder=False is the whole-network variant, which denoising-pretrains encoder '
+                'and decoder together from random init, but the backbone config loads pretrained weights '
+                f'({backbone.get("type")}: init_cfg / pretrained); set the backbone to random init '
+                '(init_cfg=None, or pretrained=False for EfficientNetLite) as in '
+                'configs/ddep/*whole-network*, or keep freeze_encoder=True (DDeP: classifier-pretrained '
+                'encoder, frozen)'
+            )
         if data_preprocessor is None:
             data_preprocessor = dict(
                 type='SelfSupDataPreprocessor', mean=[127.5] * 3, std=[127.5] * 3, to_rgb=True
@@ -314,20 +327,50 @@ class DDeP(BaseSelfSupervisor):
         return dict(loss=self.head.loss(dec, denoising_target(x, noise, self.target)))
 
 
-def ddep_to_segmentor(state_dict: Mapping[str, torch.Tensor]) -> OrderedDict[str, torch.Tensor]:
+def encoder_is_pretrained(backbone: Mapping) -> bool:
+    """Whether an encoder config loads pretrained weights (``init_cfg`` of type 'Pretrained', or
+    ``EfficientNetLite`` with ``pretrained=True``, its default), looking inside ``InputSkip``.
+
+    Args:
+        backbone (Mapping): Encoder config.
+
+    Returns:
+        bool: True if building it loads weights.
+    """
+    if backbone.get('type') == 'InputSkip':
+        return encoder_is_pretrained(backbone['encoder'])
+    init = backbone.get('init_cfg')
+    inits = init if isinstance(init, (list, tuple)) else [init]
+    if any(isinstance(i, Mapping) and i.get('type') == 'Pretrained' for i in inits):
+        return True
+    return str(backbone.get('type', '')).endswith('EfficientNetLite') and bool(
+        backbone.get('pretrained', True)
+    )
+
+
+#: where the converted checkpoint records the decoder layout (read by ``UNetDecodeHead`` when loading)
+LAYOUT_KEY = 'decode_head.decoder_layout'
+
+
+def ddep_to_segmentor(
+    state_dict: Mapping[str, torch.Tensor], layout: Mapping
+) -> OrderedDict[str, Union[torch.Tensor, Dict]]:
     """Map DDeP weights to the fine-tuning segmentor (``EncoderDecoder`` + ``UNetDecodeHead``).
 
     ``backbone.*`` stays ``backbone.*``; ``neck.*`` (the UNet decoder) becomes ``decode_head.decoder.*``;
     the denoising head and the data preprocessor are dropped (the segmentation classifier starts fresh).
+    The decoder's layout is recorded under :data:`LAYOUT_KEY`, so that loading the weights into a decoder
+    of another width / norm / skip layout fails with an error naming the setting.
 
     Args:
         state_dict (Mapping[str, torch.Tensor]): A DDeP ``state_dict`` (``module.`` prefixes of a
             DDP-wrapped model are stripped).
+        layout (Mapping): :meth:`UNetDecoder.layout` of the pretrained decoder (``neck``).
 
     Returns:
-        OrderedDict[str, torch.Tensor]: Segmentor ``state_dict`` entries (tensors shared, not copied).
+        OrderedDict: Segmentor ``state_dict`` entries (tensors shared, not copied) and the layout.
     """
-    out: OrderedDict[str, torch.Tensor] = OrderedDict()
+    out: OrderedDict = OrderedDict()
     for key, value in state_dict.items():
         key = key[len('module.') :] if key.startswith('module.') else key
         if key.startswith('backbone.'):
@@ -339,4 +382,5 @@ def ddep_to_segmentor(state_dict: Mapping[str, torch.Tensor]) -> OrderedDict[str
             'ddep_to_segmentor: no "neck." (UNet decoder) weights found; pass a checkpoint saved by a DDeP '
             'pretraining run (configs/ddep/ddep_*pretrain*.py)'
         )
+    out[LAYOUT_KEY] = dict(layout)
     return out

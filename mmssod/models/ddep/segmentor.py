@@ -2,7 +2,16 @@
 
 ``UNetDecodeHead`` is an mmseg decode head whose body is :class:`UNetDecoder` (same parameter names as the
 DDeP ``neck``, so :func:`~mmssod.models.ddep.ddep.ddep_to_segmentor` maps weights one to one) followed by
-mmseg's ``conv_seg`` classifier. ``DDePEncoderDecoder`` only adds the input-size check.
+mmseg's ``conv_seg`` classifier. ``DDePEncoderDecoder`` adds the input-size check and refuses unconverted
+DDeP checkpoints.
+
+Loading pretrained decoder weights is strict and loud (mmengine's ``load_from`` is not: it only prints
+"size mismatch" and leaves such weights random, so a DDeP run would silently become the random-init
+baseline). When a checkpoint holds any ``decode_head.decoder.*`` weight, it must carry the decoder layout
+recorded by ``tools/model_converters/ddep_to_seg.py``, that layout must equal this decoder's (else the error
+names the setting: width, norm, skip strides, channels), and every decoder key must be present with the
+right shape and no key may be unexpected. A checkpoint without decoder weights (the encoder-only
+random-init-decoder baseline) leaves the decoder at its initialisation.
 """
 
 from __future__ import annotations
@@ -14,7 +23,44 @@ from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.models.segmentors import EncoderDecoder
 from mmseg.registry import MODELS
 
-from .unet_decoder import UNetDecoder, check_input_size
+from .unet_decoder import UNetDecoder, check_input_size, check_layout
+
+#: suffix of the layout entry under the head's prefix (``decode_head.decoder_layout``)
+LAYOUT_NAME = 'decoder_layout'
+
+
+def check_decoder_state(ckpt: dict, own: dict, prefix: str, where: str = 'UNetDecodeHead') -> None:
+    """Raise when pretrained decoder weights do not match the decoder key for key.
+
+    Args:
+        ckpt (dict): Checkpoint entries under ``prefix`` (name -> tensor).
+        own (dict): The model decoder's ``state_dict`` entries under ``prefix``.
+        prefix (str): Key prefix, e.g. ``'decode_head.decoder.'``.
+        where (str): Component named in the error.
+
+    Raises:
+        ValueError: Listing missing, unexpected and mis-shaped keys.
+    """
+    missing = sorted(set(own) - set(ckpt))
+    unexpected = sorted(set(ckpt) - set(own))
+    shapes = sorted(
+        f'{k}: checkpoint {tuple(ckpt[k].shape)}, model {tuple(own[k].shape)}'
+        for k in set(own) & set(ckpt)
+        if tuple(ckpt[k].shape) != tuple(own[k].shape)
+    )
+    if missing or unexpected or shapes:
+        parts = []
+        for name, items in (('missing', missing), ('unexpected', unexpected), ('mis-shaped', shapes)):
+            if items:
+                parts.append(
+                    f'{len(items)} {name} ({", ".join(items[:5])}{", ..." if len(items) > 5 else ""})'
+                )
+        raise ValueError(
+            f'{where}: the pretrained decoder weights ({prefix}*) do not fit this decoder: '
+            + '; '.join(parts)
+            + '. The decoder would stay partly random; use the fine-tuning config matching the pretraining '
+            'config (same encoder, widen_factor, norm_cfg, in_strides).'
+        )
 
 
 @MODELS.register_module()
@@ -47,6 +93,27 @@ class UNetDecodeHead(BaseDecodeHead):
         )
         self.decoder = body
 
+    def _load_from_state_dict(
+        self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+    ):
+        """Check pretrained decoder weights strictly (layout, keys, shapes) before loading them."""
+        dec_prefix = prefix + 'decoder.'
+        layout = state_dict.pop(prefix + LAYOUT_NAME, None)
+        ckpt = {k: v for k, v in state_dict.items() if k.startswith(dec_prefix)}
+        if ckpt or layout is not None:
+            if layout is None:
+                raise ValueError(
+                    f'UNetDecodeHead: the checkpoint has decoder weights ({dec_prefix}*) but no recorded '
+                    f'decoder layout ({prefix}{LAYOUT_NAME}); convert the DDeP pretraining checkpoint with '
+                    'tools/model_converters/ddep_to_seg.py'
+                )
+            check_layout(layout, self.decoder.layout())
+            own = {dec_prefix + k: v for k, v in self.decoder.state_dict().items()}
+            check_decoder_state(ckpt, own, dec_prefix)
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
+
     def forward(self, inputs: Sequence[torch.Tensor]) -> torch.Tensor:
         """Segmentation logits.
 
@@ -61,7 +128,21 @@ class UNetDecodeHead(BaseDecodeHead):
 
 @MODELS.register_module()
 class DDePEncoderDecoder(EncoderDecoder):
-    """``EncoderDecoder`` that rejects inputs smaller than the UNet decoder's total stride."""
+    """``EncoderDecoder`` that rejects inputs smaller than the UNet decoder's total stride and DDeP
+    pretraining checkpoints that were not converted (their ``neck.*`` decoder would silently be skipped)."""
+
+    def _load_from_state_dict(
+        self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+    ):
+        """Refuse an unconverted DDeP checkpoint (``neck.*`` / ``head.*`` keys)."""
+        if any(k.startswith(prefix + 'neck.') for k in state_dict):
+            raise ValueError(
+                'DDePEncoderDecoder: load_from is a DDeP pretraining checkpoint (neck.* decoder keys); '
+                'convert it first with tools/model_converters/ddep_to_seg.py and load the converted file'
+            )
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
 
     def extract_feat(self, inputs: torch.Tensor) -> List[torch.Tensor]:
         """Encoder features, after checking the input size.

@@ -1,20 +1,27 @@
 """UNet decoder with skip connections from a multi-scale encoder (the decoder DDeP pretrains).
 
-The decoder takes the feature pyramid of an encoder (e.g. mmpretrain ``ResNet`` with
-``out_indices=(0, 1, 2, 3)``: strides 4, 8, 16, 32) and walks it from the deepest level up: each stage
-upsamples, concatenates the skip feature of the next finer level and applies two 3x3 conv-norm-act
-layers (the ``UpConvBlock`` layout of mmseg's ``UNet``). Below the finest encoder level, extra stages
-without skips upsample to ``out_stride`` (1 = input resolution, what denoising needs).
+The decoder takes the feature pyramid of an encoder, finest level first, and walks it from the deepest level
+up: each stage upsamples, concatenates the skip feature of the next finer level and applies two 3x3
+conv-norm-act layers (the ``UpConvBlock`` layout of mmseg's ``UNet``). Below the finest encoder level, extra
+stages without skips upsample to ``out_stride`` (1 = input resolution, what denoising needs).
+
+The paper's decoder (TransUNet's) has skips at strides 2 (the encoder stem), 4, 8 and 16 (deepest level at
+32): ``in_strides=(2, 4, 8, 16, 32)`` with :class:`~mmssod.models.ddep.encoders.ResNetWithStem` or
+``EfficientNetLite`` ``out_indices=(0, 1, 2, 3, 4)``. Without the stride-2 skip the decoder cannot see
+per-pixel noise and the denoising loss stays at the predict-zero level.
 
 Input sizes: upsampled features are resized to the exact size of their skip feature, and the last stage
 can be resized to ``out_size``, so inputs whose sides are not multiples of the total stride work (the
 output has exactly the input's size). Inputs smaller than the total stride are rejected with a clear error
 by :func:`check_input_size` (callers: :class:`~mmssod.models.ddep.ddep.DDeP` and the DDeP segmentor).
+
+:meth:`UNetDecoder.layout` describes the decoder (skip strides, channels, width, norm); the checkpoint
+converter records it and :func:`check_layout` refuses to load weights pretrained with another layout.
 """
 
 from __future__ import annotations
 
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -62,6 +69,48 @@ def decoder_strides(in_strides: Sequence[int], out_stride: int) -> List[int]:
     return list(in_strides[-2::-1]) + extra
 
 
+#: norm layers with the same parameters and buffers (interchangeable between pretraining and fine-tuning)
+_NORM_ALIASES = {'SyncBN': 'BN', 'BN2d': 'BN', 'MMSyncBN': 'BN'}
+
+#: layout fields in the order they are checked, with the config setting each one comes from
+LAYOUT_SETTINGS = (
+    ('in_strides', 'in_strides (the skip layout: which encoder levels feed the decoder)'),
+    ('in_channels', 'in_channels (the encoder feature channels)'),
+    ('widen_factor', 'widen_factor (decoder width 1x / 2x / 3x)'),
+    ('stage_channels', 'decoder_channels x widen_factor (the decoder stage widths)'),
+    ('norm', 'norm_cfg type (the decoder norm layer)'),
+    ('out_stride', 'out_stride'),
+)
+
+
+def check_layout(pretrained: Mapping, model: Mapping, where: str = 'UNetDecodeHead') -> None:
+    """Raise a clear error when a pretrained decoder's layout differs from the model's.
+
+    Args:
+        pretrained (Mapping): :meth:`UNetDecoder.layout` recorded in the checkpoint.
+        model (Mapping): :meth:`UNetDecoder.layout` of the model being loaded.
+        where (str): Component named in the error. Defaults to 'UNetDecodeHead'.
+
+    Raises:
+        ValueError: Naming every setting that differs, with both values.
+    """
+    diffs = []
+    for key, setting in LAYOUT_SETTINGS:
+        a, b = pretrained.get(key), model.get(key)
+        a = list(a) if isinstance(a, (list, tuple)) else a
+        b = list(b) if isinstance(b, (list, tuple)) else b
+        if a != b:
+            diffs.append(f'{setting}: checkpoint {a}, model {b}')
+    if diffs:
+        raise ValueError(
+            f"{where}: the pretrained decoder in the checkpoint has another layout than this model's decoder"
+            ': '
+            + '; '.join(diffs)
+            + '. Fine-tune with the config that matches the pretraining config (e.g. the unet2x / unet3x '
+            'fine-tuning configs for 2x / 3x decoders) or set model.decode_head.decoder accordingly.'
+        )
+
+
 class UpStage(nn.Module):
     """Upsample, concatenate the skip feature (if any), then two 3x3 conv-norm-act layers."""
 
@@ -99,9 +148,9 @@ class UNetDecoder(BaseModule):
 
     Args:
         in_channels (Sequence[int]): Channels of the encoder features, finest level first. Defaults to
-            ResNet-50's ``(256, 512, 1024, 2048)``.
+            ResNet-50 with its stem (``ResNetWithStem``): ``(64, 256, 512, 1024, 2048)``.
         in_strides (Sequence[int]): Strides of the encoder features, finest first, each twice the previous.
-            Defaults to (4, 8, 16, 32).
+            Defaults to (2, 4, 8, 16, 32) (the paper's skips; a leading 1 adds the input as a skip).
         decoder_channels (Sequence[int]): Channels of each decoder stage, deepest first: one per skip level
             (``len(in_channels) - 1``) plus one per extra x2 stage down to ``out_stride``. Defaults to
             (256, 128, 64, 32, 16) (strides 16, 8, 4, 2, 1).
@@ -115,8 +164,8 @@ class UNetDecoder(BaseModule):
 
     def __init__(
         self,
-        in_channels: Sequence[int] = (256, 512, 1024, 2048),
-        in_strides: Sequence[int] = (4, 8, 16, 32),
+        in_channels: Sequence[int] = (64, 256, 512, 1024, 2048),
+        in_strides: Sequence[int] = (2, 4, 8, 16, 32),
         decoder_channels: Sequence[int] = (256, 128, 64, 32, 16),
         widen_factor: float = 1.0,
         out_stride: int = 1,
@@ -159,6 +208,7 @@ class UNetDecoder(BaseModule):
         self.stage_channels = tuple(max(1, int(round(c * widen_factor))) for c in decoder_channels)
         norm_cfg = norm_cfg or dict(type='BN')
         act_cfg = act_cfg or dict(type='ReLU')
+        self.norm_type = str(norm_cfg.get('type', 'BN'))
         n_skip = len(self.in_channels) - 1
         self.stages = nn.ModuleList()
         prev = self.in_channels[-1]
@@ -166,6 +216,22 @@ class UNetDecoder(BaseModule):
             skip = self.in_channels[n_skip - 1 - i] if i < n_skip else 0
             self.stages.append(UpStage(prev, skip, ch, norm_cfg, act_cfg))
             prev = ch
+
+    def layout(self) -> Dict:
+        """What a pretrained decoder's weights depend on (recorded by the checkpoint converter).
+
+        Returns:
+            dict: ``in_strides``, ``in_channels``, ``widen_factor``, ``stage_channels``, ``norm`` (SyncBN
+            counted as BN) and ``out_stride``, as plain Python values.
+        """
+        return dict(
+            in_strides=list(self.in_strides),
+            in_channels=list(self.in_channels),
+            widen_factor=self.widen_factor,
+            stage_channels=list(self.stage_channels),
+            norm=_NORM_ALIASES.get(self.norm_type, self.norm_type),
+            out_stride=self.out_stride,
+        )
 
     @property
     def total_stride(self) -> int:
@@ -187,14 +253,16 @@ class UNetDecoder(BaseModule):
             raise ValueError(
                 f'UNetDecoder: the encoder gives {len(feats)} feature levels but in_channels '
                 f'{self.in_channels} expects {len(self.in_channels)}; match the encoder out_indices '
-                f'(e.g. ResNet out_indices=(0, 1, 2, 3)) and UNetDecoder in_channels / in_strides'
+                f'(e.g. ResNetWithStem / EfficientNetLite out_indices=(0, 1, 2, 3, 4) for strides 2-32) and '
+                f'UNetDecoder in_channels / in_strides'
             )
         got = tuple(int(f.shape[1]) for f in feats)
         if got != self.in_channels:
             raise ValueError(
                 f'UNetDecoder: encoder feature channels {got} do not match in_channels {self.in_channels}; '
-                f'set in_channels to the encoder channels (ResNet-18/34: (64, 128, 256, 512), '
-                f'ResNet-50/101: (256, 512, 1024, 2048), times base_channels/64)'
+                f'set in_channels to the encoder channels (ResNetWithStem-18/34: (64, 64, 128, 256, 512), '
+                f'ResNetWithStem-50/101: (64, 256, 512, 1024, 2048), EfficientNetLite lite0: '
+                f'(16, 24, 40, 112, 320))'
             )
 
     def forward(
