@@ -91,7 +91,6 @@ custom_hooks = [
         type='CropBankHook',
         label_cap=50,
         pseudo_cap=50,
-        crop_max_size=128,
         refresh_interval=500,
         beta=0.6,
         conf_thr=0.1,

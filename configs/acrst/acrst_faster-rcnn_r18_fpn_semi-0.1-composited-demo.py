@@ -159,7 +159,6 @@ custom_hooks = [
         type='CropBankHook',
         label_cap=20,
         pseudo_cap=20,
-        crop_max_size=96,
         refresh_interval=40,
         beta=0.6,
         conf_thr=0.1,

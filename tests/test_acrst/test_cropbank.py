@@ -1,9 +1,9 @@
-"""CropBank: label bank caps, statistics -> PR / mu, refresh, exact state round trip, atomic file."""
+"""CropBank: the whole labeled set as records, statistics -> PR / mu (AAAI and v1), refresh, exact state
+round trip, atomic file, flat memory, settings from the config (not the checkpoint)."""
 
 import os
 import pickle
 
-import mmcv
 import numpy as np
 import pytest
 import torch
@@ -11,8 +11,8 @@ from mmdet.registry import DATASETS
 from mmengine.registry import init_default_scope
 
 from mmssod.datasets.transforms.acrst_paste import read_bank_version
-from mmssod.engine.hooks.cropbank_hook import CropBank, CropBankHook
-from mmssod.models.acrst.functional import affr_distribution, pseudo_recall
+from mmssod.engine.hooks.cropbank_hook import CropBank, CropBankHook, rank_bank_file
+from mmssod.models.acrst.functional import affr_distribution, pseudo_recall_v1
 
 
 @pytest.fixture
@@ -23,87 +23,107 @@ def labeled_infos(acrst_cfg):
     return [dataset.get_data_info(i) for i in range(len(dataset))]
 
 
-def bank_equal(a, b):
-    sa, sb = a.state_dict(), b.state_dict()
-    assert sa.keys() == sb.keys()
-    for key in sa:
-        if key in ('label_bank', 'pseudo_bank'):
-            for ea, eb in zip(sa[key], sb[key]):
-                assert len(ea) == len(eb)
-                for x, y in zip(ea, eb):
-                    assert np.array_equal(x['crop'], y['crop']) and x['label'] == y['label']
-        else:
-            np.testing.assert_equal(sa[key], sb[key])
+def record(img_path, bboxes, labels, scores, kept):
+    return {
+        'img_path': img_path,
+        'bboxes': np.asarray(bboxes, np.float32).reshape(-1, 4),
+        'labels': np.asarray(labels, np.int64),
+        'scores': np.asarray(scores, np.float64),
+        'kept': np.asarray(kept, bool),
+    }
 
 
-def test_label_bank_caps_counts_and_crops(labeled_infos):
-    bank = CropBank(10, label_cap=3, pseudo_cap=2, crop_max_size=32)
+def test_label_bank_holds_every_labeled_instance_as_records(labeled_infos):
+    bank = CropBank(10)
     bank.build_label_bank(labeled_infos)
     counts = np.zeros(10, np.int64)
+    boxes = []
     for info in labeled_infos:
         for inst in info['instances']:
             counts[inst['bbox_label']] += 1
+            boxes.append((info['img_path'], tuple(np.float32(inst['bbox'])), inst['bbox_label']))
     assert bank.num_labeled_images == len(labeled_infos)
-    np.testing.assert_array_equal(bank.labeled_counts, counts)  # statistics use every instance
-    assert (bank.sizes() == np.minimum(counts, 3)).all()  # crops are capped per class
-    crops = [e['crop'] for k in range(10) for e in bank.label_bank[k]]
-    assert all(c.dtype == np.uint8 and c.ndim == 3 and max(c.shape[:2]) <= 32 for c in crops)
+    np.testing.assert_array_equal(bank.labeled_counts, counts)
+    np.testing.assert_array_equal(bank.sizes(), counts)  # the whole labeled set, no per-class cap
+    table = bank.label_bank
+    stored = [(table.paths[r['image']], tuple(r['bbox']), int(r['label'])) for r in table.records]
+    assert sorted(stored) == sorted(boxes)  # each record is (image, box, class) of a ground-truth box
+    assert (table.records['score'] == 1).all()
+    capped = CropBank(10, label_cap=2)
+    capped.build_label_bank(labeled_infos)
+    assert (capped.sizes() == np.minimum(counts, 2)).all()
 
 
-def test_refresh_computes_pr_and_mu_from_the_window(labeled_infos):
-    bank = CropBank(10, label_cap=2, pseudo_cap=2, crop_max_size=32, beta=0.6)
+def test_bank_memory_is_flat_records_not_pixels():
+    # 100k instances over 20k images: a few MB of records, independent of the image or box sizes
+    bank = CropBank(80)
+    infos = (
+        {
+            'img_path': f'/data/img_{i:06d}.jpg',
+            'instances': [
+                {'bbox': [0, 0, 640, 480], 'bbox_label': (i + j) % 80, 'ignore_flag': 0} for j in range(5)
+            ],
+        }
+        for i in range(20000)
+    )
+    bank.build_label_bank(infos)
+    assert bank.sizes().sum() == 100000
+    assert len(pickle.dumps(bank.export())) < 8 * 2**20
+
+
+def test_refresh_aaai_pr_is_the_confidence_sum(labeled_infos):
+    bank = CropBank(10, pseudo_cap=2, beta=0.6)
     bank.build_label_bank(labeled_infos)
     img = labeled_infos[0]['img_path']
     records = [
-        {
-            'img_path': img,
-            'bboxes': np.array([[0, 0, 20, 20], [10, 10, 40, 40], [5, 5, 30, 30]], np.float32),
-            'labels': np.array([0, 0, 3]),
-            'scores': np.array([0.9, 0.05, 0.8]),
-            'kept': np.array([True, False, True]),
-        },
-        {
-            'img_path': img,
-            'bboxes': np.zeros((0, 4), np.float32),
-            'labels': np.zeros(0, np.int64),
-            'scores': np.zeros(0),
-            'kept': np.zeros(0, bool),
-        },
+        record(
+            img, [[0, 0, 20, 20], [10, 10, 40, 40], [5, 5, 30, 30]], [0, 0, 3], [0.9, 0.05, 0.8], [1, 0, 1]
+        ),
+        record(img, np.zeros((0, 4)), [], [], []),
+        record(img, [[1, 1, 9, 9]], [3], [0.4], [0]),  # counts for PR (>= 0.1) though filtered out
     ]
     bank.add_teacher_records(records, conf_thr=0.1)
     conf = np.zeros(10)
-    conf[0], conf[3] = 0.9, 0.8  # the 0.05 detection is below conf_thr
+    conf[0], conf[3] = 0.9, 0.8 + 0.4  # the 0.05 detection is below conf_thr
     np.testing.assert_allclose(bank.window_confidence, conf)
-    assert bank.window_images == 2 and len(bank.candidates) == 2
+    assert bank.window_images == 3 and len(bank.candidates) == 2
     version = bank.version
     bank.refresh()
-    expected_pr = pseudo_recall(
-        torch.tensor(conf), 2, torch.from_numpy(bank.labeled_counts), len(labeled_infos)
-    )
-    np.testing.assert_allclose(bank.pr, expected_pr.numpy(), rtol=1e-6)
-    np.testing.assert_allclose(bank.mu, affr_distribution(expected_pr, 0.6).numpy(), rtol=1e-5)
-    assert [len(b) for b in bank.pseudo_bank][0] == 1 and len(bank.pseudo_bank[3]) == 1
-    assert bank.pseudo_bank[0][0]['crop'].shape[:2] == (20, 20)
-    assert bank.version == version + 1 and bank.window_images == 0 and bank.candidates == []
+    np.testing.assert_allclose(bank.pr, conf, rtol=1e-6)  # no division by the labeled counts, no clip
+    np.testing.assert_allclose(bank.mu, affr_distribution(torch.tensor(conf), 0.6).numpy(), rtol=1e-5)
+    assert bank.mu[3] < bank.mu[0] < bank.mu[1]  # PR 1.2 > 0.9 > 0 (never detected: the most attention)
+    labels = bank.pseudo_bank.records['label'].tolist()
+    assert sorted(labels) == [0, 3]
+    assert bank.version == version + 1 and bank.window_images == 0 and len(bank.candidates) == 0
+    # a window without images keeps PR and mu
+    mu = bank.mu.copy()
+    bank.refresh()
+    np.testing.assert_array_equal(bank.mu, mu)
+
+
+def test_refresh_v1_pr_uses_the_labeled_prior(labeled_infos):
+    bank = CropBank(10, pr_form='v1')
+    bank.build_label_bank(labeled_infos)
+    img = labeled_infos[0]['img_path']
+    bank.add_teacher_records([record(img, [[0, 0, 20, 20], [2, 2, 30, 30]], [1, 4], [0.9, 0.8], [1, 1])] * 4)
+    counts = np.zeros(10)
+    counts[1] = counts[4] = 4
+    bank.refresh()
+    expected = pseudo_recall_v1(
+        torch.tensor(counts), 4, torch.from_numpy(bank.labeled_counts), len(labeled_infos)
+    ).numpy()
+    np.testing.assert_allclose(bank.pr, expected, rtol=1e-6, equal_nan=True)
+    with pytest.raises(ValueError, match='pr_form'):
+        CropBank(10, pr_form='v2')
 
 
 def test_state_dict_round_trip_is_exact_and_file_is_atomic(labeled_infos, tmp_path):
-    bank = CropBank(10, label_cap=2, pseudo_cap=2, crop_max_size=32)
+    bank = CropBank(10, pseudo_cap=2)
     bank.build_label_bank(labeled_infos)
-    bank.add_teacher_records(
-        [
-            {
-                'img_path': labeled_infos[1]['img_path'],
-                'bboxes': np.array([[1, 1, 30, 30]], np.float32),
-                'labels': np.array([5]),
-                'scores': np.array([0.75]),
-                'kept': np.array([True]),
-            }
-        ]
-    )
-    restored = CropBank(10)
+    bank.add_teacher_records([record(labeled_infos[1]['img_path'], [[1, 1, 30, 30]], [5], [0.75], [1])])
+    restored = CropBank(10, pseudo_cap=2)
     restored.load_state_dict(bank.state_dict())
-    bank_equal(bank, restored)
+    assert pickle.dumps(restored.state_dict()) == pickle.dumps(bank.state_dict())
     path = tmp_path / 'bank' / 'cropbank.pkl'
     bank.save(str(path))
     assert os.listdir(path.parent) == ['cropbank.pkl']  # no temporary file left behind
@@ -112,9 +132,18 @@ def test_state_dict_round_trip_is_exact_and_file_is_atomic(labeled_infos, tmp_pa
         f.seek(8)
         exported = pickle.load(f)
     assert exported['version'] == bank.version
-    assert [len(c) for c in exported['crops']] == bank.sizes().tolist()
+    assert sum(len(b['records']) for b in exported['banks']) == bank.sizes().sum()
     with pytest.raises(ValueError, match='classes'):
         CropBank(3).load_state_dict(bank.state_dict())
+
+
+def test_loaded_state_keeps_the_config_settings(labeled_infos):
+    bank = CropBank(10, pseudo_cap=2, beta=0.6)
+    bank.build_label_bank(labeled_infos)
+    other = CropBank(10, pseudo_cap=5, beta=0.0, pr_form='v1')
+    other.load_state_dict(bank.state_dict())
+    assert (other.beta, other.pseudo_cap, other.pr_form) == (0.0, 5, 'v1')  # not overwritten
+    np.testing.assert_array_equal(other.sizes(), bank.sizes())
 
 
 def test_unwritable_bank_path_names_the_setting(tmp_path):
@@ -131,30 +160,41 @@ def test_bad_hook_settings():
         CropBankHook(beta=-0.1)
     with pytest.raises(ValueError, match='conf_thr'):
         CropBankHook(conf_thr=2)
+    with pytest.raises(ValueError, match='pr_form'):
+        CropBankHook(pr_form='AAAI2022')
+    with pytest.raises(TypeError, match='crop_max_size'):
+        CropBankHook(crop_max_size=128)  # removed: crops are cut at full size in the workers
 
 
-def test_refresh_keeps_the_pseudo_cap_best_scoring_candidates(tmp_path):
-    """``refresh`` keeps per class the ``pseudo_cap`` candidates first in (-score, img_path, bbox) order."""
-    img_path = str(tmp_path / 'unlabeled.png')
-    mmcv.imwrite(np.full((80, 80, 3), 127, np.uint8), img_path)
-    bank = CropBank(5, label_cap=0, pseudo_cap=2, crop_max_size=64)
-    # ten class-4 candidates; box i is (i + 10) px wide so a crop tells which candidate it came from
+def test_each_rank_has_its_own_bank_file():
+    assert rank_bank_file('/w/cropbank/cropbank.pkl', 0, 1) == '/w/cropbank/cropbank.pkl'
+    assert rank_bank_file('/w/cropbank/cropbank.pkl', 3, 4) == '/w/cropbank/cropbank.rank3.pkl'
+
+
+def test_refresh_keeps_the_pseudo_cap_best_scoring_candidates():
+    """Per class the ``pseudo_cap`` candidates first in (-score, img_path, bbox) order, however pruned."""
+    bank = CropBank(5, pseudo_cap=2)
     scores = [0.50, 0.91, 0.70, 0.93, 0.60, 0.91, 0.80, 0.75, 0.65, 0.55]
     boxes = np.array([[i, 0, i + 10 + i, 20] for i in range(10)], np.float32)
-    record = {
-        'img_path': img_path,
-        'bboxes': np.concatenate([boxes, [[0, 0, 30, 30], [0, 0, 12, 12]]]).astype(np.float32),
-        'labels': np.array([4] * 10 + [4, 1]),
-        'scores': np.array(scores + [0.99, 0.40]),
-        'kept': np.array([True] * 10 + [False, True]),  # the 0.99 detection failed the two-stage filter
-    }
-    bank.add_teacher_records([record])
-    assert sum(c['label'] == 4 for c in bank.candidates) == 4 * 2  # bounded while waiting
-    bank.refresh()
-    kept = bank.pseudo_bank[4]
-    assert len(kept) == 2  # pseudo_cap
-    # the best score 0.93 (box 3), then of the two 0.91 (boxes 1 and 5) the one with the smaller bbox
-    assert [e['score'] for e in kept] == [0.93, 0.91]
-    assert [e['crop'].shape[:2] for e in kept] == [(20, 13), (20, 11)]
-    assert len(bank.pseudo_bank[1]) == 1 and bank.pseudo_bank[1][0]['score'] == 0.40  # other classes apart
-    assert all(len(bank.pseudo_bank[k]) == 0 for k in (0, 2, 3))
+    rec = record(
+        'b.png',
+        np.concatenate([boxes, [[0, 0, 30, 30], [0, 0, 12, 12]]]),
+        [4] * 10 + [4, 1],
+        scores + [0.99, 0.40],
+        [True] * 10 + [False, True],  # the 0.99 detection failed the two-stage filter
+    )
+    # the same records in one batch, or one by one (pruned in between), give the same bank
+    one = CropBank(5, pseudo_cap=2)
+    one.add_teacher_records([rec])
+    for i in range(12):
+        sub = {k: (v[i : i + 1] if k != 'img_path' else v) for k, v in rec.items()}
+        bank.add_teacher_records([sub, record('a.png', [[0, 0, 5, 5]], [2], [0.3], [True])])
+    for b in (one, bank):
+        b.refresh()
+    kept = one.pseudo_bank.records[one.pseudo_bank.records['label'] == 4]
+    assert kept['score'].tolist() == pytest.approx([0.93, 0.91])
+    assert kept['bbox'][:, 0].tolist() == [3.0, 1.0]  # of the two 0.91 (boxes 1 and 5), the smaller bbox
+    got = bank.pseudo_bank.records[bank.pseudo_bank.records['label'] == 4]
+    np.testing.assert_array_equal(got, kept)
+    assert (bank.pseudo_bank.records['label'] == 2).sum() == 2  # capped, from a.png
+    assert set(bank.pseudo_bank.paths) == {'a.png', 'b.png'}

@@ -261,22 +261,110 @@ def test_loss_thresholds_must_not_drop_filtered_pseudo_labels(acrst_cfg):
     build(acrst_cfg, tau_cls=None, pseudo_label_initial_score_thr=0.3, cls_pseudo_thr=0.3, rpn_pseudo_thr=0.3)
 
 
-def test_bad_pseudo_label_files_and_thresholds(acrst_cfg, unlabeled_ann, tmp_path):
+def test_teacher_becomes_the_student_when_burn_in_ends(acrst_cfg):
+    """Unbiased Teacher: the first post-burn-in iteration starts from teacher = student, not from an EMA."""
+    model = build(acrst_cfg, burn_in_iters=3)
+    model.train()
+    with torch.no_grad():  # stand-in for burn-in training: the student moved, the teacher is still initial
+        for p in model.student.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    assert not torch.equal(model.teacher.rpn_head.rpn_cls.weight, model.student.rpn_head.rpn_cls.weight)
+    unsup = unlabeled_batch(acrst_cfg, model)
+    sup_inputs, sup_samples = labeled_batch(acrst_cfg, model)
+    inputs = dict(unsup['inputs'], sup=sup_inputs)
+    hub = MessageHub.get_current_instance()
+    seen = {}
+    original = model.get_pseudo_instances
+
+    def spy(batch_inputs, batch_data_samples):  # what the teacher looks like when it makes pseudo-labels
+        seen['teacher'] = copy.deepcopy(model.teacher.state_dict())
+        return original(batch_inputs, batch_data_samples)
+
+    model.get_pseudo_instances = spy
+    try:
+        hub.update_info('iter', 2)  # last burn-in iteration: teacher untouched
+        teacher_before = copy.deepcopy(model.teacher.state_dict())
+        model.loss(inputs, copy.deepcopy(dict(unsup['data_samples'], sup=sup_samples)))
+        assert 'teacher' not in seen
+        for key, value in model.teacher.state_dict().items():
+            assert torch.equal(value, teacher_before[key]), key
+        hub.update_info('iter', 3)  # first iteration after burn-in
+        student = copy.deepcopy(model.student.state_dict())
+        model.loss(inputs, copy.deepcopy(dict(unsup['data_samples'], sup=sup_samples)))
+        for key, value in seen['teacher'].items():
+            assert torch.equal(value, student[key]), key  # pseudo-labels from the burnt-in student
+        # later iterations leave the teacher to the EMA hook
+        with torch.no_grad():
+            model.student.rpn_head.rpn_cls.weight.add_(1.0)
+        hub.update_info('iter', 4)
+        model.loss(inputs, copy.deepcopy(dict(unsup['data_samples'], sup=sup_samples)))
+        assert not torch.equal(model.teacher.rpn_head.rpn_cls.weight, model.student.rpn_head.rpn_cls.weight)
+    finally:
+        hub.update_info('iter', 0)
+
+
+def test_building_for_test_needs_no_scores_file(acrst_cfg, tmp_path):
+    """Testing / inference build the detector without the training-only SSMLL scores file."""
+    model = build(acrst_cfg, ml_scores_file=str(tmp_path / 'not_written_yet.json'))
+    model.eval()
+    torch.manual_seed(0)
+    batch = model.data_preprocessor(
+        {
+            'inputs': [torch.randint(0, 255, (3, 64, 64), dtype=torch.uint8)],
+            'data_samples': [
+                DetDataSample(metainfo=dict(img_shape=(64, 64), ori_shape=(64, 64), scale_factor=(1.0, 1.0)))
+            ],
+        },
+        False,
+    )
+    (pred,) = model.predict(batch['inputs'], batch['data_samples'])
+    assert 'pred_instances' in pred
     with pytest.raises(FileNotFoundError, match='semi_train_cfg.ml_scores_file'):
-        build(acrst_cfg, ml_scores_file=str(tmp_path / 'missing.json'))
+        model.check_ml_scores(None)  # training asks for it, before the first iteration
+
+
+def hook_runner(model, classes, unlabeled_infos=()):
+    labeled = SimpleNamespace(metainfo=dict(classes=classes))
+    dataset = SimpleNamespace(datasets=[labeled, _Infos(unlabeled_infos)])
+    return SimpleNamespace(model=model, train_dataloader=SimpleNamespace(dataset=dataset))
+
+
+class _Infos:
+    """A dataset stand-in: ``len`` and ``get_data_info`` over a list of data infos."""
+
+    def __init__(self, infos):
+        self.infos = list(infos)
+
+    def __len__(self):
+        return len(self.infos)
+
+    def get_data_info(self, i):
+        return self.infos[i]
+
+
+def test_bad_pseudo_label_files_and_thresholds(acrst_cfg, unlabeled_ann, tmp_path):
+    classes = tuple(acrst_cfg.metainfo['classes'])
+    infos = [
+        {'img_id': im['id'], 'img_path': '/data/train/' + im['file_name']} for im in unlabeled_ann['images']
+    ]
+    model = build(acrst_cfg, ml_scores_file=str(tmp_path / 'missing.json'))
+    with pytest.raises(FileNotFoundError, match='semi_train_cfg.ml_scores_file'):
+        CropBankHook().before_train(hook_runner(model, classes, infos))
+    model = build(
+        acrst_cfg, ml_scores_file=write_scores(tmp_path / 'k.json', unlabeled_ann, [0.5] * 4, num_classes=4)
+    )
     with pytest.raises(ValueError, match='10 classes'):
-        build(
-            acrst_cfg,
-            ml_scores_file=write_scores(tmp_path / 'k.json', unlabeled_ann, [0.5] * 4, num_classes=4),
-        )
+        CropBankHook().before_train(hook_runner(model, classes, infos))
     for key, value in (('tau_cls', 1.2), ('tau_ml', -0.1), ('burn_in_iters', -1)):
         with pytest.raises(ValueError, match=f'semi_train_cfg.{key}'):
             build(acrst_cfg, **{key: value})
-    # a scores file written for another unlabeled set (the first images are missing)
+    # a scores file written for another unlabeled set (the first images are missing): refused before training
     path = write_scores(tmp_path / 'other.json', unlabeled_ann, [0.5] * 10, drop=2)
     model = build(acrst_cfg, ml_scores_file=path)
-    data = unlabeled_batch(acrst_cfg, model)
     with pytest.raises(KeyError, match='ml_scores_file'):
+        CropBankHook().before_train(hook_runner(model, classes, infos))
+    data = unlabeled_batch(acrst_cfg, model)
+    with pytest.raises(KeyError, match='ml_scores_file'):  # and, were it not checked, during training
         model.get_pseudo_instances(data['inputs']['unsup_teacher'], data['data_samples']['unsup_teacher'])
     # same ids, but the file names disagree with the dataset
     wrong = json.loads((tmp_path / 'other.json').read_text())
@@ -285,14 +373,13 @@ def test_bad_pseudo_label_files_and_thresholds(acrst_cfg, unlabeled_ann, tmp_pat
     (tmp_path / 'names.json').write_text(json.dumps(wrong))
     model = build(acrst_cfg, ml_scores_file=str(tmp_path / 'names.json'))
     with pytest.raises(ValueError, match='does not match'):
+        CropBankHook().before_train(hook_runner(model, classes, infos))
+    with pytest.raises(ValueError, match='does not match'):
         model.get_pseudo_instances(data['inputs']['unsup_teacher'], data['data_samples']['unsup_teacher'])
     # written for the same number of classes in another order: refused before training, by the CropBankHook
-    classes = tuple(acrst_cfg.metainfo['classes'])
     reordered = dict(wrong, classes=list(reversed(classes)), file_names={})
     (tmp_path / 'order.json').write_text(json.dumps(reordered))
     model = build(acrst_cfg, ml_scores_file=str(tmp_path / 'order.json'))
-    model.check_dataset_classes(tuple(reversed(classes)))  # the file's own order passes
-    dataset = SimpleNamespace(metainfo=dict(classes=classes))
-    runner = SimpleNamespace(model=model, train_dataloader=SimpleNamespace(dataset=dataset))
+    model.check_ml_scores(tuple(reversed(classes)), infos)  # the file's own order passes
     with pytest.raises(ValueError, match='ml_scores_file=.*written for classes'):
-        CropBankHook().before_train(runner)
+        CropBankHook().before_train(hook_runner(model, classes, infos))

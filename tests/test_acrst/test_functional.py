@@ -10,25 +10,36 @@ from mmssod.models.acrst.functional import (
     boxes_paste_mask,
     check_probability,
     paste_occlusion,
-    pseudo_recall,
+    pseudo_recall_aaai,
+    pseudo_recall_v1,
     selective_regression_mask,
     two_stage_filter,
 )
 
 
-def test_pseudo_recall_matches_formula_and_guards():
-    # 2 labeled images, 6 unlabeled images -> r = 3; PR_k = N_k^u / (3 * N_k^l), clipped to [eps, 1]
-    conf = torch.tensor([3.0, 12.0, 0.0, 5.0])
-    counts = torch.tensor([2, 2, 4, 0])
-    pr = pseudo_recall(conf, 6, counts, 2, eps=1e-3)
-    assert pr[0].item() == pytest.approx(3.0 / 6.0)
-    assert pr[1].item() == pytest.approx(1.0)  # 12 / 6 = 2 -> clipped to 1
-    assert pr[2].item() == pytest.approx(1e-3)  # nothing found -> eps
-    assert math.isnan(pr[3].item())  # no labeled instance: undefined
-    # nothing seen yet: every defined class at eps
-    assert torch.allclose(pseudo_recall(conf, 0, counts, 2)[:3], torch.full((3,), 1e-3))
+def test_pseudo_recall_aaai_is_the_confidence_sum_without_a_labeled_prior():
+    # AAAI: PR_k = sum of the teacher's class-k confidences (>= 0.1, summed by the caller), not clipped
+    conf = torch.tensor([3.0, 12.0, 0.0, 0.5])
+    assert torch.equal(pseudo_recall_aaai(conf), conf)  # 12 stays 12: no clip to 1 that would tie classes
     with pytest.raises(ValueError, match='num_classes'):
-        pseudo_recall(conf, 6, counts[:3], 2)
+        pseudo_recall_aaai(conf[None])
+    with pytest.raises(ValueError, match='>= 0'):
+        pseudo_recall_aaai(torch.tensor([-1.0, 2.0]))
+
+
+def test_pseudo_recall_v1_matches_formula_and_guards():
+    # 2 labeled images, 6 unlabeled images -> r = 3; PR_k = N_k^u / (3 * N_k^l), not clipped
+    counts_u = torch.tensor([3.0, 12.0, 0.0, 5.0])
+    counts_l = torch.tensor([2, 2, 4, 0])
+    pr = pseudo_recall_v1(counts_u, 6, counts_l, 2)
+    assert pr[0].item() == pytest.approx(3.0 / 6.0)
+    assert pr[1].item() == pytest.approx(2.0)  # 12 / 6: above 1, kept apart from class 0
+    assert pr[2].item() == 0.0  # nothing found
+    assert math.isnan(pr[3].item())  # no labeled instance: undefined
+    with pytest.raises(ValueError, match='num_classes'):
+        pseudo_recall_v1(counts_u, 6, counts_l[:3], 2)
+    with pytest.raises(ValueError, match='> 0'):
+        pseudo_recall_v1(counts_u, 0, counts_l, 2)
 
 
 def test_affr_distribution_hand_computed():
@@ -42,16 +53,40 @@ def test_affr_distribution_hand_computed():
     assert torch.allclose(mu, expected, atol=1e-6)
     assert mu.argmax().item() == 0 and mu.argmin().item() == 1  # neglected class sampled most
     assert mu.sum().item() == pytest.approx(1.0)
+    # scale-free: the AAAI confidence sums (any magnitude) give the same mu as their normalised values
+    assert torch.allclose(affr_distribution(pr * 250, beta), mu, atol=1e-6)
 
 
-def test_affr_beta_zero_is_plain_fbr_and_ties_are_equal():
+def test_affr_never_merges_classes_of_different_pr():
+    # the old code (ties averaged over reversed ranks, PR clipped to 1) gave PR 0.5 and 0.1 the same mu
+    beta = 0.6
+    mu = affr_distribution(torch.tensor([1.0, 1.0, 1.0, 0.5, 0.1]), beta)
+    assert mu[0] == mu[1] == mu[2]  # equal PR, equal mu
+    assert mu[4] > mu[3] > mu[0]  # lower PR, strictly more attention
+    # distinct values v = (1, 0.5, 0.1): PR 1 -> (0.1/1)^b, PR 0.5 -> (0.5/1)^b, PR 0.1 -> 1
+    raw = torch.tensor([0.1**beta] * 3 + [0.5**beta, 1.0])
+    assert torch.allclose(mu, raw / raw.sum(), atol=1e-6)
+    # monotone for any PR vector: sorting by PR ascending sorts mu descending, strictly between values
+    pr = torch.tensor([7.0, 0.0, 3.0, 3.0, 12.5, 0.2, 1.0])
+    mu = affr_distribution(pr, beta)
+    for i in range(len(pr)):
+        for j in range(len(pr)):
+            if pr[i] < pr[j]:
+                assert mu[i] > mu[j]
+            elif pr[i] == pr[j]:
+                assert mu[i] == mu[j]
+
+
+def test_affr_beta_zero_nothing_detected_and_nan():
     assert torch.allclose(affr_distribution(torch.tensor([0.9, 0.1, 0.5, 0.3]), 0.0), torch.full((4,), 0.25))
-    mu = affr_distribution(torch.tensor([1.0, 1.0, 0.1, float('nan')]), 0.6)
-    # NaN is treated as PR = 1: three tied classes share one weight, the neglected class gets more
-    assert mu[0] == mu[1] == mu[3]
-    assert mu[2] > mu[0]
+    assert torch.allclose(affr_distribution(torch.zeros(3), 0.6), torch.full((3,), 1 / 3))  # nothing seen
+    # v1 NaN (no labeled instance) counts as the best recalled class
+    mu = affr_distribution(torch.tensor([2.0, 0.5, float('nan')]), 0.6)
+    assert mu[2] == mu[0] and mu[1] > mu[0]
     with pytest.raises(ValueError, match='beta'):
         affr_distribution(torch.tensor([0.5]), -1.0)
+    with pytest.raises(ValueError, match='>= 0'):
+        affr_distribution(torch.tensor([0.5, -0.1]), 0.6)
 
 
 def test_two_stage_filter_each_stage_and_switches():

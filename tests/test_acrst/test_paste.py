@@ -1,20 +1,37 @@
 """ACRSTPaste: boxes inside the image and equal to the pasted pixels, occlusion rule, empty-bank behaviour."""
 
+import mmcv
 import numpy as np
 import pytest
 from mmdet.structures.bbox import HorizontalBoxes
 
 from mmssod.datasets.transforms import ACRSTPaste
-from mmssod.datasets.transforms.acrst_paste import CROPBANK_ENV, write_bank_file
+from mmssod.datasets.transforms.acrst_paste import CROPBANK_ENV, RECORD_DTYPE, write_bank_file
 
 
 def write_bank(path, crops_per_class, mu=None, version=1):
+    """A bank file whose records point at images that contain exactly the given crops (PNG, lossless).
+
+    Each crop sits at (3, 5) inside its own source image with a 7-valued frame around it, so the record's box
+    cuts out exactly the crop; the label bank gets the even crops, the pseudo bank the odd ones.
+    """
     num_classes = len(crops_per_class)
     mu = np.full(num_classes, 1.0 / num_classes) if mu is None else np.asarray(mu, np.float64)
+    banks = [{'paths': [], 'records': []}, {'paths': [], 'records': []}]
+    for label, crops in enumerate(crops_per_class):
+        for i, crop in enumerate(crops):
+            h, w = crop.shape[:2]
+            img = np.full((h + 10, w + 9, 3), 7, np.uint8)
+            img[5 : 5 + h, 3 : 3 + w] = crop
+            img_path = f'{path}.src_{version}_{label}_{i}.png'
+            mmcv.imwrite(img, img_path)
+            bank = banks[i % 2]
+            bank['records'].append((len(bank['paths']), (3, 5, 3 + w, 5 + h), label, 1.0))
+            bank['paths'].append(img_path)
+    for bank in banks:
+        bank['records'] = np.array(bank['records'], RECORD_DTYPE)
     with open(path, 'wb') as f:
-        write_bank_file(
-            f, {'version': version, 'num_classes': num_classes, 'mu': mu, 'crops': crops_per_class}
-        )
+        write_bank_file(f, {'version': version, 'num_classes': num_classes, 'mu': mu, 'banks': banks})
 
 
 def patterned_crop(h, w, seed):
@@ -112,6 +129,30 @@ def test_classes_follow_mu_and_bank_reloads_on_change(tmp_path, monkeypatch):
     assert {int(transform(results())['gt_bboxes_labels'][0]) for _ in range(10)} == {1}
     write_bank(bank_file, crops, mu=[1.0, 0.0, 0.0], version=2)
     assert {int(transform(results())['gt_bboxes_labels'][0]) for _ in range(10)} == {0}
+
+
+def test_large_instances_are_pasted_at_full_size(tmp_path):
+    """No shrinking to 128 px: a 200 x 150 instance on a 400 x 300 image is pasted 200 x 150 (scale 1)."""
+    bank_file = tmp_path / 'bank.pkl'
+    big = patterned_crop(150, 200, 9)
+    write_bank(bank_file, [[big]])
+    out = exact_paste(bank_file)(results(height=300, width=400))
+    x1, y1, x2, y2 = out['gt_bboxes'].numpy()[0].astype(int)
+    assert (x2 - x1, y2 - y1) == (200, 150)
+    assert np.array_equal(out['img'][y1:y2, x1:x2], big)
+    # the image's own resize factor scales the instance from its source image's pixels
+    half = exact_paste(bank_file)(dict(results(height=300, width=400), scale_factor=(0.5, 0.5)))
+    x1, y1, x2, y2 = half['gt_bboxes'].numpy()[0].astype(int)
+    assert (x2 - x1, y2 - y1) == (100, 75)
+
+
+def test_unreadable_source_image_is_named(tmp_path):
+    bank_file = tmp_path / 'bank.pkl'
+    write_bank(bank_file, [[patterned_crop(6, 6, 1)]])
+    for png in tmp_path.glob('bank.pkl.src_*'):
+        png.unlink()
+    with pytest.raises(FileNotFoundError, match='CropBank image'):
+        exact_paste(bank_file)(results())
 
 
 def test_bad_settings_are_named():

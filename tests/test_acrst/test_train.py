@@ -3,10 +3,10 @@
 
 import json
 import os.path as osp
-import pickle
 import re
 import socket
 
+import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
@@ -48,7 +48,7 @@ def short_acrst_cfg(data_root, work_dir, iters=4):
     )
     cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     cfg.train_cfg.pop('val_interval', None)
-    cfg.custom_hooks[1].update(refresh_interval=2, label_cap=4, pseudo_cap=4, crop_max_size=48)
+    cfg.custom_hooks[1].update(refresh_interval=2, pseudo_cap=4)
     cfg.custom_hooks.append(dict(type='ACRSTTestBankDigestHook'))
     cfg.custom_imports = dict(
         imports=['mmssod', 'tests.test_acrst.bank_digest_hook'], allow_failed_imports=False
@@ -90,7 +90,43 @@ def test_two_process_gloo_run_keeps_banks_equal(dist_run):
     # pastes reached the student through the dataloader workers (they found the bank file)
     pasted = [float(v) for v in re.findall(r'unsup_num_pasted: ([0-9.]+)', log)]
     assert pasted and max(pasted) > 0
-    assert osp.isfile(work_dir / 'cropbank' / 'cropbank.pkl')
+    # every rank publishes its own copy for its own workers: no file has to be shared between nodes
+    versions = [read_bank_version(str(work_dir / 'cropbank' / f'cropbank.rank{r}.pkl')) for r in (0, 1)]
+    assert versions == [3, 3]
+    # rank 0's statistics: PR / mu at both refreshes, class histograms of what the student learnt from
+    stats = json.loads((work_dir / 'cropbank' / 'stats.json').read_text())
+    assert [r['iter'] for r in stats['refreshes']] == [2, 4] and stats['pr_form'] == 'aaai'
+    assert sum(stats['pasted_class_counts']) > 0 and len(stats['pseudo_class_counts']) == 10
+
+
+def assert_same_state(a, b, where='bank'):
+    """Exact equality of two bank states: same keys, types, dtypes and values (NaN equal to NaN)."""
+    assert type(a) is type(b), (where, type(a), type(b))
+    if isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for key in a:
+            assert_same_state(a[key], b[key], f'{where}.{key}')
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_same_state(x, y, f'{where}[{i}]')
+    elif isinstance(a, np.ndarray):
+        assert a.dtype == b.dtype and a.shape == b.shape, where
+        assert a.tobytes() == b.tobytes(), where  # bit-exact, NaN included
+    else:
+        assert a == b, (where, a, b)
+
+
+def runner_from(config, checkpoint, work_dir, resume, max_iters=2):
+    """A single-process runner that resumes from (or, resume=False, loads weights of) ``checkpoint``."""
+    init_default_scope('mmdet')
+    cfg = Config.fromfile(config)
+    cfg.work_dir, cfg.launcher = str(work_dir), 'none'
+    cfg.resume, cfg.load_from = resume, str(checkpoint)
+    cfg.train_cfg.max_iters = max_iters  # 2 after resuming at 2: no iteration, the bank is the checkpoint's
+    cfg.train_dataloader.num_workers = 0
+    cfg.train_dataloader.persistent_workers = False
+    return Runner.from_cfg(cfg)
 
 
 def test_resume_restores_the_bank_exactly(dist_run, tmp_path):
@@ -98,21 +134,25 @@ def test_resume_restores_the_bank_exactly(dist_run, tmp_path):
     checkpoint = torch.load(work_dir / 'iter_2.pth', map_location='cpu', weights_only=False)
     saved = checkpoint['cropbank']
     assert saved['version'] == 2
-    init_default_scope('mmdet')
-    cfg = Config.fromfile(config)
-    cfg.work_dir, cfg.launcher = str(tmp_path), 'none'
-    cfg.resume, cfg.load_from = True, str(work_dir / 'iter_2.pth')
-    cfg.train_cfg.max_iters = 2  # resume, run no iteration: the bank must be the checkpoint's
-    cfg.train_dataloader.num_workers = 0
-    cfg.train_dataloader.persistent_workers = False
-    runner = Runner.from_cfg(cfg)
+    runner = runner_from(config, work_dir / 'iter_2.pth', tmp_path, resume=True)
     runner.train()
     (hook,) = [h for h in runner.hooks if isinstance(h, CropBankHook)]
-    restored = hook.bank.state_dict()
-    assert restored.keys() == saved.keys()
-    assert pickle.dumps(restored, protocol=4) == pickle.dumps(saved, protocol=4)
-
+    assert_same_state(hook.bank.state_dict(), saved)
     assert read_bank_version(str(tmp_path / 'cropbank' / 'cropbank.pkl')) == 2
+
+
+def test_load_from_starts_a_new_bank_with_the_config_settings(dist_run, tmp_path):
+    """Fine-tuning from a checkpoint (load_from without --resume) neither restores nor imposes its bank."""
+    work_dir, config, _ = dist_run
+    saved = torch.load(work_dir / 'iter_2.pth', map_location='cpu', weights_only=False)['cropbank']
+    assert len(saved['pseudo_bank']['records']) > 0
+    runner = runner_from(config, work_dir / 'iter_2.pth', tmp_path, resume=False, max_iters=0)
+    (hook,) = [h for h in runner.hooks if isinstance(h, CropBankHook)]
+    hook.bank_kwargs['beta'] = 0.3  # a fine-tuning config with another beta
+    runner.train()
+    bank = hook.bank
+    assert bank.version == 1 and len(bank.pseudo_bank) == 0  # the label bank only, built anew
+    assert bank.beta == 0.3 and bank.window_images == 0
 
 
 def test_ssmll_trains_and_writes_scores_acrst_accepts(demo_det_root, tmp_path):
@@ -144,10 +184,16 @@ def test_ssmll_trains_and_writes_scores_acrst_accepts(demo_det_root, tmp_path):
             str(work_dir / 'iter_2.pth'),
             '--out',
             str(out),
+            '--num-workers',
+            '1',
+            '--eval-negatives',
         ]
     )
     assert res.returncode == 0, res.stderr[-3000:]
     scores = json.loads(out.read_text())
+    neg = scores['negative_labels']  # against the unlabeled images' composited ground truth
+    assert 0 <= neg['precision'] <= 1 and 0 <= neg['recall'] <= 1 and neg['num_absent'] > 0
+    assert 'negative labels (score < 0.2): precision' in res.stdout
     with open(osp.join(demo_det_root, 'semi_anns/instances_train.1@10-unlabeled.json')) as f:
         unlabeled = json.load(f)
     assert set(scores['scores']) == {str(im['id']) for im in unlabeled['images']}

@@ -3,6 +3,8 @@
 FBR (foreground-background rebalancing) pastes a few foreground crops on every image; AFFR (adaptive
 foreground-foreground rebalancing) draws their classes from the distribution mu published by
 :class:`~mmssod.engine.hooks.CropBankHook` (``beta = 0`` in the hook gives uniform classes = plain FBR).
+The bank holds records ``(image, box, class, score)``; the crop is cut out of its image here, in the
+dataloader worker, at full resolution.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import os
 import os.path as osp
 import pickle
 import struct
+from collections import OrderedDict
 from typing import Optional
 
 import mmcv
@@ -19,12 +22,18 @@ import torch
 from mmcv.transforms import BaseTransform
 from mmdet.registry import TRANSFORMS
 from mmdet.structures.bbox import HorizontalBoxes
+from mmengine.fileio import get
 
 from ...models.acrst.functional import boxes_paste_mask, paste_occlusion
 
 #: Environment variable through which ``CropBankHook`` tells this transform where the bank file is.
 CROPBANK_ENV = 'MMSSOD_CROPBANK_FILE'
 _VERSION = struct.Struct('<q')
+#: One CropBank record: the image (index into the bank's path table), the box in that image's pixels,
+#: the class and the score (1 for ground truth).
+RECORD_DTYPE = np.dtype(
+    [('image', np.int64), ('bbox', np.float32, (4,)), ('label', np.int64), ('score', np.float32)]
+)
 
 
 def write_bank_file(f, bank: dict) -> None:
@@ -32,8 +41,8 @@ def write_bank_file(f, bank: dict) -> None:
 
     Args:
         f (BinaryIO): the file.
-        bank (dict): ``version`` (int), ``num_classes`` (int), ``mu`` ((K,) float array), ``crops``
-            (K lists of (h, w, 3) uint8 arrays).
+        bank (dict): ``version`` (int), ``num_classes`` (int), ``mu`` ((K,) float array), ``banks`` (a list
+            of ``{'paths': [str], 'records': RECORD_DTYPE array}``: the label bank and the pseudo bank).
     """
     f.write(_VERSION.pack(int(bank['version'])))
     pickle.dump(bank, f, protocol=pickle.HIGHEST_PROTOCOL)
@@ -49,6 +58,24 @@ def read_bank_version(path: str) -> Optional[int]:
     return _VERSION.unpack(header)[0] if len(header) == _VERSION.size else None
 
 
+def crop_box(img: np.ndarray, box) -> Optional[np.ndarray]:
+    """Cut the rectangle under ``box`` out of ``img`` (full resolution).
+
+    Args:
+        img (np.ndarray): (H, W, 3) uint8 image.
+        box (Sequence[float]): (x1, y1, x2, y2) in pixels of ``img``.
+
+    Returns:
+        np.ndarray | None: (h, w, 3) uint8 crop, None when less than 2 x 2 pixels of the box are inside.
+    """
+    height, width = img.shape[:2]
+    x1, y1 = max(int(np.floor(box[0])), 0), max(int(np.floor(box[1])), 0)
+    x2, y2 = min(int(np.ceil(box[2])), width), min(int(np.ceil(box[3])), height)
+    if x2 - x1 < 2 or y2 - y1 < 2:
+        return None
+    return np.ascontiguousarray(img[y1:y2, x1:x2])
+
+
 @TRANSFORMS.register_module()
 class ACRSTPaste(BaseTransform):
     """Paste CropBank instances at random positions, drop/clip the boxes they occlude, mark them as pasted.
@@ -56,6 +83,10 @@ class ACRSTPaste(BaseTransform):
     Put it last in a pipeline, right before ``PackDetInputs`` (after every geometric transform), and add
     ``'pasted_bboxes'`` and ``'pasted_labels'`` to PackDetInputs' ``meta_keys`` in the unlabeled student
     branch: the ACRST detector regresses boxes of unlabeled images only on these pasted instances.
+
+    The class of each paste is drawn from mu, then a record of that class uniformly from the label and
+    pseudo banks; its image is read (a small per-worker cache avoids re-reading), the box is cut out at full
+    size and rescaled by this image's own resize factor times a random factor from ``scale_range``.
 
     Required keys: ``img``, ``gt_bboxes``, ``gt_bboxes_labels``. Modified keys: ``img``, ``gt_bboxes``,
     ``gt_bboxes_labels``, ``gt_ignore_flags``. Added keys: ``gt_pasted_flags`` ((N,) bool over gt_bboxes),
@@ -68,14 +99,16 @@ class ACRSTPaste(BaseTransform):
         bank_file (str, optional): the CropBank file. Defaults to None: the file announced by
             ``CropBankHook`` through the ``MMSSOD_CROPBANK_FILE`` environment variable.
         num_paste (tuple[int, int]): inclusive range of instances pasted per image. Defaults to (1, 3).
-        scale_range (tuple[float, float]): random rescale of a crop relative to its stored size (times the
-            image's own resize factor). Defaults to (0.7, 1.3).
+        scale_range (tuple[float, float]): random rescale of a crop relative to its size in its own image
+            (times this image's resize factor). Defaults to (0.7, 1.3).
         flip_prob (float): probability of a horizontal flip of a crop. Defaults to 0.5.
         color_jitter (float): brightness/contrast jitter strength in [0, 1). Defaults to 0.2.
         bbox_occluded_thr (float): CopyPaste rule, box-change tolerance in pixels. Defaults to 10.
         mask_occluded_thr (float): CopyPaste rule, visible pixels above which a box stays. Defaults to 300.
         min_size (int): pasted crops are at least this many pixels on each side. Defaults to 4.
         prob (float): probability of pasting on an image at all. Defaults to 1.0.
+        cache_size (int): source images kept decoded per worker. Defaults to 8.
+        backend_args (dict, optional): mmengine file backend arguments for reading source images.
     """
 
     def __init__(
@@ -89,6 +122,8 @@ class ACRSTPaste(BaseTransform):
         mask_occluded_thr: float = 300,
         min_size: int = 4,
         prob: float = 1.0,
+        cache_size: int = 8,
+        backend_args: Optional[dict] = None,
     ) -> None:
         if len(num_paste) != 2 or not 0 <= num_paste[0] <= num_paste[1]:
             raise ValueError(
@@ -103,6 +138,8 @@ class ACRSTPaste(BaseTransform):
                 raise ValueError(f'ACRSTPaste.{name} must be in [0, 1], got {value}')
         if not 0 <= color_jitter < 1:
             raise ValueError(f'ACRSTPaste.color_jitter must be in [0, 1), got {color_jitter}')
+        if cache_size < 0:
+            raise ValueError(f'ACRSTPaste.cache_size must be >= 0, got {cache_size}')
         self.bank_file = bank_file
         self.num_paste = tuple(num_paste)
         self.scale_range = tuple(scale_range)
@@ -112,8 +149,12 @@ class ACRSTPaste(BaseTransform):
         self.mask_occluded_thr = mask_occluded_thr
         self.min_size = min_size
         self.prob = prob
+        self.cache_size = cache_size
+        self.backend_args = backend_args
         self._bank: Optional[dict] = None
         self._bank_stamp = None
+        self._by_class: list[list[tuple[int, int]]] = []
+        self._cache: OrderedDict = OrderedDict()
 
     def _current_bank(self) -> Optional[dict]:
         """The published bank, reloaded when the file's version header changes."""
@@ -129,7 +170,48 @@ class ACRSTPaste(BaseTransform):
                 f.seek(_VERSION.size)
                 self._bank = pickle.load(f)
             self._bank_stamp = (osp.abspath(path), int(self._bank['version']))
+            self._by_class = [[] for _ in range(self._bank['num_classes'])]
+            for b, bank in enumerate(self._bank['banks']):
+                for k in range(self._bank['num_classes']):
+                    rows = np.flatnonzero(bank['records']['label'] == k)
+                    self._by_class[k].append((b, rows))
+            self._cache.clear()  # the pseudo bank's images change: start afresh
         return self._bank
+
+    def class_sizes(self) -> np.ndarray:
+        """(K,) records per class in the loaded bank (both banks)."""
+        return np.array([sum(len(rows) for _, rows in per) for per in self._by_class], np.float64)
+
+    def _read(self, path: str) -> np.ndarray:
+        """A source image (BGR uint8), from the per-worker cache when recently read."""
+        img = self._cache.get(path)
+        if img is None:
+            try:
+                img = mmcv.imfrombytes(get(path, backend_args=self.backend_args), channel_order='bgr')
+            except (OSError, ValueError) as err:
+                raise FileNotFoundError(
+                    f'ACRSTPaste: cannot read the CropBank image {path!r} ({err})'
+                ) from err
+            if img is None:
+                raise FileNotFoundError(f'ACRSTPaste: cannot decode the CropBank image {path!r}')
+            if self.cache_size:
+                self._cache[path] = img
+                while len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(path)
+        return img
+
+    def _sample_crop(self, label: int) -> Optional[np.ndarray]:
+        """Cut one uniformly drawn record of class ``label`` out of its image."""
+        per = self._by_class[label]
+        sizes = np.array([len(rows) for _, rows in per])
+        pick = np.random.randint(sizes.sum())
+        b = int(np.searchsorted(np.cumsum(sizes), pick, side='right'))
+        row = per[b][1][pick - sizes[:b].sum()]
+        bank = self._bank['banks'][per[b][0]]
+        record = bank['records'][row]
+        return crop_box(self._read(bank['paths'][int(record['image'])]), record['bbox'])
 
     def _augment(self, crop: np.ndarray, scale: float, img_shape: tuple[int, int]) -> np.ndarray:
         """Rescale (fitting inside the image), maybe flip, jitter brightness/contrast."""
@@ -160,16 +242,16 @@ class ACRSTPaste(BaseTransform):
         if bank is not None:
             img = results['img']
             height, width = img.shape[:2]
-            sizes = np.array([len(c) for c in bank['crops']], np.float64)
-            weights = np.asarray(bank['mu'], np.float64) * (sizes > 0)
+            weights = np.asarray(bank['mu'], np.float64) * (self.class_sizes() > 0)
             num = np.random.randint(self.num_paste[0], self.num_paste[1] + 1)
             if weights.sum() > 0 and num > 0:
                 img = img.copy()
                 factor = float(np.mean(results.get('scale_factor', (1.0, 1.0))))
                 for _ in range(num):
                     label = int(np.random.choice(len(weights), p=weights / weights.sum()))
-                    crops = bank['crops'][label]
-                    crop = crops[np.random.randint(len(crops))]
+                    crop = self._sample_crop(label)
+                    if crop is None:  # the box lies outside its image: nothing to paste
+                        continue
                     scale = factor * np.random.uniform(*self.scale_range)
                     crop = self._augment(crop, scale, (height, width))
                     ch, cw = crop.shape[:2]

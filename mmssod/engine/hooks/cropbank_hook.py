@@ -1,123 +1,185 @@
-"""ACRST's CropBank (a bounded memory of foreground crops) and the hook that keeps it up to date.
+"""ACRST's CropBank (foreground instance records) and the hook that keeps it up to date.
 
-The *label bank* is built once from the ground-truth boxes of the labeled set; the *pseudo bank* is refilled
-every ``refresh_interval`` iterations from the teacher's filtered pseudo-labels on unlabeled images. The hook
-also accumulates per-class teacher confidences, from which the pseudo-recall PR and the AFFR distribution mu
-are computed (:mod:`mmssod.models.acrst.functional`).
+The *label bank* holds every ground-truth box of the labeled set; the *pseudo bank* is refilled every
+``refresh_interval`` iterations from the teacher's filtered pseudo-labels on unlabeled images. An entry is a
+record ``(image, box, class, score)``, not pixels: the paste transform crops the box out of its image inside
+the dataloader worker at paste time, at full resolution. The bank therefore covers the whole labeled set and
+a large pseudo bank with flat memory (a few dozen bytes per instance). The hook also accumulates per-class
+teacher statistics, from which the pseudo-recall PR and the AFFR distribution mu are computed
+(:mod:`mmssod.models.acrst.functional`).
 
-Dataloader workers cannot see the model or the hook, so the hook publishes the bank as a file (written
-atomically by rank 0, with a version number) that the :class:`~mmssod.datasets.transforms.ACRSTPaste`
-transform reloads whenever it changes. In DDP every rank gathers the records of all ranks and applies the
-same deterministic update, so all ranks hold the same bank. The bank is saved in checkpoints and restored
-exactly on ``--resume``.
+Dataloader workers cannot see the model or the hook, so every rank publishes the bank as a file of its own
+(written atomically, with a version number) that the :class:`~mmssod.datasets.transforms.ACRSTPaste`
+transform of that rank's workers reloads whenever it changes. In DDP every rank gathers the records of all
+ranks (``torch.distributed``) and applies the same deterministic update, so all ranks hold the same bank and
+no file has to be shared between nodes. The bank is saved in checkpoints and restored exactly on
+``--resume``; ``load_from`` (fine-tuning from weights) starts a new bank.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import os
 import os.path as osp
 import tempfile
 from typing import Optional
 
-import mmcv
 import numpy as np
 import torch
 from mmdet.registry import HOOKS
-from mmengine.dist import all_gather_object, barrier, get_rank, get_world_size
+from mmengine.dist import all_gather_object, get_rank, get_world_size
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
 # importing the transform module also registers ACRSTPaste (the hook and the transform work as a pair)
-from ...datasets.transforms.acrst_paste import CROPBANK_ENV, write_bank_file
-from ...models.acrst.functional import affr_distribution, pseudo_recall
+from ...datasets.transforms.acrst_paste import (
+    CROPBANK_ENV,
+    RECORD_DTYPE,
+    read_bank_version,
+    write_bank_file,
+)
+from ...models.acrst.functional import PR_FORMS, affr_distribution, pseudo_recall_aaai, pseudo_recall_v1
+
+#: Boxes narrower or lower than this (pixels) are not stored: nothing to paste.
+MIN_BOX_SIZE = 2.0
 
 
-def crop_instance(img: np.ndarray, box, max_size: int) -> Optional[np.ndarray]:
-    """Cut the rectangle under ``box`` out of ``img``, shrunk so its longer side is at most ``max_size``.
+class RecordTable:
+    """Records ``(image, bbox, label, score)`` with a table of image paths (the unit of both banks).
 
-    Args:
-        img (np.ndarray): (H, W, 3) uint8 image.
-        box (Sequence[float]): (x1, y1, x2, y2) in pixels of ``img``.
-        max_size (int): longest side of the stored crop.
-
-    Returns:
-        np.ndarray | None: (h, w, 3) uint8 crop, None when the box is empty inside the image.
+    ``records`` is a numpy structured array of :data:`RECORD_DTYPE`; ``records['image']`` indexes ``paths``.
     """
-    height, width = img.shape[:2]
-    x1, y1 = max(int(np.floor(box[0])), 0), max(int(np.floor(box[1])), 0)
-    x2, y2 = min(int(np.ceil(box[2])), width), min(int(np.ceil(box[3])), height)
-    if x2 - x1 < 2 or y2 - y1 < 2:
-        return None
-    crop = np.ascontiguousarray(img[y1:y2, x1:x2])
-    longest = max(crop.shape[:2])
-    if longest > max_size:
-        crop = mmcv.imrescale(crop, max_size / longest)
-    return crop
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+        self.records = np.zeros(0, RECORD_DTYPE)
+        self._index: dict[str, int] = {}
+
+    def path_index(self, path: str) -> int:
+        """Index of ``path`` in the path table (added when new)."""
+        index = self._index.get(path)
+        if index is None:
+            index = self._index[path] = len(self.paths)
+            self.paths.append(path)
+        return index
+
+    def extend(self, path: str, bboxes, labels, scores) -> None:
+        """Append the boxes of one image."""
+        bboxes = np.asarray(bboxes, np.float32).reshape(-1, 4)
+        if not len(bboxes):
+            return
+        new = np.zeros(len(bboxes), RECORD_DTYPE)
+        new['image'] = self.path_index(path)
+        new['bbox'] = bboxes
+        new['label'] = np.asarray(labels, np.int64).reshape(-1)
+        new['score'] = np.asarray(scores, np.float32).reshape(-1)
+        self.records = np.concatenate([self.records, new])
+
+    def top_per_class(self, num_classes: int, cap: Optional[int]) -> None:
+        """Keep per class the ``cap`` best records in (-score, path, bbox) order; drop unused paths.
+
+        The order does not depend on the order the records arrived in, so pruning early and often keeps
+        exactly what one pruning at the end would keep.
+        """
+        records = self.records
+        if len(records):
+            path_rank = np.argsort(np.argsort(np.array(self.paths, dtype=object)))  # rank of each path string
+            keys = [records['bbox'][:, i] for i in (3, 2, 1, 0)]
+            order = np.lexsort(keys + [path_rank[records['image']], -records['score'], records['label']])
+            records = records[order]
+            if cap is not None:
+                starts = np.searchsorted(records['label'], np.arange(num_classes))
+                rank_in_class = np.arange(len(records)) - starts[records['label']]
+                records = records[rank_in_class < cap]
+        used = np.unique(records['image'])
+        remap = np.full(len(self.paths), -1, np.int64)
+        remap[used] = np.arange(len(used))
+        records = records.copy()
+        records['image'] = remap[records['image']]
+        self.paths = [self.paths[i] for i in used]
+        self._index = {p: i for i, p in enumerate(self.paths)}
+        self.records = records
+
+    def export(self) -> dict:
+        return {'paths': list(self.paths), 'records': self.records.copy()}
+
+    def load(self, state: dict) -> None:
+        self.paths = list(state['paths'])
+        self._index = {p: i for i, p in enumerate(self.paths)}
+        self.records = np.asarray(state['records'], RECORD_DTYPE).copy()
+
+    def __len__(self) -> int:
+        return len(self.records)
 
 
 class CropBank:
-    """Per-class bounded memory of foreground crops plus the statistics that drive AFFR.
+    """ACRST's CropBank as records, plus the statistics that drive AFFR.
 
     Args:
         num_classes (int): number of detector classes K.
-        label_cap (int): most crops per class in the label bank. Defaults to 50.
-        pseudo_cap (int): most crops per class in the pseudo bank. Defaults to 50.
-        crop_max_size (int): longest side of a stored crop in pixels (bounds memory). Defaults to 128.
+        label_cap (int, optional): most records per class in the label bank; None (default) keeps every
+            ground-truth box of the labeled set, as the paper's label bank.
+        pseudo_cap (int): most records per class in the pseudo bank (the best-scoring filtered
+            pseudo-labels of the refresh window). Defaults to 1000.
         beta (float): AFFR exponent (0 = plain FBR). Defaults to 0.6.
-        pr_eps (float): lower clip of the pseudo-recall. Defaults to 1e-3.
+        pr_form (str): ``'aaai'`` (PR = summed teacher confidences, the published paper, default) or
+            ``'v1'`` (PR = pseudo-label count / (r * labeled count), arXiv v1).
     """
+
+    #: the settings (from the config); everything else in :meth:`state_dict` is data
+    SETTINGS = ('num_classes', 'label_cap', 'pseudo_cap', 'beta', 'pr_form')
 
     def __init__(
         self,
         num_classes: int,
-        label_cap: int = 50,
-        pseudo_cap: int = 50,
-        crop_max_size: int = 128,
+        label_cap: Optional[int] = None,
+        pseudo_cap: int = 1000,
         beta: float = 0.6,
-        pr_eps: float = 1e-3,
+        pr_form: str = 'aaai',
     ) -> None:
-        if num_classes <= 0 or label_cap < 0 or pseudo_cap < 0 or crop_max_size < 4:
+        if num_classes <= 0 or (label_cap is not None and label_cap < 0) or pseudo_cap < 0:
             raise ValueError(
-                'CropBank needs num_classes > 0, caps >= 0 and crop_max_size >= 4, got '
-                f'num_classes={num_classes}, label_cap={label_cap}, pseudo_cap={pseudo_cap}, '
-                f'crop_max_size={crop_max_size}'
+                'CropBank needs num_classes > 0 and caps >= 0 (label_cap None = all), got '
+                f'num_classes={num_classes}, label_cap={label_cap}, pseudo_cap={pseudo_cap}'
             )
+        if beta < 0:
+            raise ValueError(f'CropBankHook.beta must be >= 0 (0 = plain FBR), got {beta}')
+        if pr_form not in PR_FORMS:
+            raise ValueError(f'CropBankHook.pr_form must be one of {PR_FORMS}, got {pr_form!r}')
         self.num_classes = num_classes
         self.label_cap = label_cap
         self.pseudo_cap = pseudo_cap
-        self.crop_max_size = crop_max_size
         self.beta = beta
-        self.pr_eps = pr_eps
+        self.pr_form = pr_form
         self.version = 0
-        self.label_bank: list[list[dict]] = [[] for _ in range(num_classes)]
-        self.pseudo_bank: list[list[dict]] = [[] for _ in range(num_classes)]
+        self.label_bank = RecordTable()
+        self.pseudo_bank = RecordTable()
         self.labeled_counts = np.zeros(num_classes, dtype=np.int64)
         self.num_labeled_images = 0
         # the current window of teacher statistics (reset at each refresh)
         self.window_confidence = np.zeros(num_classes, dtype=np.float64)
         self.window_counts = np.zeros(num_classes, dtype=np.int64)
         self.window_images = 0
-        self.candidates: list[dict] = []  # filtered pseudo-labels waiting to be cropped at the next refresh
+        self.candidates = RecordTable()  # filtered pseudo-labels of the window (best pseudo_cap per class)
         self.pr = np.full(num_classes, np.nan)
         self.mu = np.full(num_classes, 1.0 / num_classes)
 
     # ----- label bank ---------------------------------------------------------------------------------
-    def build_label_bank(self, data_infos, max_images: Optional[int] = None) -> None:
-        """Fill the label bank from a labeled dataset's ground truth (class counts from every instance).
+    def build_label_bank(self, data_infos) -> None:
+        """Fill the label bank with the ground-truth boxes of a labeled dataset (no image is read).
 
         Args:
             data_infos (Iterable[dict]): mmdet data infos (``img_path``, ``instances`` with ``bbox``,
                 ``bbox_label``, ``ignore_flag``), in dataset order.
-            max_images (int, optional): stop reading images after this many (counts still use all).
         """
-        self.label_bank = [[] for _ in range(self.num_classes)]
+        self.label_bank = RecordTable()
         self.labeled_counts[:] = 0
         self.num_labeled_images = 0
-        for index, info in enumerate(data_infos):
+        for info in data_infos:
             self.num_labeled_images += 1
-            wanted = []
+            boxes, labels = [], []
             for inst in info.get('instances', []):
                 if inst.get('ignore_flag', 0):
                     continue
@@ -128,16 +190,13 @@ class CropBank:
                         'dataset classes do not match the detector num_classes'
                     )
                 self.labeled_counts[label] += 1
-                if len(self.label_bank[label]) + sum(w[0] == label for w in wanted) < self.label_cap:
-                    wanted.append((label, inst['bbox']))
-            if wanted and (max_images is None or index < max_images):
-                img = mmcv.imread(info['img_path'], channel_order='bgr')
-                if img is None:
-                    raise FileNotFoundError(f'CropBank: cannot read labeled image {info["img_path"]}')
-                for label, box in wanted:
-                    crop = crop_instance(img, box, self.crop_max_size)
-                    if crop is not None:
-                        self.label_bank[label].append({'crop': crop, 'label': label, 'score': 1.0})
+                x1, y1, x2, y2 = inst['bbox']
+                if x2 - x1 >= MIN_BOX_SIZE and y2 - y1 >= MIN_BOX_SIZE:
+                    boxes.append(inst['bbox'])
+                    labels.append(label)
+            self.label_bank.extend(info['img_path'], boxes, labels, np.ones(len(labels)))
+        if self.label_cap is not None:
+            self.label_bank.top_per_class(self.num_classes, self.label_cap)
         self.version += 1
 
     # ----- teacher statistics and pseudo bank ---------------------------------------------------------
@@ -148,88 +207,74 @@ class CropBank:
             records (list[dict]): one per unlabeled image: ``img_path`` (str), ``bboxes`` ((N, 4) float, in
                 original-image pixels), ``labels`` ((N,) int), ``scores`` ((N,) float), ``kept`` ((N,) bool,
                 survived the two-stage filter).
-            conf_thr (float): detections at or above it count in the PR statistics. Defaults to 0.1.
+            conf_thr (float): detections at or above it count in the AAAI pseudo-recall. Defaults to 0.1.
         """
         for rec in records:
-            labels = np.asarray(rec['labels'], dtype=np.int64)
-            scores = np.asarray(rec['scores'], dtype=np.float64)
+            labels = np.asarray(rec['labels'], dtype=np.int64).reshape(-1)
+            scores = np.asarray(rec['scores'], dtype=np.float64).reshape(-1)
+            bboxes = np.asarray(rec['bboxes'], np.float32).reshape(-1, 4)
             confident = scores >= conf_thr
             np.add.at(self.window_confidence, labels[confident], scores[confident])
-            kept = np.asarray(rec['kept'], dtype=bool)
+            kept = np.asarray(rec['kept'], dtype=bool).reshape(-1)
             np.add.at(self.window_counts, labels[kept], 1)
             self.window_images += 1
-            for box, label, score in zip(np.asarray(rec['bboxes'])[kept], labels[kept], scores[kept]):
-                self.candidates.append(
-                    {
-                        'img_path': rec['img_path'],
-                        'bbox': [float(v) for v in box],
-                        'label': int(label),
-                        'score': float(score),
-                    }
-                )
-        self._prune_candidates(4)
+            wide = (bboxes[:, 2] - bboxes[:, 0] >= MIN_BOX_SIZE) & (
+                bboxes[:, 3] - bboxes[:, 1] >= MIN_BOX_SIZE
+            )
+            sel = kept & wide
+            self.candidates.extend(rec['img_path'], bboxes[sel], labels[sel], scores[sel])
+        if len(self.candidates) > 2 * self.pseudo_cap * self.num_classes:
+            self.candidates.top_per_class(self.num_classes, self.pseudo_cap)  # bounded memory, exact
 
-    def _prune_candidates(self, factor: int) -> None:
-        """Keep at most ``factor * pseudo_cap`` highest-scoring candidates per class (bounded memory)."""
-        limit = max(factor * self.pseudo_cap, 0)
-        per_class: list[list[dict]] = [[] for _ in range(self.num_classes)]
-        for cand in self.candidates:
-            per_class[cand['label']].append(cand)
-        self.candidates = []
-        for cands in per_class:
-            cands.sort(key=lambda c: (-c['score'], c['img_path'], c['bbox']))
-            self.candidates.extend(cands[:limit])
-
-    def refresh(self) -> None:
-        """Refill the pseudo bank from the window's top candidates, recompute PR and mu, open a new window."""
-        self._prune_candidates(1)
-        bank: list[list[dict]] = [[] for _ in range(self.num_classes)]
-        by_image: dict[str, list[dict]] = {}
-        for cand in self.candidates:
-            by_image.setdefault(cand['img_path'], []).append(cand)
-        for img_path in sorted(by_image):
-            img = mmcv.imread(img_path, channel_order='bgr')
-            if img is None:
-                raise FileNotFoundError(f'CropBank: cannot read unlabeled image {img_path}')
-            for cand in by_image[img_path]:
-                crop = crop_instance(img, cand['bbox'], self.crop_max_size)
-                if crop is not None:
-                    bank[cand['label']].append({'crop': crop, 'label': cand['label'], 'score': cand['score']})
-        for entries in bank:
-            entries.sort(key=lambda e: -e['score'])
-        self.pseudo_bank = bank
-        if self.num_labeled_images > 0:
-            pr = pseudo_recall(
-                torch.from_numpy(self.window_confidence),
+    def pseudo_recall(self) -> Optional[np.ndarray]:
+        """(K,) PR of the current window in the configured form; None when the window saw no image."""
+        if self.window_images == 0:
+            return None
+        if self.pr_form == 'aaai':
+            return pseudo_recall_aaai(torch.from_numpy(self.window_confidence)).double().numpy()
+        if self.num_labeled_images == 0:
+            return None
+        return (
+            pseudo_recall_v1(
+                torch.from_numpy(self.window_counts),
                 self.window_images,
                 torch.from_numpy(self.labeled_counts),
                 self.num_labeled_images,
-                eps=self.pr_eps,
             )
-            self.pr = pr.double().numpy()
-            self.mu = affr_distribution(pr, self.beta).double().numpy()
+            .double()
+            .numpy()
+        )
+
+    def refresh(self) -> None:
+        """Refill the pseudo bank from the window's best candidates, recompute PR and mu, open a new window.
+
+        A window without any unlabeled image keeps the previous PR and mu.
+        """
+        self.candidates.top_per_class(self.num_classes, self.pseudo_cap)
+        self.pseudo_bank = self.candidates
+        self.candidates = RecordTable()
+        pr = self.pseudo_recall()
+        if pr is not None:
+            self.pr = pr
+            self.mu = affr_distribution(torch.from_numpy(pr), self.beta).double().numpy()
         self.window_confidence[:] = 0
         self.window_counts[:] = 0
         self.window_images = 0
-        self.candidates = []
         self.version += 1
 
     # ----- what the paste transform reads ---------------------------------------------------------------
-    def entries(self, label: int) -> list[dict]:
-        """All crops of class ``label`` (label bank first, then pseudo bank)."""
-        return self.label_bank[label] + self.pseudo_bank[label]
-
     def sizes(self) -> np.ndarray:
-        """(K,) number of crops per class over both banks."""
-        return np.array([len(self.entries(k)) for k in range(self.num_classes)], dtype=np.int64)
+        """(K,) number of records per class over both banks."""
+        labels = np.concatenate([self.label_bank.records['label'], self.pseudo_bank.records['label']])
+        return np.bincount(labels, minlength=self.num_classes).astype(np.int64)
 
     def export(self) -> dict:
-        """The part of the bank a paste transform needs (crops, labels, mu, version)."""
+        """What a paste transform needs: records of both banks with their image paths, mu, version."""
         return {
             'version': self.version,
             'num_classes': self.num_classes,
             'mu': self.mu.copy(),
-            'crops': [[e['crop'] for e in self.entries(k)] for k in range(self.num_classes)],
+            'banks': [self.label_bank.export(), self.pseudo_bank.export()],
         }
 
     def save(self, path: str) -> None:
@@ -257,36 +302,60 @@ class CropBank:
     # ----- checkpoint state ----------------------------------------------------------------------------
     def state_dict(self) -> dict:
         """Everything needed to continue training exactly (deep copy)."""
-        keys = (
-            'num_classes',
-            'label_cap',
-            'pseudo_cap',
-            'crop_max_size',
-            'beta',
-            'pr_eps',
-            'version',
-            'label_bank',
-            'pseudo_bank',
-            'labeled_counts',
-            'num_labeled_images',
-            'window_confidence',
-            'window_counts',
-            'window_images',
-            'candidates',
-            'pr',
-            'mu',
+        state = {k: getattr(self, k) for k in self.SETTINGS}
+        for key in ('version', 'labeled_counts', 'num_labeled_images', 'window_confidence', 'window_counts'):
+            state[key] = getattr(self, key)
+        state.update(
+            window_images=self.window_images,
+            pr=self.pr,
+            mu=self.mu,
+            label_bank=self.label_bank.export(),
+            pseudo_bank=self.pseudo_bank.export(),
+            candidates=self.candidates.export(),
         )
-        return copy.deepcopy({k: getattr(self, k) for k in keys})
+        return copy.deepcopy(state)
 
     def load_state_dict(self, state: dict) -> None:
-        """Restore :meth:`state_dict` output; the class count must match."""
+        """Restore the data of :meth:`state_dict` output; the settings stay this bank's (the config's).
+
+        The class count must match. Other settings that differ from the checkpoint's are reported.
+        """
         if int(state['num_classes']) != self.num_classes:
             raise ValueError(
                 f'checkpoint CropBank has {state["num_classes"]} classes but the detector has '
                 f'{self.num_classes}: resume with the config the checkpoint was trained with'
             )
-        for key, value in copy.deepcopy(state).items():
-            setattr(self, key, value)
+        changed = [
+            f'{k}: {state[k]!r} -> {getattr(self, k)!r}'
+            for k in self.SETTINGS
+            if state.get(k) != getattr(self, k)
+        ]
+        if changed:
+            print_log(
+                f'CropBank: settings differ from the checkpoint, the config wins ({changed})',
+                logger='current',
+            )
+        state = copy.deepcopy(state)
+        for key in ('label_bank', 'pseudo_bank', 'candidates'):
+            table = RecordTable()
+            table.load(state[key])
+            setattr(self, key, table)
+        for key in ('version', 'labeled_counts', 'num_labeled_images', 'window_confidence', 'window_counts'):
+            setattr(self, key, state[key])
+        self.window_images = int(state['window_images'])
+        self.pr, self.mu = state['pr'], state['mu']
+
+
+def rank_bank_file(path: str, rank: int, world_size: int) -> str:
+    """The bank file of one rank: ``path`` itself in a single process, ``<stem>.rank<r><ext>`` in DDP.
+
+    Every rank writes and reads its own copy (the banks are equal), so ranks on other nodes never depend on
+    a shared ``work_dir``.
+    """
+    if world_size <= 1:
+        return path
+    stem, ext = osp.splitext(path)
+    return f'{stem}.rank{rank}{ext}'
 
 
 @HOOKS.register_module()
@@ -294,20 +363,24 @@ class CropBankHook(Hook):
     """Build and refresh ACRST's CropBank, publish it to the paste transform, keep it in checkpoints.
 
     The model must be an :class:`~mmssod.models.acrst.ACRST` detector (it records the teacher's detections
-    on unlabeled images for this hook).
+    on unlabeled images for this hook). Before training the hook also has the detector check its SSMLL scores
+    file against the dataset (classes, image ids, file names).
 
     Args:
         bank_file (str, optional): where the bank file is written. Defaults to None:
-            ``<work_dir>/cropbank/cropbank.pkl``. Paste transforms with ``bank_file=None`` find it through
-            the ``MMSSOD_CROPBANK_FILE`` environment variable set by this hook.
-        label_cap (int): crops per class in the label bank. Defaults to 50.
-        pseudo_cap (int): crops per class in the pseudo bank. Defaults to 50.
-        crop_max_size (int): longest side of a stored crop. Defaults to 128.
+            ``<work_dir>/cropbank/cropbank.pkl`` (``cropbank.rank<r>.pkl`` per rank in DDP). Paste transforms
+            with ``bank_file=None`` find it through the ``MMSSOD_CROPBANK_FILE`` environment variable set by
+            this hook.
+        label_cap (int, optional): records per class in the label bank. Defaults to None: every ground-truth
+            box of the labeled set.
+        pseudo_cap (int): records per class in the pseudo bank. Defaults to 1000.
         refresh_interval (int): iterations between pseudo-bank / mu refreshes. Defaults to 100.
         beta (float): AFFR exponent; 0 gives plain FBR (uniform classes). Defaults to 0.6.
-        conf_thr (float): teacher detections at or above it enter the PR statistics. Defaults to 0.1.
+        conf_thr (float): teacher detections at or above it enter the AAAI pseudo-recall. Defaults to 0.1.
+        pr_form (str): pseudo-recall form, ``'aaai'`` (default) or ``'v1'``.
         labeled_dataset_index (int): index of the labeled dataset inside the train ConcatDataset.
             Defaults to 0.
+        unlabeled_dataset_index (int): index of the unlabeled dataset. Defaults to 1.
     """
 
     priority = 'NORMAL'
@@ -315,13 +388,14 @@ class CropBankHook(Hook):
     def __init__(
         self,
         bank_file: Optional[str] = None,
-        label_cap: int = 50,
-        pseudo_cap: int = 50,
-        crop_max_size: int = 128,
+        label_cap: Optional[int] = None,
+        pseudo_cap: int = 1000,
         refresh_interval: int = 100,
         beta: float = 0.6,
         conf_thr: float = 0.1,
+        pr_form: str = 'aaai',
         labeled_dataset_index: int = 0,
+        unlabeled_dataset_index: int = 1,
     ) -> None:
         if refresh_interval <= 0:
             raise ValueError(f'CropBankHook.refresh_interval must be > 0, got {refresh_interval}')
@@ -329,15 +403,21 @@ class CropBankHook(Hook):
             raise ValueError(f'CropBankHook.beta must be >= 0 (0 = plain FBR), got {beta}')
         if not 0 <= conf_thr <= 1:
             raise ValueError(f'CropBankHook.conf_thr must be in [0, 1], got {conf_thr}')
+        if pr_form not in PR_FORMS:
+            raise ValueError(f'CropBankHook.pr_form must be one of {PR_FORMS}, got {pr_form!r}')
+        if label_cap is not None and label_cap < 0 or pseudo_cap < 0:
+            raise ValueError(
+                f'CropBankHook.label_cap / pseudo_cap must be >= 0, got {label_cap}, {pseudo_cap}'
+            )
         self.bank_file = bank_file
-        self.bank_kwargs = dict(
-            label_cap=label_cap, pseudo_cap=pseudo_cap, crop_max_size=crop_max_size, beta=beta
-        )
+        self.bank_kwargs = dict(label_cap=label_cap, pseudo_cap=pseudo_cap, beta=beta, pr_form=pr_form)
         self.refresh_interval = refresh_interval
         self.conf_thr = conf_thr
         self.labeled_dataset_index = labeled_dataset_index
+        self.unlabeled_dataset_index = unlabeled_dataset_index
         self.bank: Optional[CropBank] = None
-        self._restored = False
+        self._resume_state: Optional[dict] = None
+        self.history: list[dict] = []  # PR / mu / sizes at each refresh of this run (stats.json)
 
     @staticmethod
     def _model(runner):
@@ -353,35 +433,54 @@ class CropBankHook(Hook):
         num_classes = self._model(runner).student.roi_head.bbox_head.num_classes
         return CropBank(num_classes, **self.bank_kwargs)
 
-    def _labeled_dataset(self, runner):
+    def _dataset(self, runner, index: int):
         dataset = runner.train_dataloader.dataset
         if hasattr(dataset, 'datasets'):
-            dataset = dataset.datasets[self.labeled_dataset_index]
-        return dataset
+            return dataset.datasets[index] if index < len(dataset.datasets) else None
+        return dataset if index == self.labeled_dataset_index else None
 
-    def _publish(self, runner) -> None:
-        """Rank 0 writes the bank file; every rank waits so that its workers can read it."""
-        if get_rank() == 0:
-            self.bank.save(self.bank_file)
-        barrier()
+    def _own_bank_file(self) -> str:
+        return rank_bank_file(self.bank_file, get_rank(), get_world_size())
+
+    def _publish(self) -> None:
+        """Every rank writes its own bank file and reads the version back (its workers read that file)."""
+        path = self._own_bank_file()
+        self.bank.save(path)
+        if read_bank_version(path) != self.bank.version:
+            raise RuntimeError(
+                f'CropBankHook.bank_file: rank {get_rank()} wrote {path!r} but cannot read version '
+                f'{self.bank.version} back; set bank_file to a local writable path'
+            )
 
     def before_train(self, runner) -> None:
-        """Check the SSMLL scores' classes, build the label bank (unless restored), publish, tell workers."""
-        self._model(runner).check_dataset_classes(self._labeled_dataset(runner).metainfo.get('classes'))
+        """Check the SSMLL scores against the data, build the label bank (unless resumed), publish it."""
+        model = self._model(runner)
+        labeled = self._dataset(runner, self.labeled_dataset_index)
+        unlabeled = self._dataset(runner, self.unlabeled_dataset_index)
+        model.check_ml_scores(
+            labeled.metainfo.get('classes'),
+            None if unlabeled is None else [unlabeled.get_data_info(i) for i in range(len(unlabeled))],
+        )
         if self.bank_file is None:
             self.bank_file = osp.join(runner.work_dir, 'cropbank', 'cropbank.pkl')
-        if self.bank is None or not self._restored:
-            self.bank = self._new_bank(runner)
-            dataset = self._labeled_dataset(runner)
-            self.bank.build_label_bank(dataset.get_data_info(i) for i in range(len(dataset)))
+        self.bank = self._new_bank(runner)
+        if self._resume_state is not None:
+            self.bank.load_state_dict(self._resume_state)
+            self._resume_state = None
+            print_log(
+                f'CropBank: restored v{self.bank.version} from the resumed checkpoint', logger='current'
+            )
+        else:
+            self.bank.build_label_bank(labeled.get_data_info(i) for i in range(len(labeled)))
             print_log(
                 f'CropBank: label bank from {self.bank.num_labeled_images} labeled images, '
-                f'crops per class {self.bank.sizes().tolist()}',
+                f'records per class {self.bank.sizes().tolist()}',
                 logger='current',
             )
-        self._publish(runner)
-        if os.environ.get(CROPBANK_ENV) != osp.abspath(self.bank_file):
-            os.environ[CROPBANK_ENV] = osp.abspath(self.bank_file)
+        self._publish()
+        own = osp.abspath(self._own_bank_file())
+        if os.environ.get(CROPBANK_ENV) != own:
+            os.environ[CROPBANK_ENV] = own
             self._restart_workers(runner)
 
     @staticmethod
@@ -405,23 +504,55 @@ class CropBankHook(Hook):
         self.bank.add_teacher_records(records, self.conf_thr)
         if (runner.iter + 1) % self.refresh_interval == 0:
             self.bank.refresh()
-            self._publish(runner)
+            self._publish()
             runner.message_hub.update_info('cropbank_version', self.bank.version)
+            self.history.append(
+                {
+                    'iter': runner.iter + 1,
+                    'pr': [None if np.isnan(v) else float(v) for v in self.bank.pr],
+                    'mu': self.bank.mu.tolist(),
+                    'sizes': self.bank.sizes().tolist(),
+                }
+            )
             print_log(
-                f'CropBank v{self.bank.version}: crops per class {self.bank.sizes().tolist()}, '
-                f'PR {np.round(self.bank.pr, 3).tolist()}, mu {np.round(self.bank.mu, 3).tolist()}',
+                f'CropBank v{self.bank.version}: records per class {self.bank.sizes().tolist()}, '
+                f'PR ({self.bank.pr_form}) {np.round(self.bank.pr, 3).tolist()}, '
+                f'mu {np.round(self.bank.mu, 3).tolist()}',
                 logger='current',
             )
 
+    def after_train(self, runner) -> None:
+        """Write ``<bank folder>/stats.json`` (rank 0): PR / mu / bank sizes per refresh and the class
+        histograms of pasted instances and pseudo-labels the student learnt from (rank 0's batches)."""
+        if get_rank() != 0 or self.bank is None:
+            return
+        model = self._model(runner)
+        stats = {
+            'beta': self.bank.beta,
+            'pr_form': self.bank.pr_form,
+            'refreshes': self.history,
+            'pasted_class_counts': model.pasted_class_counts.tolist(),
+            'pseudo_class_counts': model.pseudo_class_counts.tolist(),
+        }
+        with open(osp.join(osp.dirname(osp.abspath(self.bank_file)), 'stats.json'), 'w') as f:
+            json.dump(stats, f, indent=1)
+
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        """Store the whole bank (crops, statistics, pending candidates, version)."""
+        """Store the whole bank (records, statistics, pending candidates, version)."""
         if self.bank is not None:
             checkpoint['cropbank'] = self.bank.state_dict()
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        """Restore the bank saved by :meth:`before_save_checkpoint` (``--resume``)."""
+        """Keep the saved bank for :meth:`before_train` on ``--resume`` only.
+
+        ``load_from`` without ``--resume`` loads weights to fine-tune from: the bank then starts anew from
+        this run's labeled set and settings.
+        """
         if 'cropbank' not in checkpoint:
             return
-        self.bank = self._new_bank(runner)
-        self.bank.load_state_dict(checkpoint['cropbank'])
-        self._restored = True
+        if getattr(runner, '_resume', False):
+            self._resume_state = checkpoint['cropbank']
+        else:
+            print_log(
+                'CropBank: load_from (not --resume): the checkpoint bank is not restored', logger='current'
+            )

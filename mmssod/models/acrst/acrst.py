@@ -11,7 +11,7 @@ What changes against :class:`mmdet.models.SoftTeacher` (every other step is the 
 * :meth:`ACRST.rpn_loss_by_pseudo_instances` / :meth:`ACRST.rcnn_reg_loss_by_pseudo_instances` - selective
   supervision: the unlabeled box-regression losses (RPN and R-CNN) see only pasted instances; RPN objectness,
   the proposals and R-CNN classification keep all filtered pseudo-labels.
-* :meth:`ACRST.loss` - a supervised-only burn-in.
+* :meth:`ACRST.loss` - a supervised-only burn-in, at whose end the teacher becomes a copy of the student.
 * :meth:`ACRST.compute_uncertainty_with_aug` - Soft Teacher's box-jitter uncertainty is not needed.
 """
 
@@ -136,9 +136,11 @@ class ACRST(SoftTeacher):
     * ``tau_cls`` (float | None): filter stage 1, detection score threshold. Defaults to 0.7.
     * ``tau_ml`` (float | None): filter stage 2, multi-label score threshold. Defaults to 0.2.
     * ``ml_scores_file`` (str | None): SSMLL scores of the unlabeled images; None switches stage 2 off.
+      Read on first use (training only: testing and inference do not need the file).
     * ``regress_pseudo`` (bool): also regress the teacher's pseudo boxes (turns selective supervision
       off). Defaults to False.
-    * ``burn_in_iters`` (int): supervised-only iterations at the start. Defaults to 0.
+    * ``burn_in_iters`` (int): supervised-only iterations at the start; the teacher becomes a copy of the
+      student when it ends (Unbiased Teacher). Defaults to 0.
     * ``bbox_occluded_thr`` / ``mask_occluded_thr`` (float): the CopyPaste occlusion rule applied to
       pseudo boxes covered by pastes. Defaults to 10 / 300.
 
@@ -191,18 +193,63 @@ class ACRST(SoftTeacher):
             init_cfg=init_cfg,
         )
         self.num_classes = self.student.roi_head.bbox_head.num_classes
-        self.ml_scores = None
-        if semi_train_cfg['ml_scores_file'] and semi_train_cfg['tau_ml'] is not None:
-            self.ml_scores = load_ml_scores(semi_train_cfg['ml_scores_file'], self.num_classes)
+        self._ml_scores: Optional[dict] = None  # read on first use: testing and inference never need it
         self._cropbank_records: list[dict] = []
+        # class histograms of what the student learnt from on unlabeled images after burn-in (this rank):
+        # pasted CropBank instances and the teacher's filtered pseudo-labels
+        self.register_buffer('pasted_class_counts', torch.zeros(self.num_classes, dtype=torch.long), False)
+        self.register_buffer('pseudo_class_counts', torch.zeros(self.num_classes, dtype=torch.long), False)
+
+    @property
+    def ml_scores(self) -> Optional[dict]:
+        """The SSMLL scores file's content (read on first use), None when filter stage 2 is off."""
+        cfg = self.semi_train_cfg
+        if not cfg.get('ml_scores_file') or cfg.get('tau_ml') is None:
+            return None
+        if self._ml_scores is None:
+            self._ml_scores = load_ml_scores(cfg.ml_scores_file, self.num_classes)
+        return self._ml_scores
+
+    def check_ml_scores(self, classes: Optional[tuple], unlabeled_infos: Optional[list] = None) -> None:
+        """Raise before training when the SSMLL scores file does not fit the data.
+
+        Checks that the file exists, has this detector's class count, the dataset's classes in the dataset's
+        order, and a score row for every unlabeled image under the same file name. Called by
+        :class:`CropBankHook` before training, where the datasets are known.
+
+        Args:
+            classes (tuple[str], optional): the dataset's class names.
+            unlabeled_infos (list[dict], optional): data infos of the unlabeled dataset (``img_id``,
+                ``img_path``).
+        """
+        scores = self.ml_scores
+        if scores is None:
+            return
+        check_ml_classes(self.semi_train_cfg.ml_scores_file, scores['classes'], classes)
+        for info in unlabeled_infos or []:
+            self._ml_scores_of(info.get('img_id'), info.get('img_path'))
+
+    def _ml_scores_of(self, img_id, img_path: Optional[str]) -> Tensor:
+        """The (K,) SSMLL scores of one unlabeled image; raise when the file has none under that name."""
+        scores, path = self.ml_scores, self.semi_train_cfg.ml_scores_file
+        img_id = str(img_id)
+        if img_id not in scores['scores']:
+            raise KeyError(
+                f'unlabeled image id {img_id} ({img_path}) has no scores in '
+                f'semi_train_cfg.ml_scores_file={path!r}: the file was written for another unlabeled set; '
+                'rerun tools/acrst/ssmll_scores.py on this ann_file'
+            )
+        expected = scores['file_names'].get(img_id)
+        if expected and img_path and osp.basename(img_path) != osp.basename(expected):
+            raise ValueError(
+                f'semi_train_cfg.ml_scores_file={path!r} gives image id {img_id} the file {expected!r}, '
+                f'but the dataset has {img_path!r}: the scores file does not match the unlabeled ann_file'
+            )
+        return scores['scores'][img_id]
 
     def check_dataset_classes(self, classes: tuple) -> None:
-        """Raise when the SSMLL scores file was written for other classes than ``classes`` (the dataset's).
-
-        Called by :class:`CropBankHook` before training, where the dataset's metainfo is known.
-        """
-        if self.ml_scores is not None:
-            check_ml_classes(self.semi_train_cfg.ml_scores_file, self.ml_scores['classes'], classes)
+        """Raise when the SSMLL scores file was written for other classes than ``classes`` (the dataset's)."""
+        self.check_ml_scores(classes)
 
     # ----- pseudo-labels ---------------------------------------------------------------------------------
     def image_class_scores(self, data_sample) -> Optional[Tensor]:
@@ -216,22 +263,7 @@ class ACRST(SoftTeacher):
         """
         if self.ml_scores is None:
             return None
-        img_id = str(data_sample.metainfo.get('img_id'))
-        path = self.semi_train_cfg.ml_scores_file
-        if img_id not in self.ml_scores['scores']:
-            raise KeyError(
-                f'unlabeled image id {img_id} ({data_sample.metainfo.get("img_path")}) has no scores in '
-                f'semi_train_cfg.ml_scores_file={path!r}: the file was written for another unlabeled set; '
-                'rerun tools/acrst/ssmll_scores.py on this ann_file'
-            )
-        expected = self.ml_scores['file_names'].get(img_id)
-        img_path = data_sample.metainfo.get('img_path')
-        if expected is not None and img_path is not None and osp.basename(img_path) != osp.basename(expected):
-            raise ValueError(
-                f'semi_train_cfg.ml_scores_file={path!r} gives image id {img_id} the file {expected!r}, '
-                f'but the dataset has {img_path!r}: the scores file does not match the unlabeled ann_file'
-            )
-        return self.ml_scores['scores'][img_id]
+        return self._ml_scores_of(data_sample.metainfo.get('img_id'), data_sample.metainfo.get('img_path'))
 
     @torch.no_grad()
     def get_pseudo_instances(
@@ -385,15 +417,35 @@ class ACRST(SoftTeacher):
         burn_in = int(self.semi_train_cfg.get('burn_in_iters', 0))
         return burn_in > 0 and MessageHub.get_current_instance().get_info('iter', 0) < burn_in
 
+    @torch.no_grad()
+    def copy_student_to_teacher(self) -> None:
+        """Teacher = student (weights and buffers), as Unbiased Teacher does at the end of burn-in."""
+        self.teacher.load_state_dict(self.student.state_dict())
+
     def loss(self, multi_batch_inputs: dict, multi_batch_data_samples: dict) -> dict:
-        """Supervised loss only during burn-in, Soft Teacher's supervised + unsupervised losses after."""
+        """Supervised loss only during burn-in, Soft Teacher's supervised + unsupervised losses after.
+
+        The first iteration after the burn-in starts by copying the student into the teacher (Unbiased
+        Teacher, which ACRST follows): the first pseudo-labels and PR statistics come from the burnt-in
+        detector, not from an EMA still dominated by the initial weights. The EMA hook takes over from there.
+        """
         if self.in_burn_in():
             return self.loss_by_gt_instances(multi_batch_inputs['sup'], multi_batch_data_samples['sup'])
+        burn_in = int(self.semi_train_cfg.get('burn_in_iters', 0))
+        if burn_in > 0 and MessageHub.get_current_instance().get_info('iter', 0) == burn_in:
+            self.copy_student_to_teacher()
         losses = super().loss(multi_batch_inputs, multi_batch_data_samples)
         # logged, not optimised (no 'loss' in the names): pasted / pseudo instances per unlabeled image
         student = multi_batch_data_samples['unsup_student']
         pasted = sum(int(ds.gt_instances.pasted.sum()) for ds in student)
         total = sum(len(ds.gt_instances) for ds in student)
+        for ds in student:
+            inst = ds.gt_instances
+            k = self.num_classes
+            labels = inst.labels.to(self.pasted_class_counts.device)
+            pasted_mask = inst.pasted.to(labels.device)
+            self.pasted_class_counts += torch.bincount(labels[pasted_mask], minlength=k)[:k]
+            self.pseudo_class_counts += torch.bincount(labels[~pasted_mask], minlength=k)[:k]
         device = multi_batch_inputs['sup'].device
         losses['unsup_num_pasted'] = torch.tensor(pasted / max(len(student), 1), device=device)
         losses['unsup_num_pseudo'] = torch.tensor((total - pasted) / max(len(student), 1), device=device)

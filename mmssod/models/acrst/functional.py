@@ -1,10 +1,12 @@
 """The math of ACRST (Zhang et al., AAAI 2022) as small pure functions (tensor in, tensor out).
 
-* :func:`pseudo_recall` - PR_k, how much of class k the teacher finds on unlabeled images relative to the
-  class-k frequency of the labeled set (AAAI form: summed confidences instead of counts).
+* :func:`pseudo_recall_aaai` - PR_k as published (AAAI): the sum of the teacher's confidences of its
+  class-k detections (score >= 0.1), no prior from the labeled set (the default).
+* :func:`pseudo_recall_v1` - PR_k of arXiv v1: class-k pseudo-label count relative to the class-k
+  frequency of the labeled set, ``N_k^u / (r * N_k^l)``.
 * :func:`affr_distribution` - the AFFR class distribution mu: classes ranked by PR descending get
   ``mu_(i) ~ (PR_(K+1-i) / PR_(1)) ** beta`` (neglected classes are sampled more; ``beta = 0`` is uniform,
-  i.e. plain FBR).
+  i.e. plain FBR); classes of different PR never share a weight.
 * :func:`two_stage_filter` - stage 1 ``score >= tau_cls``; stage 2 drops detections whose class the
   image-level multi-label classifier scores below ``tau_ml``.
 * :func:`paste_occlusion` - CopyPaste's occlusion rule on boxes covered by pasted crops.
@@ -32,44 +34,62 @@ def check_probability(name: str, value: Optional[float]) -> None:
         raise ValueError(f'{name} must be a probability in [0, 1] (or None to switch it off), got {value!r}')
 
 
-def pseudo_recall(
-    pseudo_confidence: Tensor,
-    num_unlabeled_images: int,
-    labeled_counts: Tensor,
-    num_labeled_images: int,
-    eps: float = 1e-3,
-) -> Tensor:
-    """Pseudo-recall PR_k = N_k^u / (r * N_k^l), with r = |unlabeled images| / |labeled images|.
+#: The pseudo-recall forms: ``'aaai'`` (the published paper, default) and ``'v1'`` (arXiv v1).
+PR_FORMS = ('aaai', 'v1')
 
-    ``N_k^u`` is the sum of teacher confidences of class-k detections (AAAI form) or the number of class-k
-    pseudo-labels (arXiv v1 form) over ``num_unlabeled_images`` images; ``N_k^l`` the number of class-k
-    ground-truth boxes over ``num_labeled_images`` labeled images. PR is clipped to ``[eps, 1]``; classes
-    without labeled instances have no defined PR and get NaN.
+
+def pseudo_recall_aaai(confidence_sum: Tensor) -> Tensor:
+    """Pseudo-recall, AAAI form: ``PR_k = sum_i s_k^i`` over the teacher's class-k detections.
+
+    The sum runs over the detections with confidence ``s >= 0.1`` (the caller accumulates them). No prior
+    from the labeled set enters: classes that are equally neglected get a lower PR when they are found less
+    confidently. PR is not clipped, so classes with different confidence sums keep different PR.
 
     Args:
-        pseudo_confidence (Tensor): (K,) summed confidences (or counts) of class-k teacher detections.
-        num_unlabeled_images (int): number of unlabeled images those detections come from.
-        labeled_counts (Tensor): (K,) ground-truth instance counts of the labeled set.
-        num_labeled_images (int): number of labeled images.
-        eps (float): lower clip of PR. Defaults to 1e-3.
+        confidence_sum (Tensor): (K,) summed confidences of class-k teacher detections.
 
     Returns:
-        Tensor: (K,) float pseudo-recall in [eps, 1], NaN where ``labeled_counts == 0``.
+        Tensor: (K,) float pseudo-recall (>= 0).
     """
-    if pseudo_confidence.shape != labeled_counts.shape or pseudo_confidence.dim() != 1:
+    if confidence_sum.dim() != 1:
+        raise ValueError(f'confidence_sum must have shape (num_classes,), got {tuple(confidence_sum.shape)}')
+    if bool((confidence_sum < 0).any()):
+        raise ValueError('confidence_sum must be >= 0 (a sum of detection confidences)')
+    return confidence_sum.float().clone()
+
+
+def pseudo_recall_v1(
+    pseudo_counts: Tensor, num_unlabeled_images: int, labeled_counts: Tensor, num_labeled_images: int
+) -> Tensor:
+    """Pseudo-recall, arXiv v1 form: ``PR_k = N_k^u / (r * N_k^l)``, ``r = |unlabeled| / |labeled|``.
+
+    ``N_k^u`` is the number of class-k pseudo-labels over ``num_unlabeled_images`` images, ``N_k^l`` the
+    number of class-k ground-truth boxes over ``num_labeled_images`` labeled images (the labeled class
+    distribution serves as the prior of the unlabeled one). Not clipped; classes without labeled instances
+    have no defined PR and get NaN.
+
+    Args:
+        pseudo_counts (Tensor): (K,) class-k pseudo-label counts.
+        num_unlabeled_images (int): number of unlabeled images those pseudo-labels come from (> 0).
+        labeled_counts (Tensor): (K,) ground-truth instance counts of the labeled set.
+        num_labeled_images (int): number of labeled images (> 0).
+
+    Returns:
+        Tensor: (K,) float pseudo-recall (>= 0), NaN where ``labeled_counts == 0``.
+    """
+    if pseudo_counts.shape != labeled_counts.shape or pseudo_counts.dim() != 1:
         raise ValueError(
-            f'pseudo_confidence {tuple(pseudo_confidence.shape)} and labeled_counts '
+            f'pseudo_counts {tuple(pseudo_counts.shape)} and labeled_counts '
             f'{tuple(labeled_counts.shape)} must both have shape (num_classes,)'
         )
-    if num_labeled_images <= 0:
-        raise ValueError(f'num_labeled_images must be > 0, got {num_labeled_images}')
-    conf = pseudo_confidence.double()
+    if num_labeled_images <= 0 or num_unlabeled_images <= 0:
+        raise ValueError(
+            f'num_labeled_images and num_unlabeled_images must be > 0, got {num_labeled_images}, '
+            f'{num_unlabeled_images}'
+        )
+    ratio = num_unlabeled_images / num_labeled_images
     counts = labeled_counts.double()
-    if num_unlabeled_images <= 0:  # nothing seen yet: every class looks equally neglected
-        pr = torch.full_like(conf, eps)
-    else:
-        ratio = num_unlabeled_images / num_labeled_images
-        pr = (conf / (ratio * counts.clamp(min=1))).clamp(eps, 1.0)
+    pr = pseudo_counts.double() / (ratio * counts.clamp(min=1))
     pr[counts <= 0] = float('nan')
     return pr.float()
 
@@ -77,15 +97,17 @@ def pseudo_recall(
 def affr_distribution(pr: Tensor, beta: float) -> Tensor:
     """AFFR sampling distribution mu over classes from pseudo-recall (CReST-style reversed ranking).
 
-    Classes sorted by PR descending, ``PR_(1) >= ... >= PR_(K)``; the class at rank i gets
-    ``(PR_(K+1-i) / PR_(1)) ** beta``, normalised to sum 1. The most-recalled class thus gets the smallest
-    weight and the least-recalled the largest; ``beta = 0`` gives the uniform distribution (plain FBR).
-    Classes with undefined PR (NaN: no labeled instances) are treated as fully recalled (PR = 1), since
-    nothing says they are neglected. Tied classes share the mean weight of the ranks they occupy, so equal
-    PR always gives equal mu.
+    The distinct PR values sorted descending, ``v_1 > v_2 > ... > v_M``; a class whose PR is ``v_j`` gets
+    ``(v_(M+1-j) / v_1) ** beta``, normalised to sum 1. With all PR distinct (M = K) this is
+    ``mu_(i) ~ (PR_(K+1-i) / PR_(1)) ** beta``: the most-recalled class gets the smallest weight, the
+    least-recalled the largest. Equal PR gives equal mu and different PR always gives different mu for
+    ``beta > 0`` (ranking the distinct values keeps tied classes from merging their neighbours).
+    ``beta = 0`` gives the uniform distribution (plain FBR), as does PR = 0 for every class (nothing
+    detected yet). Classes with undefined PR (NaN: v1 form, no labeled instances) count as the best
+    recalled (the largest finite PR), since nothing says they are neglected.
 
     Args:
-        pr (Tensor): (K,) pseudo-recall, values in (0, 1] or NaN.
+        pr (Tensor): (K,) pseudo-recall, values >= 0 or NaN.
         beta (float): rebalancing strength, >= 0.
 
     Returns:
@@ -95,16 +117,19 @@ def affr_distribution(pr: Tensor, beta: float) -> Tensor:
         raise ValueError(f'beta must be >= 0 (0 = plain FBR), got {beta}')
     if pr.dim() != 1 or pr.numel() == 0:
         raise ValueError(f'pr must have shape (num_classes,), got {tuple(pr.shape)}')
-    pr = torch.nan_to_num(pr.double(), nan=1.0)
-    order = torch.sort(pr, descending=True, stable=True).indices  # order[i] = class at rank i
-    sorted_pr = pr[order]
-    weights_by_rank = (sorted_pr.flip(0) / sorted_pr[0]) ** beta  # rank i gets PR_(K+1-i) / PR_(1)
-    for value in torch.unique(sorted_pr):  # ties: the mean weight of the tied ranks
-        tied = sorted_pr == value
-        weights_by_rank[tied] = weights_by_rank[tied].mean()
-    mu = torch.empty_like(pr)
-    mu[order] = weights_by_rank
-    return (mu / mu.sum()).float()
+    pr = pr.double()
+    finite = pr[~torch.isnan(pr)]
+    if bool((finite < 0).any()):
+        raise ValueError(f'pseudo-recall must be >= 0, got {pr.tolist()}')
+    top = float(finite.max()) if finite.numel() else 1.0
+    pr = torch.nan_to_num(pr, nan=top)
+    if beta == 0 or top <= 0:
+        return torch.full_like(pr, 1.0 / len(pr)).float()
+    values, index = torch.unique(pr, sorted=True, return_inverse=True)  # ascending: values[-1] = v_1
+    # a class at values[i] holds v_j with j = M - i and gets v_(M+1-j) = values[M - 1 - i]
+    mirrored = values.flip(0)[index]
+    weights = (mirrored / values[-1]) ** beta
+    return (weights / weights.sum()).float()
 
 
 def two_stage_filter(
