@@ -7,9 +7,11 @@ from types import SimpleNamespace
 import pytest
 import torch
 import torch.nn.functional as F
+from mmengine.logging import MessageHub
 from mmengine.registry import init_default_scope
 
 from mmssod.models.acrst import SSMLL, image_level_targets, teacher_pseudo_targets
+from mmssod.models.acrst.ssmll import MultiViewClsDataPreprocessor, negative_label_precision_recall
 
 NUM_CLASSES = 4
 
@@ -73,7 +75,7 @@ def teacher_state(model):
 
 
 def test_loss_is_focal_bce_on_ground_truth_and_teacher_pseudo_labels():
-    model = tiny_ssmll(unsup_weight=0.5, pseudo_thr=0.5)
+    model = tiny_ssmll(unsup_weight=0.5, pseudo_thr=0.5, prior_prob=None)  # random head: some pseudo-labels
     model.train()
     torch.manual_seed(1)
     inputs = torch.randn(4, 3, 32, 32)
@@ -146,3 +148,87 @@ def test_teacher_is_updated_by_the_ema_hook_only():
     for key, value in model.teacher.state_dict().items():
         if value.dtype.is_floating_point:
             torch.testing.assert_close(value, student[key], msg=key)
+
+
+def test_initial_pseudo_targets_are_not_noise():
+    """At initialisation the teacher's pseudo-targets are 'absent', not ~50% positives per class."""
+    torch.manual_seed(3)
+    inputs = torch.randn(16, 3, 32, 32)
+    for prior, low, high in ((0.01, 0.0, 0.02), (None, 0.3, 1.0)):
+        model = tiny_ssmll(prior_prob=prior)
+        model.init_weights()
+        model.teacher.eval()
+        with torch.no_grad():
+            positive = teacher_pseudo_targets(model._logits(model.teacher, inputs)).mean().item()
+        assert low <= positive <= high, (prior, positive)  # the old head (bias 0) gave about half positive
+
+
+def test_teacher_sees_the_weak_view_student_the_strong_view():
+    model = tiny_ssmll(unsup_weight=1.0, prior_prob=None)
+    model.train()
+    torch.manual_seed(2)
+    weak, strong = torch.randn(4, 3, 32, 32), torch.randn(4, 3, 32, 32)
+    data_samples = samples([[0, 2], [1], [], []], [True, True, False, False])
+    losses = model.loss([weak, strong], data_samples)
+    with torch.no_grad():
+        model.teacher.eval()
+        pseudo = (model._logits(model.teacher, weak[2:]).sigmoid() >= 0.5).float()
+        student = model._logits(model.student, torch.cat([weak[:2], strong[2:]]))  # one batch: same BN stats
+    assert pseudo.sum() > 0
+    gt = torch.tensor([[1.0, 0.0, 1.0, 0.0], [0.0, 1.0, 0.0, 0.0]])
+    assert losses['loss_sup'].item() == pytest.approx(focal_bce(student[:2], gt).item(), rel=1e-5)
+    assert losses['loss_unsup'].item() == pytest.approx(focal_bce(student[2:], pseudo).item(), rel=1e-5)
+    # the old single-view loss (both networks on one tensor) differs
+    same = model.loss(strong, data_samples)['loss_unsup'].item()
+    assert same != pytest.approx(losses['loss_unsup'].item(), rel=1e-3)
+
+
+def test_supervised_pretraining_then_teacher_copy():
+    model = tiny_ssmll(pretrain_iters=3, prior_prob=None)
+    model.train()
+    inputs = [torch.randn(4, 3, 32, 32), torch.randn(4, 3, 32, 32)]
+    data_samples = samples([[0], [1], [], []], [True, True, False, False])
+    hub = MessageHub.get_current_instance()
+    calls = []
+    teacher_forward = model.teacher.head.forward
+    model.teacher.head.forward = lambda *a, **k: calls.append(1) or teacher_forward(*a, **k)
+    try:
+        hub.update_info('iter', 2)
+        assert model.in_pretrain()
+        losses = model.loss(inputs, data_samples)
+        assert losses['loss_unsup'].item() == 0.0 and losses['loss_sup'].item() > 0 and not calls
+        with torch.no_grad():
+            model.student.head.fc.weight.add_(0.3)  # pre-training moved the student
+        hub.update_info('iter', 3)
+        student = copy.deepcopy(model.student.state_dict())
+        losses = model.loss(inputs, data_samples)
+        assert calls and losses['loss_unsup'].item() > 0
+        for key, value in model.teacher.state_dict().items():
+            assert torch.equal(value, student[key]), key  # teacher = the pre-trained student
+    finally:
+        hub.update_info('iter', 0)
+    with pytest.raises(ValueError, match='pretrain_iters'):
+        tiny_ssmll(pretrain_iters=-1)
+
+
+def test_negative_label_precision_recall_hand_computed():
+    scores = torch.tensor([[0.9, 0.1, 0.05, 0.3], [0.15, 0.8, 0.5, 0.01]])
+    targets = torch.tensor([[1.0, 0.0, 1.0, 0.0], [0.0, 1.0, 0.0, 0.0]])
+    out = negative_label_precision_recall(scores, targets, tau_ml=0.2)
+    # negatives (score < 0.2): (0,1) absent, (0,2) present!, (1,0) absent, (1,3) absent -> 3 of 4 right
+    # absent pairs: (0,1), (0,3), (1,0), (1,2), (1,3) -> 3 of 5 found
+    assert out['precision'] == pytest.approx(3 / 4) and out['recall'] == pytest.approx(3 / 5)
+    assert (out['num_negative_labels'], out['num_absent'], out['num_present_dropped']) == (4, 5, 1)
+    with pytest.raises(ValueError, match=r'\(N, K\)'):
+        negative_label_precision_recall(scores, targets[:1])
+
+
+def test_multi_view_preprocessor_gives_one_batch_per_view():
+    init_default_scope('mmpretrain')
+    pre = MultiViewClsDataPreprocessor(dict(type='ClsDataPreprocessor', mean=[0.0] * 3, std=[1.0] * 3))
+    imgs = [[torch.full((3, 8, 8), float(i)), torch.full((3, 8, 8), 10.0 + i)] for i in range(3)]
+    out = pre({'inputs': imgs, 'data_samples': None}, True)
+    assert len(out['inputs']) == 2 and out['inputs'][0].shape == (3, 3, 8, 8)
+    assert out['inputs'][1][2, 0, 0, 0].item() == 12.0
+    single = pre({'inputs': [torch.zeros(3, 8, 8)], 'data_samples': None}, False)
+    assert single['inputs'].shape == (1, 3, 8, 8)

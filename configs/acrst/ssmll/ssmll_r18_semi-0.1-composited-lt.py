@@ -1,16 +1,32 @@
 # SSMLL for ACRST on the composited long-tailed benchmark (10% fold 1), "composited from real images":
-# the demo's half-width ResNet-18 at 192x192, 4k iterations.
+# the demo's half-width ResNet-18 at 192x192, 4k iterations (the first 400 supervised only); weak view for the
+# teacher, strong view (+ colour jitter, Gaussian blur, cutout) for the student.
 _base_ = ['./ssmll_r18_semi-0.1-composited-demo.py']
 
 data_root = 'data/composited_lt_det/'
 percent = 10
 img_size = 192
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
+weak_view = [
     dict(type='Resize', scale=(img_size, img_size)),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+]
+strong_view = weak_view + [
+    dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1),
+    dict(type='GaussianBlur', magnitude_range=(0.1, 2.0), magnitude_std='inf', prob=0.5),
+    dict(type='RandomErasing', erase_prob=0.7, min_area_ratio=0.02, max_area_ratio=0.2, mode='const'),
+]
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='MultiView', num_views=[1, 1], transforms=[weak_view, strong_view]),
     dict(type='PackInputs', meta_keys=_base_.meta_keys),
 ]
+model = dict(
+    pretrain_iters=400,
+    prior_prob=0.01,
+    data_preprocessor=dict(
+        _delete_=True, type='MultiViewClsDataPreprocessor', data_preprocessor=_base_.model.data_preprocessor
+    ),
+)
 test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='Resize', scale=(img_size, img_size)),

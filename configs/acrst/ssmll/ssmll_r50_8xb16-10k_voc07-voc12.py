@@ -11,7 +11,7 @@ unlabeled_dataset.update(
     data_root=data_root, ann_file='annotations/voc12_trainval.json', data_prefix=dict(img_path='')
 )
 score_dataset = dict(unlabeled_dataset, pipeline=_base_.test_pipeline)
-model = dict(classifier=dict(head=dict(num_classes=20)))
+model = dict(classifier=dict(head=dict(num_classes=20)), pretrain_iters=2000)  # paper, VOC
 train_dataloader = dict(dataset=dict(datasets=[labeled_dataset, unlabeled_dataset]))
 val_dataloader = dict(
     dataset=dict(data_root=data_root, ann_file='annotations/voc07_test.json', data_prefix=dict(img_path=''))

@@ -1,4 +1,5 @@
-# SSMLL for ACRST on COCO-additional: train2017 labeled, unlabeled2017 unlabeled.
+# SSMLL for ACRST on COCO-additional: train2017 labeled, unlabeled2017 unlabeled; 6k supervised pre-training
+# iterations (paper).
 _base_ = ['./ssmll_r50_8xb16-20k_semi-0.1-coco.py']
 
 labeled_dataset = _base_.labeled_dataset
@@ -9,3 +10,4 @@ unlabeled_dataset.update(
 )
 score_dataset = dict(unlabeled_dataset, pipeline=_base_.test_pipeline)
 train_dataloader = dict(dataset=dict(datasets=[labeled_dataset, unlabeled_dataset]))
+model = dict(pretrain_iters=6000)  # paper, COCO-additional
