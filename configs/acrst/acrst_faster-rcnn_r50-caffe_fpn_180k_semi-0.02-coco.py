@@ -2,7 +2,7 @@
 _base_ = ['./acrst_faster-rcnn_r50-caffe_fpn_180k_semi-0.1-coco.py']
 
 ml_scores_file = 'work_dirs/ssmll_r50_8xb16-20k_semi-0.02-coco/unlabeled_scores.json'
-model = dict(semi_train_cfg=dict(ml_scores_file=ml_scores_file))
+model = dict(semi_train_cfg=dict(ml_scores_file=ml_scores_file, burn_in_iters=5000))  # paper burn-in
 labeled_dataset = _base_.labeled_dataset
 unlabeled_dataset = _base_.unlabeled_dataset
 labeled_dataset.ann_file = 'semi_anns/instances_train2017.1@2.json'

@@ -1,8 +1,9 @@
 # ACRST on COCO-standard 10% (fold 1): Faster R-CNN R50-caffe FPN, Mean Teacher (mmdet's Soft Teacher framework)
 # with CropBank pastes (FBR + AFFR), two-stage pseudo-label filtering and selective supervision.
 # Paper hyper-parameters (AAAI 2022): batch 32 labeled + 32 unlabeled (8 GPUs x 4 + 4), SGD lr 0.01 momentum 0.9,
-# EMA 0.9996, unsup weight 4, tau_cls 0.7, tau_ml 0.2, beta 0.6, 180k iterations.
-# Burn-in length and CropBank caps / refresh interval are not given in the paper: ours (see README).
+# EMA 0.9996, unsup weight 4, tau_cls 0.7, tau_ml 0.2, beta 0.6, 180k iterations, burn-in 3k / 5k / 5k / 10k
+# iterations for COCO-standard 1 / 2 / 5 / 10% (the teacher becomes a copy of the student when it ends).
+# The label bank holds the whole labeled set; the pseudo-bank cap and refresh interval are ours (see README).
 # Before training: train SSMLL (configs/acrst/ssmll/ssmll_r50_8xb16-20k_semi-0.1-coco.py) and write its scores:
 #   python tools/acrst/ssmll_scores.py <ssmll config> <ssmll checkpoint> --out <ml_scores_file below>
 _base_ = ['mmdet::soft_teacher/soft-teacher_faster-rcnn_r50-caffe_fpn_180k_semi-0.1-coco.py']
@@ -14,7 +15,7 @@ model = dict(
     semi_train_cfg=dict(
         sup_weight=1.0,
         unsup_weight=4.0,
-        burn_in_iters=2000,
+        burn_in_iters=10000,  # paper, COCO-standard 10%
         pseudo_label_initial_score_thr=0.1,  # teacher detections entering the pseudo-recall statistics
         tau_cls=0.7,  # filter stage 1
         tau_ml=0.2,  # filter stage 2
@@ -62,11 +63,10 @@ custom_hooks = [
     dict(type='MeanTeacherHook', momentum=0.0004),  # EMA 0.9996
     dict(
         type='CropBankHook',
-        label_cap=20,
-        pseudo_cap=20,
-        crop_max_size=128,
+        pseudo_cap=1000,  # label bank: every labeled instance (label_cap=None)
         refresh_interval=1000,
         beta=0.6,
         conf_thr=0.1,
+        pr_form='aaai',  # PR = summed teacher confidences (arXiv v1: 'v1')
     ),
 ]

@@ -71,3 +71,38 @@ def test_ssmll_config_builds(path):
     cfg.model.classifier.backbone.init_cfg = None
     model = MODELS.build(cfg.model)
     assert hasattr(model, 'teacher') and hasattr(model, 'student')
+
+
+PAPER_BURN_IN = {  # (AAAI 2022) COCO-standard 1 / 2 / 5 / 10 %, VOC
+    'acrst_faster-rcnn_r50-caffe_fpn_180k_semi-0.01-coco.py': 3000,
+    'acrst_faster-rcnn_r50-caffe_fpn_180k_semi-0.02-coco.py': 5000,
+    'acrst_faster-rcnn_r50-caffe_fpn_180k_semi-0.05-coco.py': 5000,
+    'acrst_faster-rcnn_r50-caffe_fpn_180k_semi-0.1-coco.py': 10000,
+    'acrst_faster-rcnn_r50-caffe_fpn_72k_voc07-voc12.py': 5000,
+}
+PAPER_SSMLL_PRETRAIN = {  # supervised pre-training of SSMLL: VOC / COCO-standard / COCO-additional
+    'ssmll_r50_8xb16-10k_voc07-voc12.py': 2000,
+    'ssmll_r50_8xb16-20k_semi-0.01-coco.py': 2000,
+    'ssmll_r50_8xb16-20k_semi-0.1-coco.py': 2000,
+    'ssmll_r50_8xb16-20k_coco-additional.py': 6000,
+}
+
+
+@pytest.mark.parametrize('name', sorted(PAPER_BURN_IN))
+def test_paper_burn_in_and_schedule(name):
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs/acrst', name))
+    assert cfg.model.semi_train_cfg.burn_in_iters == PAPER_BURN_IN[name]
+    assert cfg.train_cfg.max_iters == (72000 if 'voc' in name else 180000)
+    hook = {h['type']: h for h in cfg.custom_hooks}['CropBankHook']
+    assert hook.get('label_cap') is None and hook['pr_form'] == 'aaai'  # the whole labeled set, AAAI PR
+
+
+@pytest.mark.parametrize('name', sorted(PAPER_SSMLL_PRETRAIN))
+def test_ssmll_paper_pretraining_and_views(name):
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs/acrst/ssmll', name))
+    assert cfg.model.pretrain_iters == PAPER_SSMLL_PRETRAIN[name]
+    assert cfg.model.data_preprocessor.type == 'MultiViewClsDataPreprocessor'
+    for dataset in cfg.train_dataloader.dataset.datasets:
+        (views,) = [t for t in dataset.pipeline if t['type'] == 'MultiView']
+        weak, strong = (pipeline_types(v) for v in views['transforms'])
+        assert {'ColorJitter', 'GaussianBlur', 'RandomErasing'} <= set(strong) - set(weak)
