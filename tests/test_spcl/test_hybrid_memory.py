@@ -10,6 +10,7 @@ from mmssod.models.reid.hybrid_memory import (
     HybridMemory,
     class_logits,
     momentum_update,
+    momentum_update_vectorised,
     unified_contrastive_loss,
 )
 
@@ -94,11 +95,17 @@ def test_vectorised_update_equals_sequential_definition_with_duplicates(seed):
     idx = torch.randint(0, 10, (40,), generator=g)  # many duplicate rows, in arbitrary order
     feats = F.normalize(torch.randn(40, 5, generator=g), dim=1)
     expect = sequential_update(mem, idx, feats, 0.2)
-    got = momentum_update(mem.clone(), idx, feats, 0.2)
-    torch.testing.assert_close(got, expect, atol=1e-6, rtol=1e-6)
-    untouched = torch.ones(10, dtype=torch.bool)
-    untouched[idx] = False
-    assert torch.equal(got[untouched], mem[untouched])
+    for update in (momentum_update, momentum_update_vectorised):  # compiled loop (CPU + numba), vectorised
+        got = update(mem.clone(), idx, feats, 0.2)
+        torch.testing.assert_close(got, expect, atol=1e-6, rtol=1e-6)
+        untouched = torch.ones(10, dtype=torch.bool)
+        untouched[idx] = False
+        assert torch.equal(got[untouched], mem[untouched])
+    # PK-style batch: source rows 4 times each + unique target rows (one index_copy_ + rounds on 4 rows)
+    idx = torch.cat([torch.arange(4).repeat_interleave(4), 4 + torch.randperm(6, generator=g)])
+    feats = F.normalize(torch.randn(len(idx), 5, generator=g), dim=1)
+    expect = sequential_update(mem, idx, feats, 0.2)
+    torch.testing.assert_close(momentum_update_vectorised(mem.clone(), idx, feats, 0.2), expect)
 
 
 def test_memory_loss_defers_update_until_applied_and_resizes_on_load():

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from mmssod.models.reid.jaccard import jaccard_distance, knn_rank, sparse_to_scipy
+from mmssod.models.reid.jaccard_cpu import knn_symmetric, numba_available
 
 
 def dense_reference(feats: np.ndarray, k1: int, k2: int) -> np.ndarray:
@@ -46,11 +47,18 @@ def clustered_features(n_clusters=8, per=12, dim=16, noise=0.35, seed=0):
     return torch.nn.functional.normalize(x, dim=1)
 
 
+BACKENDS = [
+    'torch',
+    pytest.param('cpu', marks=pytest.mark.skipif(not numba_available(), reason='needs numba')),
+]
+
+
+@pytest.mark.parametrize('backend', BACKENDS)
 @pytest.mark.parametrize('k1, k2', [(30, 6), (10, 1), (8, 3)])
-def test_sparse_jaccard_equals_dense_reference(k1, k2):
+def test_sparse_jaccard_equals_dense_reference(k1, k2, backend):
     feats = clustered_features()
     ref = dense_reference(feats.double().numpy(), k1, k2)
-    dist = jaccard_distance(feats, k1=k1, k2=k2)
+    dist = jaccard_distance(feats, k1=k1, k2=k2, backend=backend)
     assert dist.is_sparse
     dense = dist.to_dense().numpy()
     stored = np.zeros(dense.shape, dtype=bool)
@@ -62,34 +70,65 @@ def test_sparse_jaccard_equals_dense_reference(k1, k2):
     assert np.allclose(np.diag(dense), 0, atol=1e-5)
 
 
-def test_max_distance_drops_only_larger_entries():
+@pytest.mark.parametrize('backend', BACKENDS)
+def test_max_distance_drops_only_larger_entries(backend):
     feats = clustered_features(seed=1)
-    full = jaccard_distance(feats)
-    cut = jaccard_distance(feats, max_distance=0.62)
+    full = jaccard_distance(feats, backend=backend)
+    cut = jaccard_distance(feats, max_distance=0.62, backend=backend)
     fv = full.values()
     assert cut.values().numel() == int((fv <= 0.62).sum()) < fv.numel()
     assert (cut.values() <= 0.62).all()
 
 
-def test_k_clipped_to_small_n_and_scipy_conversion_keeps_zero_diagonal():
+@pytest.mark.parametrize('backend', BACKENDS)
+def test_k_clipped_to_small_n_and_scipy_conversion_keeps_zero_diagonal(backend):
     feats = clustered_features(n_clusters=2, per=3)  # N = 6 < k1
-    csr = sparse_to_scipy(jaccard_distance(feats, k1=30, k2=6))
+    csr = sparse_to_scipy(jaccard_distance(feats, k1=30, k2=6, backend=backend))
     assert csr.shape == (6, 6)
     assert all(csr[i].indices.tolist().count(i) == 1 for i in range(6)), 'diagonal must be stored'
     assert knn_rank(feats, 3)[:, 0].tolist() == list(range(6))
 
 
-def test_bad_shape_is_rejected():
+def test_bad_shape_and_backend_are_rejected(monkeypatch):
     with pytest.raises(ValueError, match='N, D'):
         jaccard_distance(torch.zeros(0, 4))
+    with pytest.raises(ValueError, match='backend'):
+        jaccard_distance(torch.zeros(3, 4), backend='faiss')
+    from mmssod.models.reid import jaccard_cpu
+
+    monkeypatch.setattr(jaccard_cpu, 'numba_available', lambda: False)
+    with pytest.raises(ValueError, match='numba'):
+        jaccard_distance(clustered_features(), backend='cpu')
+    assert jaccard_distance(clustered_features()).is_sparse  # auto falls back to the torch path
 
 
 def test_chunked_computation_equals_single_chunk(monkeypatch):
     from mmssod.models.reid import jaccard as jac
 
     feats = clustered_features(n_clusters=7, per=11, seed=3)  # N = 77: chunk edges fall inside the data
-    whole = jaccard_distance(feats).to_dense()
+    whole = jaccard_distance(feats, backend='torch').to_dense()
     monkeypatch.setattr(jac, '_CHUNK_ELEMENTS', 3000)
     monkeypatch.setattr(jac, '_PAIR_CHUNK', 500)
-    chunked = jaccard_distance(feats).to_dense()
+    chunked = jaccard_distance(feats, backend='torch').to_dense()
     torch.testing.assert_close(chunked, whole, atol=1e-6, rtol=0)
+
+
+def test_symmetric_blocked_knn_equals_full_topk(monkeypatch):
+    from mmssod.models.reid import jaccard_cpu
+
+    feats = clustered_features(n_clusters=7, per=11, seed=4)  # N = 77
+    full = (feats @ feats.t()).topk(12, dim=1)
+    for block in (77 * 12, 77 * 20, 1 << 24):  # blocks of 12 and 20 rows (edges inside the data), one block
+        monkeypatch.setattr(jaccard_cpu, '_BLOCK_ELEMENTS', block)
+        vals, idx = knn_symmetric(feats, 12)
+        torch.testing.assert_close(vals, full.values, atol=1e-6, rtol=0)
+        assert torch.equal(idx, full.indices)
+
+
+@pytest.mark.skipif(not numba_available(), reason='needs numba')
+def test_cpu_and_torch_backends_agree_on_a_larger_set():
+    feats = clustered_features(n_clusters=40, per=9, dim=64, noise=0.6, seed=5)  # N = 360 > k1 everywhere
+    a = jaccard_distance(feats, backend='torch', max_distance=0.62)
+    b = jaccard_distance(feats, backend='cpu', max_distance=0.62)
+    assert torch.equal(a.indices(), b.indices())
+    torch.testing.assert_close(a.values(), b.values(), atol=1e-5, rtol=0)

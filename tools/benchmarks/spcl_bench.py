@@ -88,6 +88,66 @@ def clustering_child(n: int, dim: int, device: str) -> dict:
     return out
 
 
+def run_jaccard_compare(args) -> list:
+    """Old (torch) vs new (compiled CPU) Jaccard + clustering in one process: alternated, median of repeats.
+
+    Both compute the distance with ``max_distance = eps + gap`` and then the same DBSCAN x 3 +
+    reliability (``self_paced_clustering``); the max |difference| of the two distance matrices and whether
+    the labels agree are reported too.
+    """
+    import torch
+
+    from mmssod.models.reid.clustering import self_paced_clustering
+    from mmssod.models.reid.jaccard import jaccard_distance, sparse_to_scipy
+
+    torch.set_num_threads(args.threads)
+    rows = []
+    for n in args.sizes:
+        feats = synthetic_features(n, args.dim)
+
+        def run(backend, feats=feats):
+            t = time.perf_counter()
+            dist = jaccard_distance(feats, 30, 6, max_distance=0.62, backend=backend)
+            labels = self_paced_clustering(sparse_to_scipy(dist), 0.6, 0.02, 4)[0]
+            return time.perf_counter() - t, dist, labels
+
+        t0 = time.perf_counter()
+        run('cpu')  # compile (or load numba's cache) and warm up both
+        first = time.perf_counter() - t0
+        run('torch')
+        times = {'torch': [], 'cpu': []}
+        for _ in range(args.repeats):
+            for backend in ('torch', 'cpu'):
+                dt, dist, labels = run(backend)
+                times[backend].append(dt)
+                if backend == 'torch':
+                    old_dist, old_labels = dist, labels
+                else:
+                    new_dist, new_labels = dist, labels
+        same_pattern = torch.equal(old_dist.indices(), new_dist.indices())
+        diff = float((old_dist.values() - new_dist.values()).abs().max()) if same_pattern else float('nan')
+        old_t, new_t = statistics.median(times['torch']), statistics.median(times['cpu'])
+        row = dict(
+            n=n,
+            dim=args.dim,
+            threads=args.threads,
+            repeats=args.repeats,
+            old_torch_s=round(old_t, 3),
+            new_cpu_s=round(new_t, 3),
+            speedup=round(old_t / new_t, 2),
+            old_runs_s=[round(x, 2) for x in times['torch']],
+            new_runs_s=[round(x, 2) for x in times['cpu']],
+            first_new_call_s=round(first, 2),
+            same_stored_pairs=same_pattern,
+            max_abs_diff=diff,
+            same_labels=bool((old_labels == new_labels).all()),
+            load_avg=os.getloadavg()[0],
+        )
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    return rows
+
+
 def run_clustering(args) -> list:
     device = resolve_device(args.device)
     rows = []
@@ -116,7 +176,7 @@ def run_update(args) -> dict:
     import torch
     import torch.nn.functional as F
 
-    from mmssod.models.reid.hybrid_memory import momentum_update
+    from mmssod.models.reid.hybrid_memory import momentum_update, momentum_update_vectorised
 
     device = resolve_device(args.device)
     g = torch.Generator().manual_seed(0)
@@ -135,6 +195,9 @@ def run_update(args) -> dict:
     def vec(mem):
         momentum_update(mem, rows, feats, 0.2)
 
+    def vec_torch(mem):
+        momentum_update_vectorised(mem, rows, feats, 0.2)
+
     def timed(fn):
         mem = memory.clone()
         if device == 'cuda':
@@ -145,28 +208,33 @@ def run_update(args) -> dict:
             torch.cuda.synchronize()
         return time.perf_counter() - t
 
-    def timeit_pair():
-        """Interleave the two variants (shared machines drift); median after one warm-up each."""
-        loops, vecs = [], []
+    def timeit_all():
+        """Interleave the variants (shared machines drift); median after one warm-up each."""
+        times = {'loop': [], 'update': [], 'vectorised': []}
         for _ in range(args.repeats + 1):
-            loops.append(timed(loop))
-            vecs.append(timed(vec))
-        return statistics.median(loops[1:]), statistics.median(vecs[1:])
+            for name, fn in (('loop', loop), ('update', vec), ('vectorised', vec_torch)):
+                times[name].append(timed(fn))
+        return {k: statistics.median(v[1:]) for k, v in times.items()}
 
-    a, b = memory.clone(), memory.clone()
+    a, b, c = memory.clone(), memory.clone(), memory.clone()
     loop(a)
     vec(b)
-    max_diff = float((a - b).abs().max())
-    t_loop, t_vec = timeit_pair()
+    vec_torch(c)
+    t = timeit_all()
     out = dict(
         device=device,
+        threads=torch.get_num_threads(),
         batch=args.batch,
         memory_rows=args.memory,
         dim=args.dim,
-        loop_ms=round(1e3 * t_loop, 3),
-        vectorised_ms=round(1e3 * t_vec, 3),
-        speedup=round(t_loop / t_vec, 1),
-        max_abs_diff=max_diff,
+        loop_ms=round(1e3 * t['loop'], 3),
+        update_ms=round(1e3 * t['update'], 3),  # momentum_update (CPU: compiled loop when numba is there)
+        vectorised_ms=round(1e3 * t['vectorised'], 3),  # momentum_update_vectorised (the GPU path)
+        speedup=round(t['loop'] / t['update'], 1),
+        speedup_vectorised=round(t['loop'] / t['vectorised'], 1),
+        max_abs_diff=float((a - b).abs().max()),
+        max_abs_diff_vectorised=float((a - c).abs().max()),
+        load_avg=os.getloadavg()[0],
     )
     print(json.dumps(out), flush=True)
     return out
@@ -253,6 +321,11 @@ def main(argv=None):
     cc.add_argument('--n', type=int, required=True)
     cc.add_argument('--dim', type=int, default=2048)
     cc.add_argument('--device', default='cpu')
+    j = sub.add_parser('jaccard-compare')
+    j.add_argument('--sizes', type=int, nargs='+', default=[5000, 12936])
+    j.add_argument('--dim', type=int, default=2048)
+    j.add_argument('--threads', type=int, default=1)
+    j.add_argument('--repeats', type=int, default=5)
     u = sub.add_parser('update')
     u.add_argument('--batch', type=int, default=256)
     u.add_argument('--memory', type=int, default=12936 + 751)
@@ -273,6 +346,8 @@ def main(argv=None):
         print(json.dumps(clustering_child(args.n, args.dim, args.device)))
     elif args.cmd == 'clustering':
         run_clustering(args)
+    elif args.cmd == 'jaccard-compare':
+        run_jaccard_compare(args)
     elif args.cmd == 'update':
         run_update(args)
     else:

@@ -75,12 +75,11 @@ def unified_contrastive_loss(
 
 
 def momentum_update(memory: Tensor, indexes: Tensor, feats: Tensor, momentum: float = 0.2) -> Tensor:
-    """Momentum update of memory rows, equal to the sequential per-sample definition, vectorised.
+    """Momentum update of memory rows, equal to the sequential per-sample definition.
 
-    For each sample in batch order: ``f_y <- m * f_y + (1 - m) * x``, then ``f_y <- f_y / ||f_y||``. Rows
-    that appear once are updated all at once; a row hit by several samples of the batch is updated in
-    occurrence rounds (round r applies every row's r-th sample), which is exactly the sequential result and
-    needs as many vectorised steps as the largest multiplicity, not one per sample.
+    For each sample in batch order: ``f_y <- m * f_y + (1 - m) * x``, then ``f_y <- f_y / ||f_y||``.
+    On the CPU with numba this is that loop, compiled (one pass over the batch, no thread pool, so it
+    stays fast on a loaded machine); otherwise (GPU, or no numba) :func:`momentum_update_vectorised`.
 
     Args:
         memory (Tensor): (M, D) memory, updated in place.
@@ -93,29 +92,95 @@ def momentum_update(memory: Tensor, indexes: Tensor, feats: Tensor, momentum: fl
     """
     if indexes.numel() == 0:
         return memory
+    kernel = _update_kernel() if memory.device.type == 'cpu' else None
+    if kernel is not None and memory.dtype == torch.float32 and memory.is_contiguous():
+        x = feats.detach().to(torch.float32).contiguous()
+        kernel(memory.numpy(), indexes.to(torch.int64).contiguous().numpy(), x.numpy(), float(momentum))
+        return memory
+    return momentum_update_vectorised(memory, indexes, feats, momentum)
+
+
+_KERNEL = []
+
+
+def _update_kernel():
+    """The compiled sequential update (numba), or None without numba."""
+    if _KERNEL:
+        return _KERNEL[0]
+    try:
+        import numba
+        import numpy as np
+    except ImportError:
+        _KERNEL.append(None)
+        return None
+
+    @numba.njit(cache=True, nogil=True)
+    def sequential_update(memory, rows, feats, m):
+        for b in range(rows.shape[0]):
+            y = rows[b]
+            sq = 0.0
+            for q in range(memory.shape[1]):
+                v = np.float32(m) * memory[y, q] + np.float32(1.0 - m) * feats[b, q]
+                memory[y, q] = v
+                sq += np.float64(v) * v
+            inv = np.float32(1.0 / max(np.sqrt(sq), 1e-12))
+            for q in range(memory.shape[1]):
+                memory[y, q] *= inv
+
+    _KERNEL.append(sequential_update)
+    return sequential_update
+
+
+def momentum_update_vectorised(
+    memory: Tensor, indexes: Tensor, feats: Tensor, momentum: float = 0.2
+) -> Tensor:
+    """Vectorised :func:`momentum_update` (any device), equal to the sequential definition.
+
+    Rows hit once in the batch are updated in one gather / lerp / normalise / ``index_copy_``; rows hit by
+    several samples (source classes in PK batches) are gathered once into a small tensor, updated there in
+    occurrence rounds (round r applies each such row's r-th sample, in batch order) and written back once.
+
+    Args:
+        memory (Tensor): (M, D) memory, updated in place.
+        indexes (Tensor): (B,) int64 row of each sample.
+        feats (Tensor): (B, D) features (detached).
+        momentum (float): m. Defaults to 0.2.
+
+    Returns:
+        Tensor: ``memory``.
+    """
+    if indexes.numel() == 0:
+        return memory
     feats = feats.detach().to(memory.dtype)
-    # occurrence number of each sample among the samples with the same row, in batch order (stable sort)
-    order = torch.sort(indexes, stable=True).indices
-    sorted_idx = indexes[order]
-    starts = torch.ones_like(sorted_idx, dtype=torch.bool)
-    starts[1:] = sorted_idx[1:] != sorted_idx[:-1]
-    group_start = torch.cummax(torch.where(starts, torch.arange(len(order), device=order.device), 0), 0)[0]
+    uniq, inverse, counts = torch.unique(indexes, return_inverse=True, return_counts=True)
+    once = counts[inverse] == 1
+    if bool(once.all()):
+        rows, x = indexes, feats
+    else:
+        rows, x = indexes[once], feats[once]
+    if rows.numel():
+        new = torch.lerp(x, memory.index_select(0, rows), momentum)  # m * old + (1 - m) * x
+        memory.index_copy_(0, rows, new.div_(new.norm(dim=1, keepdim=True).clamp_(min=1e-12)))
+    if rows.numel() == indexes.numel():
+        return memory
+    many = ~once
+    rep_idx, rep_x = indexes[many], feats[many]  # batch order kept
+    rep_rows, slot = torch.unique(rep_idx, return_inverse=True)
+    sub = memory.index_select(0, rep_rows)  # (R, D) the repeated rows only
+    # occurrence number of each repeated sample among the samples of its row (stable: batch order)
+    order = torch.sort(slot, stable=True).indices
+    sorted_slot = slot[order]
+    starts = torch.ones_like(sorted_slot, dtype=torch.bool)
+    starts[1:] = sorted_slot[1:] != sorted_slot[:-1]
+    pos = torch.arange(len(order), device=order.device)
     occurrence = torch.empty_like(order)
-    occurrence[order] = torch.arange(len(order), device=order.device) - group_start
-    counts = torch.bincount(occurrence).tolist()  # samples per round
-    if len(counts) > 1:  # group the samples by round once (stable: batch order inside a round)
-        by_round = torch.sort(occurrence, stable=True).indices
-        indexes, feats = indexes.index_select(0, by_round), feats.index_select(0, by_round)
-    begin = 0
-    for count in counts:
-        rows, x = indexes[begin : begin + count], feats[begin : begin + count]
-        begin += count
-        old = memory.index_select(0, rows)
-        new = torch.lerp(x, old, momentum)  # m * old + (1 - m) * x
-        new.div_(new.norm(dim=1, keepdim=True).clamp_(min=1e-12))
-        # rows are unique within a round; index_add_ of the change is several times faster than
-        # index_copy_ on CPU and equals the copy up to one rounding of the addition
-        memory.index_add_(0, rows, new.sub_(old))
+    occurrence[order] = pos - torch.cummax(torch.where(starts, pos, 0), 0)[0]
+    for r in range(int(occurrence.max()) + 1):
+        sel = occurrence == r
+        s, xr = slot[sel], rep_x[sel]
+        new = torch.lerp(xr, sub.index_select(0, s), momentum)
+        sub.index_copy_(0, s, new.div_(new.norm(dim=1, keepdim=True).clamp_(min=1e-12)))
+    memory.index_copy_(0, rep_rows, sub)
     return memory
 
 

@@ -217,9 +217,12 @@ def jaccard_from_weights(
     return torch.sparse_coo_tensor(idx, torch.cat(out_v), (n, n), is_coalesced=True, check_invariants=False)
 
 
+JACCARD_BACKENDS = ('auto', 'torch', 'cpu')
+
+
 @torch.no_grad()
 def jaccard_distance(
-    feats: Tensor, k1: int = 30, k2: int = 6, max_distance: Optional[float] = None
+    feats: Tensor, k1: int = 30, k2: int = 6, max_distance: Optional[float] = None, backend: str = 'auto'
 ) -> Tensor:
     """k-reciprocal Jaccard distance of L2-normalised features, sparse, on the features' device.
 
@@ -229,16 +232,33 @@ def jaccard_distance(
         k2 (int): Query-expansion neighbours (clipped to N). Defaults to 6.
         max_distance (float, optional): Drop larger distances from the output (exact for any consumer
             that only looks at distances <= it, e.g. DBSCAN with eps <= it). Defaults to None.
+        backend (str): ``'torch'`` (this module, any device), ``'cpu'`` (compiled loops of
+            :mod:`.jaccard_cpu`, needs numba, CPU tensors) or ``'auto'`` (``'cpu'`` for CPU tensors when
+            numba is installed, else ``'torch'``). Same output up to float rounding. Defaults to 'auto'.
 
     Returns:
         Tensor: Sparse COO (N, N) fp32 distance, coalesced; entries not stored are exactly 1.0; the
         diagonal is stored (0).
     """
+    from .jaccard_cpu import jaccard_distance_cpu, numba_available
+
     if feats.dim() != 2 or feats.size(0) < 1:
         raise ValueError(f'jaccard_distance expects (N, D) features with N >= 1, got {tuple(feats.shape)}')
+    if backend not in JACCARD_BACKENDS:
+        raise ValueError(f'jaccard_distance backend must be one of {JACCARD_BACKENDS}, got {backend!r}')
+    if backend == 'auto':
+        backend = 'cpu' if feats.device.type == 'cpu' and numba_available() else 'torch'
+    elif backend == 'cpu' and (feats.device.type != 'cpu' or not numba_available()):
+        raise ValueError(
+            "jaccard_distance backend='cpu' needs CPU features and numba (pip install numba); got "
+            f'{feats.device.type} features, numba {"installed" if numba_available() else "missing"}. '
+            "Use backend='torch' or 'auto'."
+        )
     feats = torch.nn.functional.normalize(feats.float(), dim=1)
     n = feats.size(0)
     k1, k2 = min(k1, n), min(k2, n)
+    if backend == 'cpu':
+        return jaccard_distance_cpu(feats, k1, k2, max_distance)
     rank = knn_rank(feats, k1)
     rows, cols, vals = expanded_weights(feats, rank, k1)
     rows, cols, vals = query_expansion(rows, cols, vals, rank, k2, n)
