@@ -106,3 +106,21 @@ def test_ssmll_paper_pretraining_and_views(name):
         (views,) = [t for t in dataset.pipeline if t['type'] == 'MultiView']
         weak, strong = (pipeline_types(v) for v in views['transforms'])
         assert {'ColorJitter', 'GaussianBlur', 'RandomErasing'} <= set(strong) - set(weak)
+
+
+def test_ssmll_views_run_on_an_image(tmp_path):
+    """Both views of the SSMLL train pipelines run (many random draws), giving [weak, strong] tensors."""
+    import mmcv
+    import numpy as np
+    from mmengine.dataset import Compose
+
+    init_default_scope('mmpretrain')
+    img = str(tmp_path / 'img.png')
+    mmcv.imwrite(np.random.default_rng(0).integers(0, 255, (120, 160, 3), dtype=np.uint8), img)
+    for name in ('ssmll_r18_semi-0.1-composited-lt.py', 'ssmll_r50_8xb16-20k_semi-0.1-coco.py'):
+        cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs/acrst/ssmll', name))
+        pipeline = Compose(cfg.train_pipeline)
+        np.random.seed(0)
+        for _ in range(30):
+            out = pipeline({'img_path': img, 'img_id': 1, 'labeled': False, 'gt_label': []})
+            assert len(out['inputs']) == 2 and out['inputs'][0].shape == out['inputs'][1].shape

@@ -11,7 +11,8 @@ weak_view = [
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
 ]
 strong_view = weak_view + [
-    dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1),
+    # no hue jitter: mmcv.adjust_hue overflows uint8 on numpy 2 for negative shifts
+    dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4),
     dict(type='GaussianBlur', magnitude_range=(0.1, 2.0), magnitude_std='inf', prob=0.5),
     dict(type='RandomErasing', erase_prob=0.7, min_area_ratio=0.02, max_area_ratio=0.2, mode='const'),
 ]
