@@ -1,12 +1,14 @@
-"""Cal-DETR benchmark: DINO vs Cal-DINO (paper) vs the release's behaviour, plus post-hoc temperature scaling.
+"""Cal-DETR benchmark: baseline vs Cal-DETR (paper) vs the release's behaviour, plus temperature scaling.
 
-Arms, all on the same data, schedule, batch and seeds (only the head differs), on a small DINO (2 encoder /
-3 decoder layers, 100 queries) over the ImageNet-pretrained EfficientNet-Lite0 (timm features at strides
-8-32), configs ``configs/cal_detr/*dino-4scale-small*_efficientnet-lite0_1xb4-900it_composited-demo*.py``:
+Arms, all on the same data, schedule, batch and seeds (only the head differs), on a small DINO
+(``--family dino``, the default) or Deformable-DETR (``--family ddetr``) with 2 encoder / 3 decoder layers and
+100 queries over the ImageNet-pretrained EfficientNet-Lite0 (timm features at strides 8-32), configs
+``configs/cal_detr/*{dino-4scale,deformable-detr}-small*_efficientnet-lite0_1xb4-900it_composited-demo*.py``:
 
-* ``baseline``: mmdet's ``DINOHead``;
-* ``paper``: ``CalDINOHead`` as the paper describes it (modulation ``z_L * (1 - tanh(var))`` + mixing);
-* ``released``: ``CalDINOHead(modulation_mode='released', logit_mixing=False)``, what the release trains;
+* ``baseline``: mmdet's ``DINOHead`` / ``DeformableDETRHead``;
+* ``paper``: ``CalDINOHead`` / ``CalDeformableDETRHead`` as the paper describes it (modulation
+  ``z_L * (1 - tanh(var))`` + logit mixing);
+* ``released``: the Cal head with ``modulation_mode='released', logit_mixing=False``, what the release trains;
 * ``ts``: post-hoc temperature scaling of the baseline's predictions (no training). In-domain, T is
   cross-fitted over the clean val set by image (fold = image id % 2: each half is scaled with a T fit on the
   other half); out-of-domain, T is fit on the whole clean val set and applied to the corrupted val set.
@@ -23,6 +25,7 @@ plus a check that inference outputs are identical). Results on these data are "c
 
     # the issue's evidence run (3 seeds, about 20 min per arm on 2 CPU cores at 900 iterations)
     python tools/benchmarks/caldetr_bench.py --seeds 0 1 2
+    python tools/benchmarks/caldetr_bench.py --family ddetr --seeds 0 --work-dir work_dirs/caldetr_bench_ddetr
     # a short single-seed probe that checks the pipeline end to end
     python tools/benchmarks/caldetr_bench.py --seeds 0 --iters 60 --timing-steps 3 --timing-warmup 1
 """
@@ -44,15 +47,31 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
 DEMO_ROOT = 'data/composited_det_demo/'
 CONFIG_STEM = 'efficientnet-lite0_1xb4-900it_composited-demo'
-CONFIG_PREFIX = dict(
-    baseline='dino-4scale-small', paper='cal-dino-4scale-small', released='cal-dino-4scale-small-released'
+#: family -> (model name, arm -> config name prefix)
+FAMILIES = dict(
+    dino=(
+        'DINO',
+        dict(
+            baseline='dino-4scale-small',
+            paper='cal-dino-4scale-small',
+            released='cal-dino-4scale-small-released',
+        ),
+    ),
+    ddetr=(
+        'Deformable-DETR',
+        dict(
+            baseline='deformable-detr-small',
+            paper='cal-deformable-detr-small',
+            released='cal-deformable-detr-small-released',
+        ),
+    ),
 )
-TRAINED_ARMS = tuple(CONFIG_PREFIX)
-ARM_NAMES = dict(
-    baseline='DINO (baseline)',
-    paper='Cal-DINO (paper)',
-    released='Cal-DINO (release: z - tanh(var), no mixing)',
-    ts='DINO + temperature scaling',
+TRAINED_ARMS = ('baseline', 'paper', 'released')
+ARM_LABELS = dict(
+    baseline='{} (baseline)',
+    paper='Cal-{} (paper)',
+    released='Cal-{} (release: z - tanh(var), no mixing)',
+    ts='{} + temperature scaling',
 )
 DOMAINS = ('clean', 'corrupted')
 GOAL_DECE_RATIO, GOAL_AP_DROP, GOAL_STEP_RATIO = 0.8, 1.0, 1.05
@@ -60,6 +79,7 @@ GOAL_DECE_RATIO, GOAL_AP_DROP, GOAL_STEP_RATIO = 0.8, 1.0, 1.05
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--family', choices=list(FAMILIES), default='dino', help='DINO or Deformable-DETR')
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     p.add_argument('--arms', nargs='+', choices=TRAINED_ARMS, default=list(TRAINED_ARMS))
     p.add_argument('--no-ts', action='store_true', help='skip post-hoc temperature scaling of the baseline')
@@ -83,8 +103,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def config_path(arm: str, corrupted: bool = False) -> str:
-    name = f'{CONFIG_PREFIX[arm]}_{CONFIG_STEM}' + ('-corrupted' if corrupted else '')
+def arm_name(args, arm: str) -> str:
+    return ARM_LABELS[arm].format(FAMILIES[args.family][0])
+
+
+def config_path(args, arm: str, corrupted: bool = False) -> str:
+    name = f'{FAMILIES[args.family][1][arm]}_{CONFIG_STEM}' + ('-corrupted' if corrupted else '')
     return osp.join(ROOT, 'configs', 'cal_detr', name + '.py')
 
 
@@ -94,7 +118,7 @@ def derived_config(args, arm: str, seed: int, corrupted: bool = False) -> str:
     indices = f', indices={args.val_images}' if args.val_images else ''
     loader = f'num_workers={nw}, persistent_workers={nw > 0}'
     lines = [
-        f'_base_ = [{config_path(arm, corrupted)!r}]',
+        f'_base_ = [{config_path(args, arm, corrupted)!r}]',
         f'data_root = {root!r}',
         f'train_dataloader = dict(batch_size={args.batch_size}, {loader}, dataset=dict(data_root={root!r}))',
         f'test_dataloader = dict(batch_size=4, {loader}, dataset=dict(data_root={root!r}{indices}))',
@@ -118,7 +142,9 @@ def derived_config(args, arm: str, seed: int, corrupted: bool = False) -> str:
     if args.lr is not None:
         lines.append(f'optim_wrapper = dict(optimizer=dict(lr={args.lr}))')
     os.makedirs(args.work_dir, exist_ok=True)
-    path = osp.abspath(osp.join(args.work_dir, f'{arm}_seed{seed}{"_corrupted" if corrupted else ""}.py'))
+    path = osp.abspath(
+        osp.join(args.work_dir, f'{args.family}_{arm}_seed{seed}{"_corrupted" if corrupted else ""}.py')
+    )
     with open(path, 'w') as f:
         f.write('\n'.join(lines) + '\n')
     return path
@@ -144,7 +170,7 @@ def parse_metric(out: str, key: str) -> float:
 
 def train_and_test(args, arm: str, seed: int) -> dict:
     """Train one arm with one seed, then dump its predictions on the clean and the corrupted val set."""
-    work_dir = osp.abspath(osp.join(args.work_dir, f'{arm}_seed{seed}'))
+    work_dir = osp.abspath(osp.join(args.work_dir, f'{args.family}_{arm}_seed{seed}'))
     t0 = time.time()
     run_tool(
         ['tools/train.py', derived_config(args, arm, seed), '--work-dir', work_dir], work_dir + '_train.log'
@@ -406,8 +432,8 @@ def fmt_ms(pair, digits: int = 2) -> str:
 
 def report(args, results: dict) -> str:
     lines = [
-        f'Cal-DETR benchmark ({results["settings"]["device"]}; {args.iters} iterations, '
-        f'batch {args.batch_size}, '
+        f'Cal-DETR benchmark, {FAMILIES[args.family][0]} ({results["settings"]["device"]}; '
+        f'{args.iters} iterations, batch {args.batch_size}, '
         f'seeds {args.seeds}; D-ECE x100 at raw score >= {args.score_thr}, IoU >= {args.iou_thr}, '
         f'{args.num_bins} bins; data composited from real images)',
         '',
@@ -422,7 +448,7 @@ def report(args, results: dict) -> str:
             for arm, doms in arms.items():
                 for d, r in doms.items():
                     lines.append(
-                        f'| {s} | {ARM_NAMES[arm]} | {d} | {fmt(r["ap"], 1)} | {fmt(r["ap50"], 1)} '
+                        f'| {s} | {arm_name(args, arm)} | {d} | {fmt(r["ap"], 1)} | {fmt(r["ap50"], 1)} '
                         f'| {r["num_dets"]} | {fmt(r["precision"], 3)} | {fmt(r["dece"])} '
                         f'| {r["direction"]} ({fmt(r["signed_gap"], 2)}) |'
                     )
@@ -436,7 +462,7 @@ def report(args, results: dict) -> str:
             for d in DOMAINS:
                 m = summary[arm][d]
                 lines.append(
-                    f'| {ARM_NAMES[arm]} | {d} | {fmt_ms(m["ap"], 1)} | {fmt_ms(m["ap50"], 1)} | '
+                    f'| {arm_name(args, arm)} | {d} | {fmt_ms(m["ap"], 1)} | {fmt_ms(m["ap50"], 1)} | '
                     f'{fmt_ms(m["num_dets"], 0)} | {fmt_ms(m["dece"])} | {fmt_ms(m["signed_gap"])} |'
                 )
         lines += [
@@ -451,7 +477,7 @@ def report(args, results: dict) -> str:
                 for s, c in g['per_seed'].items()
             )
             verdict = {True: 'met on every seed', False: 'NOT met on every seed', None: 'undefined'}
-            lines.append(f'- {ARM_NAMES[arm]}: {verdict[g["met_on_every_seed"]]} ({per})')
+            lines.append(f'- {arm_name(args, arm)}: {verdict[g["met_on_every_seed"]]} ({per})')
         s0 = next(iter(per_seed))
         names = list(per_seed[s0]['baseline']['clean']['per_class'])
         lines += [
@@ -459,7 +485,7 @@ def report(args, results: dict) -> str:
             f'Per-class D-ECE, seed {s0} (clean / corrupted; nan = no detection of that class):',
             '',
         ]
-        lines += ['| class | ' + ' | '.join(ARM_NAMES[a] for a in per_seed[s0]) + ' |']
+        lines += ['| class | ' + ' | '.join(arm_name(args, a) for a in per_seed[s0]) + ' |']
         lines += ['| --- ' * (len(per_seed[s0]) + 1) + '|']
         for n in names:
             cells = [
@@ -475,7 +501,7 @@ def report(args, results: dict) -> str:
         for arm in args.arms:
             r = t[arm]
             lines.append(
-                f'- {ARM_NAMES[arm]}: train step {fmt(r["train_step_s"], 4)} s '
+                f'- {arm_name(args, arm)}: train step {fmt(r["train_step_s"], 4)} s '
                 f'(ratio {fmt(r["train_step_ratio"], 3)}), '
                 f'inference {fmt(r["infer_s"], 4)} s (ratio {fmt(r["infer_ratio"], 3)})'
             )
@@ -498,7 +524,9 @@ def main(argv=None) -> dict:
             f'{args.data_root} has no corrupted val set ({ann_file(args, "corrupted")}); build the set with '
             'python tools/dataset_converters/composited_det.py --out DIR --seed 0'
         )
-    classes = list(Config.fromfile(config_path('baseline')).train_dataloader.dataset.metainfo['classes'])
+    classes = list(
+        Config.fromfile(config_path(args, 'baseline')).train_dataloader.dataset.metainfo['classes']
+    )
     results = dict(
         settings=dict(vars(args), device=device, torch=torch.__version__),
         provenance='composited from real images',
@@ -532,11 +560,11 @@ def save_diagrams(args, seed_result: dict, seed: int) -> list:
     paths = []
     for domain in DOMAINS:
         named = {
-            ARM_NAMES[a]: {k: np.asarray(v, dtype=float) for k, v in r[domain]['bins'].items()}
+            arm_name(args, a): {k: np.asarray(v, dtype=float) for k, v in r[domain]['bins'].items()}
             for a, r in seed_result.items()
         }
-        deces = {ARM_NAMES[a]: r[domain]['dece'] for a, r in seed_result.items()}
-        path = osp.join(args.work_dir, f'reliability_seed{seed}_{domain}.png')
+        deces = {arm_name(args, a): r[domain]['dece'] for a, r in seed_result.items()}
+        path = osp.join(args.work_dir, f'reliability_{args.family}_seed{seed}_{domain}.png')
         title = f'{domain} val, seed {seed}, score >= {args.score_thr} (composited from real images)'
         paths.append(save_reliability_comparison(named, path, title=title, deces=deces))
     return paths
