@@ -224,11 +224,18 @@ def test_negative_label_precision_recall_hand_computed():
 
 
 def test_multi_view_preprocessor_gives_one_batch_per_view():
+    from mmengine.dataset import pseudo_collate
+
     init_default_scope('mmpretrain')
     pre = MultiViewClsDataPreprocessor(dict(type='ClsDataPreprocessor', mean=[0.0] * 3, std=[1.0] * 3))
-    imgs = [[torch.full((3, 8, 8), float(i)), torch.full((3, 8, 8), 10.0 + i)] for i in range(3)]
-    out = pre({'inputs': imgs, 'data_samples': None}, True)
+    # three samples as MultiView + PackInputs give them (inputs = [weak, strong]), collated as the loader does
+    samples_ = [
+        {'inputs': [torch.full((3, 8, 8), float(i)), torch.full((3, 8, 8), 10.0 + i)], 'data_samples': None}
+        for i in range(3)
+    ]
+    out = pre(pseudo_collate(samples_), True)
     assert len(out['inputs']) == 2 and out['inputs'][0].shape == (3, 3, 8, 8)
-    assert out['inputs'][1][2, 0, 0, 0].item() == 12.0
+    assert out['inputs'][0][:, 0, 0, 0].tolist() == [0.0, 1.0, 2.0]  # weak views of samples 0, 1, 2
+    assert out['inputs'][1][:, 0, 0, 0].tolist() == [10.0, 11.0, 12.0]  # strong views
     single = pre({'inputs': [torch.zeros(3, 8, 8)], 'data_samples': None}, False)
     assert single['inputs'].shape == (1, 3, 8, 8)

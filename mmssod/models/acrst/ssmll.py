@@ -100,7 +100,8 @@ class MultiViewClsDataPreprocessor(BaseDataPreprocessor):
     """Run an mmpretrain ``ClsDataPreprocessor`` on each view of multi-view samples.
 
     With mmpretrain's ``MultiView`` transform each sample's ``inputs`` is a list of views (here: weak,
-    strong); the result's ``inputs`` is then a list of (N, C, H, W) batches, one per view. Single-view
+    strong), which mmengine's ``pseudo_collate`` turns into view-major ``inputs[v][i]`` (V lists of N image
+    tensors); the result's ``inputs`` is then a list of (N, C, H, W) batches, one per view. Single-view
     samples (testing) pass through the inner preprocessor unchanged.
 
     Args:
@@ -116,10 +117,8 @@ class MultiViewClsDataPreprocessor(BaseDataPreprocessor):
         if not (isinstance(inputs, (list, tuple)) and inputs and isinstance(inputs[0], (list, tuple))):
             return self.data_preprocessor(data, training)
         views, data_samples = [], data.get('data_samples')
-        for v in range(len(inputs[0])):
-            out = self.data_preprocessor(
-                {'inputs': [sample[v] for sample in inputs], 'data_samples': data_samples}, training
-            )
+        for view in inputs:  # view-major, as pseudo_collate transposes the per-sample view lists
+            out = self.data_preprocessor({'inputs': list(view), 'data_samples': data_samples}, training)
             views.append(out['inputs'])
             data_samples = out['data_samples']
         return {'inputs': views, 'data_samples': data_samples}
