@@ -383,3 +383,17 @@ def test_bad_pseudo_label_files_and_thresholds(acrst_cfg, unlabeled_ann, tmp_pat
     model.check_ml_scores(tuple(reversed(classes)), infos)  # the file's own order passes
     with pytest.raises(ValueError, match='ml_scores_file=.*written for classes'):
         CropBankHook().before_train(hook_runner(model, classes, infos))
+
+
+def test_unwritable_bank_path_fails_before_training(acrst_cfg, tmp_path):
+    model = build(acrst_cfg, ml_scores_file=None)
+    labeled = _Infos([{'img_path': 'a.png', 'instances': [{'bbox': [0, 0, 9, 9], 'bbox_label': 1}]}])
+    labeled.metainfo = dict(classes=tuple(acrst_cfg.metainfo['classes']))
+    dataset = SimpleNamespace(datasets=[labeled, _Infos([])])
+    runner = SimpleNamespace(
+        model=model, train_dataloader=SimpleNamespace(dataset=dataset), work_dir=str(tmp_path)
+    )
+    blocker = tmp_path / 'not_a_folder'
+    blocker.write_text('x')
+    with pytest.raises(OSError, match='CropBankHook.bank_file'):
+        CropBankHook(bank_file=str(blocker / 'cropbank.pkl')).before_train(runner)
