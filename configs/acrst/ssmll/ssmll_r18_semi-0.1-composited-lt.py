@@ -24,8 +24,15 @@ train_pipeline = [
 model = dict(
     pretrain_iters=400,
     prior_prob=0.01,
-    data_preprocessor=dict(
-        _delete_=True, type='MultiViewClsDataPreprocessor', data_preprocessor=_base_.model.data_preprocessor
+    data_preprocessor=dict(  # one normalised batch per view (weak, strong)
+        _delete_=True,
+        type='MultiViewClsDataPreprocessor',
+        data_preprocessor=dict(
+            type='ClsDataPreprocessor',
+            mean=[123.675, 116.28, 103.53],
+            std=[58.395, 57.12, 57.375],
+            to_rgb=True,
+        ),
     ),
 )
 test_pipeline = [
