@@ -6,11 +6,21 @@ the first of these tests starts; each test then reports its own config's stages.
 """
 
 import os.path as osp
+import re
 
 import pytest
 import torch
 
-from .matrix import CPU_BUILD_ONLY, discover_configs, plan, read_log, run_matrix
+from .matrix import (
+    CPU_BUILD_ONLY,
+    cfg_option_args,
+    discover_configs,
+    load_cfg_dict,
+    plan,
+    read_log,
+    run_matrix,
+    shrink_options,
+)
 
 CONFIGS = discover_configs()
 STAGES = ('prepare', 'build', 'train', 'resume', 'test')
@@ -65,3 +75,46 @@ def test_every_config_is_planned():
     ssmll = 'acrst/ssmll/ssmll_r50_8xb16-20k_semi-0.1-coco.py'
     assert (acrst, 'prepare') in keys and (ssmll, 'resume') in keys, 'the SSMLL scores come from its config'
     assert all(reason for reason in CPU_BUILD_ONLY.values())
+
+
+ALLOWED_OVERRIDES = re.compile(
+    r'^('
+    r'.*pipeline.*\.(scale|scales|img_scale|crop_size|size)'  # image sizes in pipelines
+    r'|model(\.\w+)*\.data_preprocessor\.size'  # the pad size that matches the crop
+    r'|\w+_dataloader\.(num_workers|persistent_workers|batch_size|sampler\.batch_size|sampler\.iters_per_epoch)'
+    r'|train_dataloader\.dataset(\.\w+|\.\d+)*\.indices'  # epoch length of epoch-based loops
+    r'|custom_hooks\.\d+\.num_workers'
+    r'|train_cfg\.(max_iters|max_epochs|val_interval)'
+    r'|default_hooks\.(checkpoint|logger)\.interval'
+    r'|model(\.\w+)*\.init_cfg'  # ImageNet downloads (checked below: only Pretrained URLs)
+    r'|model(\.detector)?\.num_queries'  # two-stage DETRs: no more queries than the shrunk image has tokens
+    r')$'
+)
+
+
+def test_shrinking_leaves_model_losses_hooks_and_evaluators_alone():
+    """Every --cfg-options override of every config is one of the documented CPU shrinks."""
+    for config in CONFIGS:
+        cfg = load_cfg_dict(config)
+        for stage in ('train', 'resume', 'test'):
+            for key, value in shrink_options(cfg, stage).items():
+                assert ALLOWED_OVERRIDES.match(key), f'{config}: {key}={value!r} is not a CPU shrink'
+                if key.endswith('init_cfg'):
+                    assert value is None
+                    node = cfg
+                    for part in key.split('.'):
+                        node = node[int(part)] if isinstance(node, list) else node[part]
+                    assert node['type'] == 'Pretrained' and '://' in node['checkpoint'], (config, key)
+
+
+def test_option_text_round_trips_through_dict_action():
+    """What the matrix passes on the command line parses back to the same values (mmengine DictAction)."""
+    import argparse
+
+    from mmengine.config import DictAction
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    opts = {'a.scale': (64, 32), 'b.scales': [(32, 83), (64, 83)], 'c': None, 'd': False, 'e': 2, 'f': (1,)}
+    parsed = parser.parse_args(cfg_option_args(opts)).cfg_options
+    assert parsed == opts
