@@ -99,6 +99,8 @@ def multi_gallery_stream(
 
 def dataset_camids(dataset) -> np.ndarray:
     """(N,) camera id of every sample of a re-ID dataset (``camid`` of its data infos; 0 when absent)."""
+    if not hasattr(dataset, 'get_data_info'):  # a plain sequence: no camera information
+        return np.zeros(len(dataset), dtype=np.int64)
     return np.array([int(dataset.get_data_info(i).get('camid', 0)) for i in range(len(dataset))])
 
 

@@ -94,3 +94,20 @@ def test_threshold_from_epoch_0_is_reused_at_later_epochs_not_recomputed():
     resumed.before_train_epoch(runner)
     assert resumed.indep_threshold == thr0
     np.testing.assert_array_equal(memory.labels[NUM_SOURCE:].numpy() - NUM_SOURCE, fixed1)
+
+
+def test_label_quality_is_ari_and_nmi_against_the_true_identities():
+    truth = np.repeat(np.arange(4), 5)
+
+    class Target:
+        def __len__(self):
+            return truth.size
+
+        def get_data_info(self, i):
+            return dict(pid=int(truth[i]) + 100)
+
+    runner = SimpleNamespace(train_dataloader=SimpleNamespace(dataset=Target()))
+    perfect = SpCLClusterHook._label_quality(runner, truth + 7)  # same partition, other ids
+    assert perfect == dict(ari=pytest.approx(1.0), nmi=pytest.approx(1.0))
+    merged = SpCLClusterHook._label_quality(runner, np.zeros(truth.size, dtype=np.int64))
+    assert merged['ari'] == pytest.approx(0.0) and merged['nmi'] == pytest.approx(0.0)

@@ -100,34 +100,12 @@ def momentum_update(memory: Tensor, indexes: Tensor, feats: Tensor, momentum: fl
     return momentum_update_vectorised(memory, indexes, feats, momentum)
 
 
-_KERNEL = []
-
-
 def _update_kernel():
     """The compiled sequential update (numba), or None without numba."""
-    if _KERNEL:
-        return _KERNEL[0]
     try:
-        import numba
-        import numpy as np
+        from .numba_kernels import sequential_update
     except ImportError:
-        _KERNEL.append(None)
         return None
-
-    @numba.njit(cache=True, nogil=True)
-    def sequential_update(memory, rows, feats, m):
-        for b in range(rows.shape[0]):
-            y = rows[b]
-            sq = 0.0
-            for q in range(memory.shape[1]):
-                v = np.float32(m) * memory[y, q] + np.float32(1.0 - m) * feats[b, q]
-                memory[y, q] = v
-                sq += np.float64(v) * v
-            inv = np.float32(1.0 / max(np.sqrt(sq), 1e-12))
-            for q in range(memory.shape[1]):
-                memory[y, q] *= inv
-
-    _KERNEL.append(sequential_update)
     return sequential_update
 
 

@@ -1,0 +1,237 @@
+"""Compiled (numba) CPU kernels of SpCL: the sparse Jaccard distance's set loops and the memory update.
+
+Module-level functions so that numba's on-disk cache (``cache=True``, in ``__pycache__``) is reused by every
+later process: only the first run after an install compiles them. Importing this module needs numba;
+:mod:`.jaccard_cpu` and :mod:`.hybrid_memory` import it lazily and fall back to torch without it.
+"""
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, nogil=True)
+def reciprocal_sets(rank, w):
+    """(N, w) members of R(i, k) with w = k + 1 (-1 padded, candidate order) and their counts."""
+    n = rank.shape[0]
+    out = np.full((n, w), -1, np.int64)
+    size = np.zeros(n, np.int64)
+    for i in range(n):
+        c = 0
+        for t in range(w):
+            j = rank[i, t]
+            for u in range(w):
+                if rank[j, u] == i:
+                    out[i, c] = j
+                    c += 1
+                    break
+        size[i] = c
+    return out, size
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def dot(a, b):
+    acc = np.float32(0.0)
+    for q in range(a.shape[0]):
+        acc += a[q] * b[q]
+    return acc
+
+
+@njit(cache=True, nogil=True)
+def grow(a, need):
+    if need <= a.shape[0]:
+        return a
+    b = np.empty(max(need, 2 * a.shape[0]), a.dtype)
+    b[: a.shape[0]] = a
+    return b
+
+
+@njit(cache=True, nogil=True)
+def expanded_weights(feats, rank, topv, rfull, rsize, rhalf, hsize):
+    """CSR (indptr, cols, vals) of V: softmax(-(2 - 2 sim)) over the expanded k-reciprocal set."""
+    n, kk = rank.shape
+    mark = np.full(n, -1, np.int64)  # R(i) membership
+    seen = np.full(n, -1, np.int64)  # E(i) membership
+    known = np.full(n, -1, np.int64)  # pairs whose similarity the top-k kept
+    simval = np.zeros(n, np.float32)
+    indptr = np.zeros(n + 1, np.int64)
+    cols = np.empty(n * (kk + 1), np.int64)
+    vals = np.empty(n * (kk + 1), np.float64)
+    members = np.empty(n, np.int64)
+    nnz = 0
+    for i in range(n):
+        for t in range(kk):
+            known[rank[i, t]] = i
+            simval[rank[i, t]] = topv[i, t]
+        m = 0
+        for t in range(rsize[i]):
+            j = rfull[i, t]
+            mark[j] = i
+            if seen[j] != i:
+                seen[j] = i
+                members[m] = j
+                m += 1
+        for t in range(rsize[i]):
+            c = rfull[i, t]
+            hs = hsize[c]
+            overlap = 0
+            for u in range(hs):
+                if mark[rhalf[c, u]] == i:
+                    overlap += 1
+            if 3 * overlap > 2 * hs:  # |H(c) cap R(i)| > 2/3 |H(c)|
+                for u in range(hs):
+                    j = rhalf[c, u]
+                    if seen[j] != i:
+                        seen[j] = i
+                        members[m] = j
+                        m += 1
+        row = np.sort(members[:m])
+        cols = grow(cols, nnz + m)
+        vals = grow(vals, nnz + m)
+        top = -np.inf
+        for t in range(m):
+            j = row[t]
+            if known[j] == i:
+                s = np.float64(simval[j])
+            else:
+                s = np.float64(dot(feats[i], feats[j]))
+            neg = -(2.0 - 2.0 * s)
+            vals[nnz + t] = neg
+            cols[nnz + t] = j
+            if neg > top:
+                top = neg
+        total = 0.0
+        for t in range(m):
+            e = np.exp(vals[nnz + t] - top)
+            vals[nnz + t] = e
+            total += e
+        for t in range(m):
+            vals[nnz + t] /= total
+        nnz += m
+        indptr[i + 1] = nnz
+    return indptr, cols[:nnz], vals[:nnz]
+
+
+@njit(cache=True, nogil=True)
+def query_expansion(indptr, cols, vals, rank, k2):
+    """CSR of ``V_qe[i] = sum of V[j] over j in rank[i, :k2], divided by k2`` (columns sorted)."""
+    n = indptr.shape[0] - 1
+    use = min(k2, rank.shape[1])
+    acc = np.zeros(n, np.float64)
+    seen = np.full(n, -1, np.int64)
+    touched = np.empty(n, np.int64)
+    out_ptr = np.zeros(n + 1, np.int64)
+    out_cols = np.empty(cols.shape[0] * 2, np.int64)
+    out_vals = np.empty(cols.shape[0] * 2, np.float64)
+    nnz = 0
+    for i in range(n):
+        m = 0
+        for t in range(use):
+            j = rank[i, t]
+            for e in range(indptr[j], indptr[j + 1]):
+                c = cols[e]
+                if seen[c] != i:
+                    seen[c] = i
+                    acc[c] = 0.0
+                    touched[m] = c
+                    m += 1
+                acc[c] += vals[e]
+        row = np.sort(touched[:m])
+        out_cols = grow(out_cols, nnz + m)
+        out_vals = grow(out_vals, nnz + m)
+        for t in range(m):
+            out_cols[nnz + t] = row[t]
+            out_vals[nnz + t] = acc[row[t]] / k2
+        nnz += m
+        out_ptr[i + 1] = nnz
+    return out_ptr, out_cols[:nnz], out_vals[:nnz]
+
+
+@njit(cache=True, nogil=True)
+def jaccard_pairs(indptr, cols, vals, max_distance):
+    """COO (rows, cols, values) of ``1 - s / (2 - s)``, s = sum_k min(V_ik, V_jk), for pairs with s > 0.
+
+    s is symmetric, so each pair is accumulated once (j > i, through the part of each column's
+    inverted list after row i) and written for (i, j) and (j, i); unsorted.
+    """
+    n = indptr.shape[0] - 1
+    nnz = cols.shape[0]
+    colptr = np.zeros(n + 1, np.int64)  # inverted (column) index of V, rows ascending in each column
+    for e in range(nnz):
+        colptr[cols[e] + 1] += 1
+    for c in range(n):
+        colptr[c + 1] += colptr[c]
+    cur = colptr[:-1].copy()
+    crow = np.empty(nnz, np.int64)
+    cval = np.empty(nnz, np.float64)
+    for i in range(n):
+        for e in range(indptr[i], indptr[i + 1]):
+            p = cur[cols[e]]
+            crow[p] = i
+            cval[p] = vals[e]
+            cur[cols[e]] = p + 1
+    cur[:] = colptr[:-1]  # cur[c] = position of the row being processed in column c
+    acc = np.zeros(n, np.float64)
+    touched = np.empty(n, np.int64)
+    out_i = np.empty(4 * n, np.int64)
+    out_j = np.empty(4 * n, np.int64)
+    out_v = np.empty(4 * n, np.float32)
+    out = 0
+    for i in range(n):
+        m = 0
+        diag = 0.0
+        for e in range(indptr[i], indptr[i + 1]):
+            c = cols[e]
+            v = vals[e]
+            diag += v
+            start = cur[c] + 1  # skip row i itself and the rows before it
+            cur[c] = start
+            for p in range(start, colptr[c + 1]):
+                j = crow[p]
+                w = cval[p]
+                a = acc[j]
+                if a == 0.0:
+                    touched[m] = j
+                    m += 1
+                acc[j] = a + (v if v < w else w)
+        out_i = grow(out_i, out + 2 * m + 1)
+        out_j = grow(out_j, out + 2 * m + 1)
+        out_v = grow(out_v, out + 2 * m + 1)
+        for t in range(m + 1):
+            if t < m:
+                j = touched[t]
+                s = acc[j]
+                acc[j] = 0.0
+            else:
+                j = i
+                s = diag
+            if s <= 0.0:
+                continue
+            dist = 1.0 - s / (2.0 - s)
+            if dist < 0.0:
+                dist = 0.0
+            if dist <= max_distance:
+                out_i[out] = i
+                out_j[out] = j
+                out_v[out] = dist
+                out += 1
+                if j != i:
+                    out_i[out] = j
+                    out_j[out] = i
+                    out_v[out] = dist
+                    out += 1
+    return out_i[:out], out_j[:out], out_v[:out]
+
+
+@njit(cache=True, nogil=True)
+def sequential_update(memory, rows, feats, m):
+    """In place, for each sample b in order (row y = rows[b]): ``f_y = m f_y + (1 - m) x_b``, normalised."""
+    for b in range(rows.shape[0]):
+        y = rows[b]
+        sq = 0.0
+        for q in range(memory.shape[1]):
+            v = np.float32(m) * memory[y, q] + np.float32(1.0 - m) * feats[b, q]
+            memory[y, q] = v
+            sq += np.float64(v) * v
+        inv = np.float32(1.0 / max(np.sqrt(sq), 1e-12))
+        for q in range(memory.shape[1]):
+            memory[y, q] *= inv
