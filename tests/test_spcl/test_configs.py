@@ -43,10 +43,13 @@ PAPER_TARGETS = {  # config -> (train dataset types (source, target) or (target,
 
 def test_config_set_is_complete():
     names = {osp.basename(c) for c in CONFIGS}
-    assert len(CONFIGS) == 11
+    assert len(CONFIGS) == 15
     assert set(PAPER_TARGETS) <= names
     for part in ('usl', 'uda', 'uda-no-reliability', 'source-only'):
-        assert any(f'_{part}_composited-reid.py' in n for n in names), part
+        for backbone in ('r18', 'efficientnet-lite0'):  # random-init ResNet-18 and pretrained Lite0 arms
+            assert any(
+                n.startswith(f'spcl_{backbone}_') and f'_{part}_composited-reid.py' in n for n in names
+            )
     assert 'spcl_r18-tiny_cpu-smoke_composited-reid.py' in names
 
 
@@ -91,7 +94,9 @@ def test_config_loads_and_builds(path):
     # model: last stride 1, BN neck + memory with the paper's tau / momentum, DSBN exactly for UDA
     model_cfg = cfg.model
     assert model_cfg.type == 'SpCLReID' and model_cfg.domain_specific_bn is uda
-    assert tuple(model_cfg.backbone.strides) == (1, 2, 2, 1)
+    lite0 = 'efficientnet-lite0' in name
+    if not lite0:
+        assert tuple(model_cfg.backbone.strides) == (1, 2, 2, 1)
     assert model_cfg.head.type == 'SpCLHead'
     assert model_cfg.head.temperature == 0.05 and model_cfg.head.momentum == 0.2
 
@@ -153,7 +158,21 @@ def test_config_loads_and_builds(path):
             assert tuple(_resize_scale(pipeline)) == img_size
         train_dataset = dataset.source if uda else dataset
         assert tuple(_resize_scale(train_dataset.pipeline)) == img_size
-    else:  # composited benchmark: ResNet-18 from scratch (nothing can be downloaded here)
+    elif lite0:  # composited benchmark on the offline ImageNet EfficientNet-Lite0, global pooling, 320-d
+        assert model_cfg.backbone == dict(
+            type='EfficientNetLite',
+            arch='lite0',
+            out_indices=(4,),
+            frozen_stages=-1,
+            norm_eval=False,
+            pretrained=True,
+        )
+        assert model_cfg.neck.type == 'mmpretrain.GlobalAveragePooling' and model_cfg.head.in_channels == 320
+        r18 = Config.fromfile(path.replace('efficientnet-lite0', 'r18'))  # the same arm otherwise
+        for key in ('train_dataloader', 'val_dataloader', 'custom_hooks', 'train_cfg', 'optim_wrapper'):
+            assert cfg[key] == r18[key], key
+        assert cfg.model.domain_specific_bn == r18.model.domain_specific_bn
+    else:  # composited benchmark: ResNet-18 from scratch
         assert model_cfg.backbone.depth == 18 and model_cfg.backbone.init_cfg is None
         assert 'composited_reid' in target_root
 
