@@ -216,7 +216,11 @@ def shrink_options(cfg: dict, stage: str = 'train') -> Dict[str, Any]:
         if key == 'val_dataloader' or key == 'test_dataloader':
             continue
         sampler = loader.get('sampler') or {}
-        batch = 2 * sampler.get('num_instances', 1) if 'num_instances' in sampler else 2
+        batch = 2  # at least 2 per batch-norm batch: 2 identities x K (PK sampler), 2 per source (semi)
+        if 'num_instances' in sampler:
+            batch = 2 * sampler['num_instances']
+        elif 'source_ratio' in sampler:
+            batch = 2 * len(sampler['source_ratio'])
         opts[f'{key}.batch_size'] = batch
         if 'batch_size' in sampler:
             opts[f'{key}.sampler.batch_size'] = batch
@@ -239,6 +243,8 @@ def shrink_options(cfg: dict, stage: str = 'train') -> Dict[str, Any]:
         opts['train_cfg.max_iters'] = 2 + extra
         opts['train_cfg.val_interval'] = 2
         opts['default_hooks.checkpoint.interval'] = 2
+    if extra and cfg.get('val_dataloader'):
+        opts['train_cfg.val_begin'] = 3 + extra  # validated once already; the resumed run trains on
     opts['default_hooks.logger.interval'] = 1
 
     # ImageNet-pretrained weights are downloads: no network here
@@ -386,7 +392,18 @@ def job_commands(job: Job, cfg: dict, run_dir: str, configs: List[str]) -> List[
             producer_cfg = osp.join(CONFIG_ROOT, producer)
             if kind == 'ssmll_scores':
                 opts = cfg_option_args(shrink_options(load_cfg_dict(producer), 'test'))
-                cmds.append(['tools/acrst/ssmll_scores.py', producer_cfg, ckpt, '--out', path, *opts])
+                cmds.append(
+                    [
+                        'tools/acrst/ssmll_scores.py',
+                        producer_cfg,
+                        ckpt,
+                        '--out',
+                        path,
+                        '--num-workers',
+                        '0',
+                        *opts,
+                    ]
+                )
             else:
                 cmds.append(['tools/model_converters/ddep_to_seg.py', ckpt, path])
         return cmds

@@ -84,7 +84,7 @@ ALLOWED_OVERRIDES = re.compile(
     r'|\w+_dataloader\.(num_workers|persistent_workers|batch_size|sampler\.batch_size|sampler\.iters_per_epoch)'
     r'|train_dataloader\.dataset(\.\w+|\.\d+)*\.indices'  # epoch length of epoch-based loops
     r'|custom_hooks\.\d+\.num_workers'
-    r'|train_cfg\.(max_iters|max_epochs|val_interval)'
+    r'|train_cfg\.(max_iters|max_epochs|val_interval|val_begin)'
     r'|default_hooks\.(checkpoint|logger)\.interval'
     r'|model(\.\w+)*\.init_cfg'  # ImageNet downloads (checked below: only Pretrained URLs)
     r'|model(\.detector)?\.num_queries'  # two-stage DETRs: no more queries than the shrunk image has tokens
