@@ -16,6 +16,7 @@ random-init-decoder baseline) leaves the decoder at its initialisation.
 
 from __future__ import annotations
 
+import json
 from typing import List, Sequence
 
 import torch
@@ -93,12 +94,21 @@ class UNetDecodeHead(BaseDecodeHead):
         )
         self.decoder = body
 
+    def _save_to_state_dict(self, destination, prefix, keep_vars):
+        """Record the decoder layout next to the decoder weights (UTF-8 JSON as a uint8 tensor, so that
+        checkpoint tools that move tensors keep working): a fine-tuned checkpoint then loads back
+        (``--resume``, ``tools/test.py``) through the same layout check as a converted DDeP checkpoint."""
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+        destination[prefix + LAYOUT_NAME] = layout_to_tensor(self.decoder.layout())
+
     def _load_from_state_dict(
         self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
     ):
         """Check pretrained decoder weights strictly (layout, keys, shapes) before loading them."""
         dec_prefix = prefix + 'decoder.'
         layout = state_dict.pop(prefix + LAYOUT_NAME, None)
+        if isinstance(layout, torch.Tensor):  # saved by _save_to_state_dict (the converter writes a dict)
+            layout = layout_from_tensor(layout)
         ckpt = {k: v for k, v in state_dict.items() if k.startswith(dec_prefix)}
         if ckpt or layout is not None:
             if layout is None:
@@ -124,6 +134,16 @@ class UNetDecodeHead(BaseDecodeHead):
             torch.Tensor: (N, num_classes, H / out_stride, W / out_stride) logits.
         """
         return self.cls_seg(self.decoder(self._transform_inputs(inputs)))
+
+
+def layout_to_tensor(layout: dict) -> torch.Tensor:
+    """A decoder layout dict as a (L,) uint8 tensor of its JSON text."""
+    return torch.tensor(list(json.dumps(layout, sort_keys=True).encode('utf-8')), dtype=torch.uint8)
+
+
+def layout_from_tensor(tensor: torch.Tensor) -> dict:
+    """Inverse of :func:`layout_to_tensor`."""
+    return json.loads(bytes(tensor.tolist()).decode('utf-8'))
 
 
 @MODELS.register_module()
