@@ -1,0 +1,78 @@
+"""The ACRST benchmark's evaluation math (pseudo-label precision / recall against ground truth) and arms."""
+
+import importlib.util
+import math
+import os.path as osp
+
+import numpy as np
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+spec = importlib.util.spec_from_file_location(
+    'acrst_bench', osp.join(REPO_ROOT, 'tools/benchmarks/acrst_bench.py')
+)
+bench = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(bench)
+
+
+def test_pseudo_label_quality_hand_computed():
+    gt = [
+        (np.array([[0, 0, 10, 10], [20, 20, 30, 30]]), np.array([0, 1])),
+        (np.array([[0, 0, 10, 10]]), np.array([2])),
+    ]
+    dets = [
+        # right class 0; a duplicate of it (FP); class 1 on the class-1 box at IoU 0.25 (FP, class 1 missed)
+        (
+            np.array([[0, 0, 10, 10], [1, 0, 10, 10], [20, 20, 25, 25]]),
+            np.array([0, 0, 1]),
+            np.array([0.9, 0.8, 0.95]),
+        ),
+        (np.zeros((0, 4)), np.zeros(0, np.int64), np.zeros(0)),  # class 2 never found
+    ]
+    q = bench.pseudo_label_quality(dets, gt, 3)
+    assert q['tp'].tolist() == [1, 0, 0] and q['fp'].tolist() == [1, 1, 0] and q['fn'].tolist() == [0, 1, 1]
+    assert q['precision'][0] == 0.5 and q['recall'][0] == 1.0
+    assert q['precision'][1] == 0.0 and q['recall'][1] == 0.0
+    assert math.isnan(q['precision'][2]) and q['recall'][2] == 0.0
+    assert q['precision_all'] == pytest.approx(1 / 3) and q['recall_all'] == pytest.approx(1 / 3)
+
+
+def test_the_higher_score_matches_first():
+    gt = [(np.array([[0, 0, 10, 10]]), np.array([0]))]
+    dets = [(np.array([[0, 0, 10, 9], [0, 0, 10, 10]]), np.array([0, 0]), np.array([0.6, 0.9]))]
+    q = bench.pseudo_label_quality(dets, gt, 1, iou_thr=0.5)
+    assert q['tp'].tolist() == [1] and q['fp'].tolist() == [1]
+
+
+def test_mean_sd():
+    assert bench.mean_sd([1.0]) == (1.0, 0.0)
+    mean, sd = bench.mean_sd([1.0, 2.0, 3.0])
+    assert mean == 2.0 and sd == pytest.approx(1.0)
+
+
+def test_arms_share_data_and_schedule_and_use_the_pretrained_backbone(demo_det_root, tmp_path):
+    args = bench.parse_args(['--demo', '--iters', '10', '--burn-in', '4', '--mechanism'])
+    assert args.methods == ['supervised', 'soft_teacher', 'acrst', 'acrst_beta0']
+    setup = {
+        'config': bench.DEMO_CONFIG,
+        'root': demo_det_root,
+        'splits': bench.split_files(demo_det_root, 10),
+    }
+    cfgs = {m: bench.derive_config(args, m, str(tmp_path / m), 3, setup) for m in args.methods}
+    for method, cfg in cfgs.items():
+        assert cfg.randomness.seed == 3 and cfg.train_cfg.max_iters == 10
+        detector = cfg.model if method == 'supervised' else cfg.model.detector
+        assert detector.backbone.type == 'EfficientNetLite' and detector.backbone.pretrained
+        dataset = (
+            cfg.train_dataloader.dataset
+            if method == 'supervised'
+            else cfg.train_dataloader.dataset.datasets[0]
+        )
+        assert dataset.data_root.startswith(demo_det_root)
+    hooks = {m: {h.type: h for h in cfgs[m].custom_hooks} for m in ('acrst', 'acrst_beta0')}
+    assert hooks['acrst']['CropBankHook'].beta == 0.6 and hooks['acrst_beta0']['CropBankHook'].beta == 0.0
+    assert cfgs['acrst'].model.semi_train_cfg.burn_in_iters == 4
+    assert cfgs['soft_teacher'].model.type == 'SoftTeacher' and not any(
+        h.type == 'CropBankHook' for h in cfgs['soft_teacher'].custom_hooks
+    )
