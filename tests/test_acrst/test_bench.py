@@ -54,16 +54,17 @@ def test_mean_sd():
 def test_arms_share_data_and_schedule_and_use_the_pretrained_backbone(demo_det_root, tmp_path):
     args = bench.parse_args(['--demo', '--iters', '10', '--burn-in', '4', '--mechanism'])
     assert args.methods == ['supervised', 'soft_teacher', 'acrst', 'acrst_beta0']
-    setup = {
-        'config': bench.DEMO_CONFIG,
-        'root': demo_det_root,
-        'splits': bench.split_files(demo_det_root, 10),
-    }
+    from mmengine.config import Config
+
+    labeled, unlabeled = Config.fromfile(bench.DEMO_CONFIG).train_dataloader.dataset.datasets
+    splits = (labeled.ann_file, unlabeled.ann_file)  # the demo config's own split, on the session's demo data
+    setup = {'config': bench.DEMO_CONFIG, 'root': demo_det_root, 'splits': splits}
     cfgs = {m: bench.derive_config(args, m, str(tmp_path / m), 3, setup) for m in args.methods}
     for method, cfg in cfgs.items():
         assert cfg.randomness.seed == 3 and cfg.train_cfg.max_iters == 10
         detector = cfg.model if method == 'supervised' else cfg.model.detector
         assert detector.backbone.type == 'EfficientNetLite' and detector.backbone.pretrained
+        assert len(detector.rpn_head.anchor_generator.strides) == detector.neck.num_outs
         dataset = (
             cfg.train_dataloader.dataset
             if method == 'supervised'
@@ -76,3 +77,16 @@ def test_arms_share_data_and_schedule_and_use_the_pretrained_backbone(demo_det_r
     assert cfgs['soft_teacher'].model.type == 'SoftTeacher' and not any(
         h.type == 'CropBankHook' for h in cfgs['soft_teacher'].custom_hooks
     )
+
+
+def test_backbone_swap_keeps_strides_consistent():
+    from mmengine.config import Config
+
+    detector = Config.fromfile(bench.LT_CONFIG).model.detector
+    for name in ('efficientnet-lite0', 'r18-scratch', 'efficientnet-lite0'):
+        bench.use_backbone(detector, name)
+        strides = detector.rpn_head.anchor_generator.strides
+        assert len(strides) == detector.neck.num_outs
+        roi_strides = list(detector.roi_head.bbox_roi_extractor.featmap_strides)
+        assert roi_strides == list(strides[: len(roi_strides)])  # RoI levels are the first FPN levels
+        assert detector.backbone.type == ('ResNet' if name == 'r18-scratch' else 'EfficientNetLite')

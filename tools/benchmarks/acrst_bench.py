@@ -44,7 +44,9 @@ import numpy as np
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
 LT_CONFIG = osp.join(ROOT, 'configs/acrst/acrst_faster-rcnn_r18_fpn_20k_semi-0.1-composited-lt.py')
-DEMO_CONFIG = osp.join(ROOT, 'configs/acrst/acrst_faster-rcnn_r18_fpn_semi-0.1-composited-demo.py')
+DEMO_CONFIG = osp.join(
+    ROOT, 'configs/acrst/acrst_faster-rcnn_efficientnet-lite0_fpn_semi-0.25-composited-demo.py'
+)
 SSMLL_CONFIG = osp.join(ROOT, 'configs/acrst/ssmll/ssmll_r18_semi-0.1-composited-lt.py')
 LITE0_BASE = osp.join(ROOT, 'configs/_base_/models/faster-rcnn_efficientnet-lite0_fpn.py')
 METHODS = ('supervised', 'soft_teacher', 'acrst', 'acrst_beta0')
@@ -233,19 +235,49 @@ def _strip_paste(pipeline: list) -> list:
     return out
 
 
-def use_lite0(detector) -> None:
-    """Swap the detector's backbone / neck / head widths for the pretrained EfficientNet-Lite0 base's."""
+def use_backbone(detector, name: str) -> None:
+    """Put the detector on ``name``: the pretrained EfficientNet-Lite0 base or the scratch half ResNet-18.
+
+    A detector already on that backbone is left as it is. Otherwise backbone, neck, anchor strides, RoI
+    extractor, head widths (and, for Lite0, the data preprocessor) come from the backbone's base; the class
+    count and the train / test settings stay the config's.
+    """
     from mmengine.config import Config
 
-    base = Config.fromfile(LITE0_BASE).model
-    detector.backbone = base.backbone
-    detector.neck = base.neck
-    detector.rpn_head.in_channels = base.rpn_head.in_channels
-    detector.rpn_head.feat_channels = base.rpn_head.feat_channels
-    detector.roi_head.bbox_roi_extractor.out_channels = base.roi_head.bbox_roi_extractor.out_channels
-    detector.roi_head.bbox_head.in_channels = base.roi_head.bbox_head.in_channels
-    detector.roi_head.bbox_head.fc_out_channels = base.roi_head.bbox_head.fc_out_channels
-    detector.data_preprocessor = base.data_preprocessor
+    if name == 'efficientnet-lite0':
+        if detector.backbone.type == 'EfficientNetLite':
+            return
+        base = Config.fromfile(LITE0_BASE).model
+        detector.backbone = base.backbone
+        detector.neck = base.neck
+        detector.rpn_head.in_channels = base.rpn_head.in_channels
+        detector.rpn_head.feat_channels = base.rpn_head.feat_channels
+        detector.rpn_head.anchor_generator = base.rpn_head.anchor_generator
+        detector.roi_head.bbox_roi_extractor = base.roi_head.bbox_roi_extractor
+        detector.roi_head.bbox_head.in_channels = base.roi_head.bbox_head.in_channels
+        detector.roi_head.bbox_head.fc_out_channels = base.roi_head.bbox_head.fc_out_channels
+        detector.data_preprocessor = base.data_preprocessor
+        return
+    if detector.backbone.type == 'ResNet':
+        return
+    strides = [4, 8, 16, 32]
+    detector.backbone = dict(
+        type='ResNet',
+        depth=18,
+        stem_channels=32,
+        base_channels=32,
+        num_stages=4,
+        out_indices=(0, 1, 2, 3),
+        frozen_stages=-1,
+        norm_cfg=dict(type='BN', requires_grad=True),
+        norm_eval=False,
+        style='pytorch',
+        init_cfg=None,
+    )
+    detector.neck.in_channels = [32, 64, 128, 256]
+    detector.neck.num_outs = 5
+    detector.rpn_head.anchor_generator.strides = strides + [64]
+    detector.roi_head.bbox_roi_extractor.featmap_strides = strides
 
 
 def derive_config(args, method: str, work_dir: str, seed: int, setup: dict):
@@ -282,9 +314,8 @@ def derive_config(args, method: str, work_dir: str, seed: int, setup: dict):
     if args.val_images:
         cfg.val_dataloader.dataset.indices = args.val_images
         cfg.test_dataloader = cfg.val_dataloader
-    if args.backbone == 'efficientnet-lite0':
-        use_lite0(cfg.model.detector)
-        cfg.model.data_preprocessor.data_preprocessor = cfg.model.detector.data_preprocessor
+    use_backbone(cfg.model.detector, args.backbone)
+    cfg.model.data_preprocessor.data_preprocessor = cfg.model.detector.data_preprocessor
     semi = cfg.model.semi_train_cfg
     semi.ml_scores_file = args.ml_scores
     semi.burn_in_iters = args.burn_in
