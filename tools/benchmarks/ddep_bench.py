@@ -1,33 +1,25 @@
-"""DDeP benchmark: label efficiency (random-init vs DDeP-pretrained decoder) and pretraining throughput.
+"""DDeP benchmark on the frozen ImageNet-pretrained EfficientNet-Lite0 encoder (composited data, CPU scale).
 
-Part 1 (label efficiency, on the composited segmentation benchmark, "composited from real images"):
+What it measures (all in one run, "composited from real images": Fashion-MNIST items pasted on scikit-image
+photos, built by :mod:`mmssod.datasets.composited.segmentation`):
 
-1. The encoder is pretrained as a classifier (as in the paper; no ImageNet weights can be downloaded here,
-   so: Fashion-MNIST classification, ``--cls-iters`` steps).
-2. DDeP pretrains the UNet decoder on the benchmark's unlabeled images with that encoder frozen
-   (``--pretrain-iters``), through the ``configs/ddep`` pretraining config and MMEngine's Runner.
-3. For each few-label fraction (``--percents``, default 1 / 5 / 10 %) and seed, the segmentor is fine-tuned
-   twice with the same schedule, seed and data order: once from the DDeP checkpoint (converted by
-   ``ddep_to_segmentor``), once with the same encoder but a randomly initialised decoder. mIoU on val.
+1. **Pretraining step time**: a DDeP step with the frozen ImageNet encoder vs a whole-network step (encoder +
+   decoder trained, the paper's whole-network variant from random init), same batch, median after warm-up.
+2. **Decoder denoising pretraining** per seed: the ``EfficientNetLite`` encoder (``out_indices=(0, 1, 2,
+   3, 4)``, strides 2-32, ImageNet weights, frozen) + the UNet decoder predict the noise added to the
+   benchmark's unlabeled canvases (scaled additive noise, sigma 0.22 on [-1, 1] images). The per-step loss is
+   saved and plotted (``pretrain_loss.png``); the predict-zero level is 1.0.
+3. **Label efficiency** per seed and label fraction (``--percents``): the segmentor (same frozen encoder +
+   UNet decoder + 1x1 classifier) is fine-tuned twice with the same seed, data order and schedule: from the
+   denoising-pretrained decoder (converted with ``ddep_to_segmentor``, the decoder layout recorded and
+   checked on load) and from a randomly initialised decoder. mIoU on the val canvases.
 
-Part 2 (throughput): median time of a DDeP training step with the frozen encoder vs the same model with the
-whole network trained (``freeze_encoder=False``), same batch, measured in the same run after warm-up.
+The encoder stays frozen in fine-tuning too (``--finetune-encoder frozen``, the default): both arms then
+differ only in the decoder's initialisation, and each arm takes minutes on one CPU thread. Example::
 
-Runs on CUDA when present, else on CPU. The defaults are a small CPU scale (narrow ResNet-18, 64 px crops);
-``--arch r50 --crop 224 --batch 32`` is the paper-sized throughput setting for a GPU. Example::
+    OMP_NUM_THREADS=1 python tools/benchmarks/ddep_bench.py --work-dir work_dirs/ddep_bench --seeds 0 1 2
 
-    OMP_NUM_THREADS=1 python tools/benchmarks/ddep_bench.py --work-dir /tmp/ddep_bench
-
-Fine-tuning recipe (why the defaults are what they are): with Adam at 1e-3 this tiny model does not get past
-the class prior within 1000 steps: it predicts background everywhere, even on its own 20 training images
-(about 7-8 mIoU, i.e. background IoU / 11; labels, evaluator and weight loading were checked and are
-correct). Fine-tuning therefore uses Adam at ``--finetune-lr 1e-2`` (1000 steps, cosine), which fits the
-training images and separates items from background on val; DDeP pretraining keeps ``--pretrain-lr 1e-3``.
-The train images are randomly resized around the canvas size (``RandomResize(scale=canvas)``, ratio 0.75-1.5)
-before the ``--crop`` crop, so items are seen at the scale the full-canvas validation uses (resizing around
-the crop size shrank them by a third on average). With 2-20 labeled canvases the item classes barely
-generalise to val; most of the val mIoU above background comes from background/foreground separation.
-About 12-15 minutes for ``--percents 1 5 10 --seeds 0`` on one CPU thread.
+Results: ``<work-dir>/ddep_bench.json`` (every number), ``pretrain_loss.png`` and a markdown table on stdout.
 """
 
 from __future__ import annotations
@@ -39,7 +31,7 @@ import os.path as osp
 import statistics
 import sys
 import time
-from typing import Dict, List
+from typing import Dict, List, Sequence
 
 import numpy as np
 import torch
@@ -47,9 +39,9 @@ import torch
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))  # run from a source checkout
 from mmengine.config import Config  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
+from mmengine.runner import Runner, set_random_seed  # noqa: E402
 
-import mmssod  # noqa: E402,F401  (compat fixes, registers DDeP)
+import mmssod  # noqa: E402,F401  (compat fixes, registers DDeP and EfficientNetLite)
 from mmssod.models.ddep import ddep_to_segmentor  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -57,21 +49,47 @@ PRETRAIN_CFG = osp.join(REPO, 'configs/ddep/ddep_r18-tiny_cpu-smoke_pretrain_com
 FINETUNE_CFG = osp.join(REPO, 'configs/ddep/ddep_r18-tiny_cpu-smoke_finetune_composited-seg.py')
 IMAGENET_MEAN = [123.675, 116.28, 103.53]
 IMAGENET_STD = [58.395, 57.12, 57.375]
-
-#: encoder / decoder sizes: (ResNet depth, base width, encoder channels, decoder channels)
-ARCHS = {
-    'tiny': (18, 16, (16, 32, 64, 128), (64, 32, 32, 16, 16)),
-    'small': (18, 32, (32, 64, 128, 256), (128, 64, 32, 32, 32)),
-    'r18': (18, 64, (64, 128, 256, 512), (128, 64, 32, 16, 16)),
-    'r50': (50, 64, (256, 512, 1024, 2048), (256, 128, 64, 32, 16)),
+#: EfficientNetLite channels of levels 0..4 (strides 2, 4, 8, 16, 32)
+LITE_CHANNELS = {
+    'lite0': (16, 24, 40, 112, 320),
+    'lite1': (16, 24, 40, 112, 320),
+    'lite2': (16, 24, 48, 120, 352),
 }
+STRIDES = (2, 4, 8, 16, 32)
 
 
-def arch_cfg(arch: str) -> Dict:
-    """Backbone / decoder overrides of an architecture name."""
-    depth, width, enc, dec = ARCHS[arch]
-    backbone = dict(depth=depth, base_channels=width, stem_channels=width, init_cfg=None)
-    return dict(backbone=backbone, enc=enc, dec=dec)
+def encoder_cfg(args, pretrained: bool = True, frozen: bool = False, input_skip: bool = False) -> Dict:
+    """The EfficientNet-Lite encoder at strides 2-32 (optionally with the input as a stride-1 level)."""
+    enc = dict(type='EfficientNetLite', arch=args.arch, out_indices=(0, 1, 2, 3, 4), pretrained=pretrained)
+    if frozen:
+        enc.update(frozen_stages=5, norm_eval=True)
+    return dict(type='InputSkip', encoder=enc) if input_skip else enc
+
+
+def decoder_cfg(args, input_skip: bool = False) -> Dict:
+    """UNet decoder over the encoder levels (the paper's skips at strides 2-16, deepest level at 32)."""
+    ch, st = LITE_CHANNELS[args.arch], STRIDES
+    if input_skip:
+        ch, st = (3, *ch), (1, *st)
+    return dict(
+        in_channels=ch,
+        in_strides=st,
+        decoder_channels=tuple(args.decoder_channels),
+        norm_cfg=dict(type='BN', requires_grad=True),
+    )
+
+
+def ddep_cfg(args, freeze: bool = True, input_skip: bool = False) -> Dict:
+    """DDeP model: frozen ImageNet encoder (or, ``freeze=False``, the whole network from random init)."""
+    return dict(
+        type='DDeP',
+        sigma=0.22,
+        freeze_encoder=freeze,
+        encoder_norm=dict(mean=IMAGENET_MEAN, std=IMAGENET_STD),
+        backbone=encoder_cfg(args, pretrained=freeze, input_skip=input_skip),
+        neck=dict(type='UNetDecoder', **decoder_cfg(args, input_skip)),
+        head=dict(type='DDePDenoisingHead', in_channels=args.decoder_channels[-1]),
+    )
 
 
 def build_data(args) -> str:
@@ -97,104 +115,73 @@ def build_data(args) -> str:
     return root + '/'
 
 
-def pretrain_encoder_as_classifier(args, device: str) -> str:
-    """Train the encoder as a Fashion-MNIST classifier (stand-in for ImageNet weights); save backbone.* ."""
+def run_pretrain(args, data_root: str, seed: int, device: str, input_skip: bool = False) -> Dict:
+    """DDeP decoder pretraining on the unlabeled canvases; saves the converted checkpoint and loss curve."""
+    from mmengine.optim import build_optim_wrapper
     from mmpretrain.registry import MODELS
 
-    from mmssod.datasets.composited.sources import load_fashion_mnist
-
-    path = osp.join(args.work_dir, 'encoder_cls.pth')
-    if osp.isfile(path):
-        return path
-    torch.manual_seed(0)
-    a = arch_cfg(args.arch)
-    backbone = MODELS.build(dict(type='ResNet', out_indices=(3,), **a['backbone'])).to(device)
-    fc = torch.nn.Linear(a['enc'][-1], 10).to(device)
-    opt = torch.optim.AdamW(list(backbone.parameters()) + list(fc.parameters()), lr=2e-3, weight_decay=1e-4)
-    images, labels = load_fashion_mnist(None, 'train')
-    rng = np.random.default_rng(0)
-    mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
-    backbone.train()
-    for _ in range(args.cls_iters):
-        idx = rng.integers(0, len(images), args.cls_batch)
-        x = torch.from_numpy(np.ascontiguousarray(images[idx])).float().to(device)
-        x = torch.nn.functional.pad(x, (2, 2, 2, 2)).unsqueeze(1).expand(-1, 3, -1, -1)  # 32x32, grey -> RGB
-        x = (x - mean) / std
-        y = torch.from_numpy(labels[idx]).to(device)
-        logits = fc(backbone(x)[-1].mean((2, 3)))
-        loss = torch.nn.functional.cross_entropy(logits, y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    acc = (logits.argmax(1) == y).float().mean().item()
-    print(
-        f'[encoder] Fashion-MNIST classifier: {args.cls_iters} iters, '
-        f'last-batch loss {loss.item():.3f}, acc {acc:.2f}'
-    )
-    state = {'backbone.' + k: v.cpu() for k, v in backbone.state_dict().items()}
-    torch.save({'state_dict': state}, path)
-    return path
-
-
-def common(cfg: Config, work_dir: str, seed: int, device: str) -> None:
-    """Settings shared by every run of the benchmark."""
-    cfg.work_dir = work_dir
-    cfg.randomness = dict(seed=seed)
-    cfg.log_level = 'WARNING'
-    cfg.default_hooks.logger = dict(type='LoggerHook', interval=50)
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False, interval=10**9, save_last=True)
-    cfg.env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='nccl' if device == 'cuda' else 'gloo'))
-
-
-def set_arch(model: Config, args, seg: bool) -> None:
-    """Apply the architecture of ``--arch`` to a DDeP or segmentor model config."""
-    a = arch_cfg(args.arch)
-    model.backbone.update(a['backbone'])
-    dec = model.decode_head.decoder if seg else model.neck
-    dec.in_channels = a['enc']
-    dec.decoder_channels = a['dec']
-    if not seg:
-        model.head.in_channels = a['dec'][-1]
-
-
-def run_pretrain(args, data_root: str, encoder_ckpt: str, device: str) -> str:
-    """DDeP decoder pretraining with the frozen classifier encoder; returns the converted checkpoint."""
-    out = osp.join(args.work_dir, 'ddep_seg.pth')
-    if osp.isfile(out):
-        return out
-    cfg = Config.fromfile(PRETRAIN_CFG)
-    common(cfg, osp.join(args.work_dir, 'pretrain'), 0, device)
-    set_arch(cfg.model, args, seg=False)
-    cfg.model.backbone.init_cfg = dict(type='Pretrained', checkpoint=encoder_ckpt, prefix='backbone.')
-    cfg.train_dataloader.dataset.data_root = data_root
-    cfg.train_dataloader.batch_size = args.batch
-    cfg.train_dataloader.dataset.pipeline[1].scale = args.crop
-    cfg.train_cfg.max_iters = args.pretrain_iters
-    cfg.param_scheduler = [dict(type='CosineAnnealingLR', T_max=args.pretrain_iters, by_epoch=False)]
-    cfg.optim_wrapper.optimizer.lr = args.pretrain_lr
+    tag = f'pretrain{"_inputskip" if input_skip else ""}_s{seed}'
+    ckpt, curve = osp.join(args.work_dir, tag + '.pth'), osp.join(args.work_dir, tag + '_loss.json')
+    if osp.isfile(ckpt) and osp.isfile(curve):
+        return dict(ckpt=ckpt, **json.load(open(curve)))
     init_default_scope('mmpretrain')
-    runner = Runner.from_cfg(cfg)
+    cfg = Config.fromfile(PRETRAIN_CFG)
+    loader_cfg = cfg.train_dataloader
+    loader_cfg.dataset.data_root = data_root
+    loader_cfg.dataset.pipeline[1].scale = args.crop
+    loader_cfg.update(batch_size=args.batch, num_workers=0, persistent_workers=False)
+    set_random_seed(seed)
+    loader = Runner.build_dataloader(loader_cfg.to_dict(), seed=seed)
+    model = MODELS.build(ddep_cfg(args, input_skip=input_skip)).to(device)
+    model.train()
+    optim = build_optim_wrapper(model, dict(optimizer=dict(type='Adam', lr=args.pretrain_lr)))
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(optim.optimizer, T_max=args.pretrain_iters)
+    losses: List[float] = []
     t = time.perf_counter()
-    model = runner.train()
-    print(f'[pretrain] DDeP {args.pretrain_iters} iters in {time.perf_counter() - t:.0f} s')
-    state = model.module.state_dict() if hasattr(model, 'module') else model.state_dict()
-    converted = ddep_to_segmentor(state)
-    torch.save({'state_dict': converted}, out)
-    # same encoder, no decoder: the random-init-decoder baseline
-    torch.save(
-        {'state_dict': {k: v for k, v in converted.items() if k.startswith('backbone.')}}, out + '.enc'
+    batches = iter(loader)
+    for _ in range(args.pretrain_iters):
+        losses.append(float(model.train_step(next(batches), optim)['loss']))
+        sched.step()
+    seconds = time.perf_counter() - t
+    final = float(np.mean(losses[-50:]))
+    print(
+        f'[pretrain{" input-skip" if input_skip else ""} s{seed}] {args.pretrain_iters} steps in '
+        f'{seconds:.0f} s, '
+        f'loss first 50 {np.mean(losses[:50]):.4f} -> last 50 {final:.4f} (predict-zero level 1.0)',
+        flush=True,
     )
-    return out
+    layout = model.neck.layout()
+    torch.save(
+        {'state_dict': ddep_to_segmentor(model.state_dict(), layout), 'meta': {'ddep_decoder': layout}}, ckpt
+    )
+    out = dict(losses=losses, final_loss=final, seconds=seconds)
+    json.dump(out, open(curve, 'w'))
+    return dict(ckpt=ckpt, **out)
 
 
 def finetune_config(
-    args, data_root: str, load_from: str, percent: float, seed: int, tag: str, device: str
+    args,
+    data_root: str,
+    load_from,
+    percent: float,
+    seed: int,
+    tag: str,
+    device: str,
+    input_skip: bool = False,
 ) -> Config:
     """Config of one fine-tuning run on ``percent`` % of the labels (the recipe of ``--finetune-*``)."""
     cfg = Config.fromfile(FINETUNE_CFG)
-    common(cfg, osp.join(args.work_dir, f'ft_{tag}_{percent:g}pct_s{seed}'), seed, device)
-    set_arch(cfg.model, args, seg=True)
+    cfg.work_dir = osp.join(args.work_dir, f'ft_{tag}_{percent:g}pct_s{seed}')
+    cfg.randomness = dict(seed=seed)
+    cfg.log_level = 'WARNING'
+    cfg.default_hooks.logger = dict(type='LoggerHook', interval=25)
+    cfg.default_hooks.checkpoint = dict(
+        type='CheckpointHook', by_epoch=False, interval=10**9, save_last=False
+    )
+    cfg.env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='nccl' if device == 'cuda' else 'gloo'))
+    frozen = args.finetune_encoder == 'frozen'
+    cfg.model.backbone = encoder_cfg(args, pretrained=True, frozen=frozen, input_skip=input_skip)
+    cfg.model.decode_head.decoder = decoder_cfg(args, input_skip)
     crop = (args.crop, args.crop)
     cfg.model.data_preprocessor.size = crop
     for t in cfg.train_dataloader.dataset.pipeline:
@@ -219,37 +206,39 @@ def finetune_config(
 
 
 def run_finetune(
-    args, data_root: str, load_from: str, percent: float, seed: int, tag: str, device: str
-) -> float:
-    """Fine-tune on ``percent`` % of the labels; return val mIoU."""
-    cfg = finetune_config(args, data_root, load_from, percent, seed, tag, device)
+    args, data_root: str, load_from, percent: float, seed: int, tag: str, device: str, **kw
+) -> Dict:
+    """Fine-tune on ``percent`` % of the labels; return val mIoU (and per-class IoU) and the seconds taken."""
+    out = osp.join(args.work_dir, f'ft_{tag}_{percent:g}pct_s{seed}.json')
+    if osp.isfile(out):
+        return json.load(open(out))
+    cfg = finetune_config(args, data_root, load_from, percent, seed, tag, device, **kw)
     init_default_scope('mmseg')
+    t = time.perf_counter()
     runner = Runner.from_cfg(cfg)
     runner.train()
     metrics = runner.val()
-    return float(metrics['mIoU'])
+    res = dict(miou=float(metrics['mIoU']), seconds=time.perf_counter() - t)
+    # training loss every 25 steps (does the pretrained decoder give fine-tuning a head start?)
+    scalars = osp.join(runner.log_dir, 'vis_data', 'scalars.json')
+    if osp.isfile(scalars):
+        with open(scalars) as f:
+            logs = [json.loads(line) for line in f]
+        res['train_loss'] = [[d['step'], d['loss']] for d in logs if 'loss' in d]
+    json.dump(res, open(out, 'w'))
+    return res
 
 
 def time_steps(args, freeze: bool, device: str) -> float:
-    """Median seconds of a DDeP train step (frozen encoder or full network)."""
+    """Median seconds of a pretraining step: DDeP (frozen ImageNet encoder) or the whole network."""
     from mmengine.optim import build_optim_wrapper
     from mmpretrain.registry import MODELS
     from mmpretrain.structures import DataSample
 
-    a = arch_cfg(args.arch)
     torch.manual_seed(0)
-    model = MODELS.build(
-        dict(
-            type='DDeP',
-            freeze_encoder=freeze,
-            encoder_norm=dict(mean=IMAGENET_MEAN, std=IMAGENET_STD),
-            backbone=dict(type='ResNet', out_indices=(0, 1, 2, 3), **a['backbone']),
-            neck=dict(type='UNetDecoder', in_channels=a['enc'], decoder_channels=a['dec']),
-            head=dict(type='DDePDenoisingHead', in_channels=a['dec'][-1]),
-        )
-    ).to(device)
+    model = MODELS.build(ddep_cfg(args, freeze=freeze)).to(device)
     model.train()
-    optim = build_optim_wrapper(model, dict(optimizer=dict(type='AdamW', lr=1e-4)))
+    optim = build_optim_wrapper(model, dict(optimizer=dict(type='Adam', lr=1e-4)))
     g = torch.Generator().manual_seed(0)
     data = {
         'inputs': torch.randint(
@@ -270,30 +259,67 @@ def time_steps(args, freeze: bool, device: str) -> float:
     return statistics.median(times)
 
 
+def mean_sd(values: Sequence[float]) -> str:
+    """``mean +- sd`` (sample sd; 0 for one value)."""
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f'{statistics.mean(values):.2f} +- {sd:.2f}'
+
+
+def plot_losses(curves: Dict[str, List[float]], path: str) -> None:
+    """Pretraining loss per step (moving average of 25) for every run, with the predict-zero level."""
+    import matplotlib
+
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    for name, losses in curves.items():
+        k = min(25, len(losses))
+        smooth = np.convolve(losses, np.ones(k) / k, mode='valid')
+        ax.plot(np.arange(len(smooth)) + k, smooth, label=name, lw=1.2)
+    ax.axhline(1.0, color='k', ls='--', lw=0.8, label='predict zero (1.0)')
+    ax.set_xlabel('pretraining step')
+    ax.set_ylabel('L2 denoising loss (moving average of 25)')
+    ax.set_title('DDeP pretraining (frozen EfficientNet-Lite0), composited canvases', fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     """Command-line arguments (the defaults are the benchmark's recipe, see the module docstring)."""
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--work-dir', default='work_dirs/ddep_bench')
-    p.add_argument('--arch', choices=sorted(ARCHS), default='tiny')
+    p.add_argument('--arch', choices=sorted(LITE_CHANNELS), default='lite0')
+    p.add_argument('--decoder-channels', type=int, nargs=5, default=[64, 32, 24, 16, 16])
     p.add_argument('--percents', type=float, nargs='+', default=[1, 5, 10])
-    p.add_argument('--seeds', type=int, nargs='+', default=[0])
+    p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     p.add_argument('--num-train', type=int, default=200)
     p.add_argument('--num-val', type=int, default=40)
     p.add_argument('--num-unlabeled', type=int, default=300)
     p.add_argument('--canvas', type=int, default=96, help='canvas side of the composited set (px)')
-    p.add_argument('--crop', type=int, default=64, help='train crop (px)')
+    p.add_argument('--crop', type=int, default=48, help='train crop (px)')
     p.add_argument('--batch', type=int, default=8)
-    p.add_argument('--pretrain-lr', type=float, default=1e-3, help='DDeP decoder pretraining lr (AdamW)')
     p.add_argument(
-        '--finetune-lr',
-        type=float,
-        default=1e-2,
-        help='fine-tuning lr (Adam, cosine); at 1e-3 the tiny model stays at background-only predictions',
+        '--pretrain-lr', type=float, default=1e-3, help='DDeP decoder pretraining lr (Adam, cosine)'
     )
-    p.add_argument('--cls-iters', type=int, default=300, help='encoder classifier pretraining steps')
-    p.add_argument('--cls-batch', type=int, default=64)
+    p.add_argument('--finetune-lr', type=float, default=3e-3, help='fine-tuning lr (Adam, cosine)')
+    p.add_argument(
+        '--finetune-encoder',
+        choices=['frozen', 'train'],
+        default='frozen',
+        help='keep the ImageNet encoder frozen in fine-tuning (both arms then differ only in the decoder)',
+    )
     p.add_argument('--pretrain-iters', type=int, default=1000)
-    p.add_argument('--finetune-iters', type=int, default=1000)
+    p.add_argument('--finetune-iters', type=int, default=500)
+    p.add_argument(
+        '--input-skip-percents',
+        type=float,
+        nargs='*',
+        default=[],
+        help='also pretrain a decoder with the input as a stride-1 skip and fine-tune it at these fractions',
+    )
     p.add_argument('--steps', type=int, default=20, help='timed steps per throughput variant')
     p.add_argument('--warmup', type=int, default=3)
     p.add_argument('--skip-miou', action='store_true', help='throughput only')
@@ -308,55 +334,112 @@ def main(argv=None) -> int:
     where = f'{device}' + (
         f' ({torch.cuda.get_device_name()})' if device == 'cuda' else f', {torch.get_num_threads()} threads'
     )
-    print(f'DDeP benchmark on {where}, arch {args.arch}, crop {args.crop}, batch {args.batch}')
+    print(
+        f'DDeP benchmark on {where}, EfficientNet-{args.arch}, crop {args.crop}, batch {args.batch}',
+        flush=True,
+    )
     results: Dict = {'device': where, 'args': vars(args)}
 
-    # throughput first (independent of the data)
-    full = time_steps(args, freeze=False, device=device)
+    # pretraining step time first (independent of the data): frozen encoder vs whole network, same run
+    whole = time_steps(args, freeze=False, device=device)
     frozen = time_steps(args, freeze=True, device=device)
-    results['throughput'] = dict(full_step_s=full, frozen_step_s=frozen, speedup=full / frozen)
+    results['throughput'] = dict(
+        whole_network_step_s=whole, frozen_encoder_step_s=frozen, ratio=whole / frozen
+    )
+    print(
+        f'[time] whole-network step {whole * 1e3:.1f} ms, frozen-encoder step {frozen * 1e3:.1f} ms',
+        flush=True,
+    )
 
     rows: List[Dict] = []
+    curves: Dict[str, List[float]] = {}
     if not args.skip_miou:
         data_root = build_data(args)
-        enc = pretrain_encoder_as_classifier(args, device)
-        ddep_ckpt = run_pretrain(args, data_root, enc, device)
-        for percent in args.percents:
-            for seed in args.seeds:
-                rand = run_finetune(args, data_root, ddep_ckpt + '.enc', percent, seed, 'random', device)
-                ddep = run_finetune(args, data_root, ddep_ckpt, percent, seed, 'ddep', device)
-                rows.append(dict(percent=percent, seed=seed, random_init=rand, ddep=ddep))
-                print(f'[finetune] {percent:g}% seed {seed}: random-init decoder {rand:.2f}, DDeP {ddep:.2f}')
-        results['miou'] = rows
+        results['pretrain'] = {}
+        for seed in args.seeds:
+            pre = run_pretrain(args, data_root, seed, device)
+            curves[f'DDeP seed {seed}'] = pre['losses']
+            results['pretrain'][f's{seed}'] = dict(final_loss=pre['final_loss'], seconds=pre['seconds'])
+            for percent in args.percents:
+                rand = run_finetune(args, data_root, None, percent, seed, 'random', device)
+                ddep = run_finetune(args, data_root, pre['ckpt'], percent, seed, 'ddep', device)
+                row = dict(percent=percent, seed=seed, random_init=rand['miou'], ddep=ddep['miou'])
+                row['seconds'] = rand['seconds'] + ddep['seconds']
+                for name, res in (('random_init', rand), ('ddep', ddep)):
+                    row[f'{name}_train_loss'] = res.get('train_loss')
+                rows.append(row)
+                brief = {k: v for k, v in row.items() if not k.endswith('train_loss')}
+                print(f'[finetune] {json.dumps(brief)}', flush=True)
+                results['miou'] = rows
+                json.dump(results, open(osp.join(args.work_dir, 'ddep_bench.json'), 'w'), indent=2)
+        plot_losses(curves, osp.join(args.work_dir, 'pretrain_loss.png'))
+        # optional: the decoder with the input as a stride-1 skip (after the main arms, so they finish first)
+        for seed in args.seeds if args.input_skip_percents else []:
+            skip = run_pretrain(args, data_root, seed, device, True)
+            curves[f'DDeP + input skip, seed {seed}'] = skip['losses']
+            results['pretrain'][f's{seed}_input_skip'] = dict(final_loss=skip['final_loss'])
+            for row in rows:
+                if row['seed'] == seed and row['percent'] in args.input_skip_percents:
+                    res = run_finetune(
+                        args,
+                        data_root,
+                        skip['ckpt'],
+                        row['percent'],
+                        seed,
+                        'ddep-inputskip',
+                        device,
+                        input_skip=True,
+                    )
+                    row['ddep_input_skip'] = res['miou']
+                    print(
+                        f'[finetune input skip] {row["percent"]:g}% seed {seed}: {res["miou"]:.2f}',
+                        flush=True,
+                    )
+            json.dump(results, open(osp.join(args.work_dir, 'ddep_bench.json'), 'w'), indent=2)
+        plot_losses(curves, osp.join(args.work_dir, 'pretrain_loss.png'))
 
-    with open(osp.join(args.work_dir, 'ddep_bench.json'), 'w') as f:
-        json.dump(results, f, indent=2)
+    json.dump(results, open(osp.join(args.work_dir, 'ddep_bench.json'), 'w'), indent=2)
     print()
     if rows:
-        print('| labels | random-init decoder mIoU | DDeP decoder mIoU | gain |')
+        print(
+            '| labels | random-init decoder mIoU per seed (mean +- sd) '
+            '| DDeP decoder mIoU per seed (mean +- sd) '
+            '| gain per seed (mean +- sd) |'
+        )
         print('| --- | --- | --- | --- |')
         for percent in args.percents:
             r = [x for x in rows if x['percent'] == percent]
-            a = statistics.mean(x['random_init'] for x in r)
-            b = statistics.mean(x['ddep'] for x in r)
-            print(f'| {percent:g}% ({len(r)} seed(s)) | {a:.2f} | {b:.2f} | {b - a:+.2f} |')
-        print('(composited from real images: Fashion-MNIST items on scikit-image photos)')
+            a, b = [x['random_init'] for x in r], [x['ddep'] for x in r]
+            g = [y - x for x, y in zip(a, b)]
+            print(
+                f'| {percent:g}% | {" / ".join(f"{v:.2f}" for v in a)} ({mean_sd(a)}) '
+                f'| {" / ".join(f"{v:.2f}" for v in b)} ({mean_sd(b)}) '
+                f'| {" / ".join(f"{v:+.2f}" for v in g)} ({mean_sd(g)}) |'
+            )
+            skip = [x['ddep_input_skip'] for x in r if 'ddep_input_skip' in x]
+            if skip:
+                values = ' / '.join(f'{v:.2f}' for v in skip)
+                print(f'|   input-skip decoder at {percent:g}% | {values} ({mean_sd(skip)}) |')
+        print('(composited from real images, CPU scale: Fashion-MNIST items on scikit-image photos)')
+        for key, pre in results['pretrain'].items():
+            print(f'pretraining {key}: final loss (mean of the last 50 steps) {pre["final_loss"]:.4f}')
+        for percent in (1, 5):
+            r = [x for x in rows if x['percent'] == percent]
+            if r:
+                g = [x['ddep'] - x['random_init'] for x in r]
+                sd = statistics.stdev(g) if len(g) > 1 else float('inf')
+                ok = all(v > 0 for v in g) and statistics.mean(g) > 2 * sd
+                print(
+                    f'goal at {percent:g}%: DDeP above random-init on every seed by > 2 sd of the '
+                    'difference: '
+                    f'{"met" if ok else "NOT met"} (gains {", ".join(f"{v:+.2f}" for v in g)}, sd {sd:.2f})'
+                )
     t = results['throughput']
     print(
-        f'throughput ({where}): full-network step {t["full_step_s"] * 1e3:.1f} ms, '
-        f'frozen-encoder step {t["frozen_step_s"] * 1e3:.1f} ms, '
-        f'speedup {t["speedup"]:.2f}x (median of {args.steps})'
+        f'pretraining step ({where}): whole network {t["whole_network_step_s"] * 1e3:.1f} ms, frozen encoder '
+        f'{t["frozen_encoder_step_s"] * 1e3:.1f} ms: ratio {t["ratio"]:.2f}x (median of {args.steps}; '
+        f'goal >= 1.3x {"met" if t["ratio"] >= 1.3 else "NOT met"})'
     )
-    # the issue's targets (stated for a GPU at full scale; reported here for whatever device and scale ran)
-    print(
-        f'target frozen-encoder step >= 1.3x faster: {"met" if t["speedup"] >= 1.3 else "NOT met"} ({where})'
-    )
-    for percent in (1, 5):
-        r = [x for x in rows if x['percent'] == percent]
-        if r:
-            gain = statistics.mean(x['ddep'] - x['random_init'] for x in r)
-            verdict = 'met' if gain > 0 else 'NOT met'
-            print(f'target DDeP above random-init at {percent}% labels: {verdict} ({gain:+.2f} mIoU)')
     return 0
 
 

@@ -24,7 +24,12 @@ from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.models.segmentors import EncoderDecoder
 from mmseg.registry import MODELS
 
+from .encoders import InputSkip, ResNetWithStem
 from .unet_decoder import UNetDecoder, check_input_size, check_layout
+
+# the DDeP encoders are mmpretrain modules, registered in mmseg too: fine-tuning configs name them plainly
+MODELS.register_module('ResNetWithStem', module=ResNetWithStem, force=True)
+MODELS.register_module('InputSkip', module=InputSkip, force=True)
 
 #: suffix of the layout entry under the head's prefix (``decode_head.decoder_layout``)
 LAYOUT_NAME = 'decoder_layout'
