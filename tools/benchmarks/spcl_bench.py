@@ -6,15 +6,24 @@
 (b) ``update``: vectorised momentum update of a batch (default 256: 16 source classes x 4 images, i.e.
     duplicate rows, + 192 target instances) against the per-sample Python loop of the definition, as a
     ratio measured in the same run. Target: >= 10x.
-(c) ``accuracy``: trains source-only, SpCL without the reliability criterion and SpCL on the composited
-    two-domain re-ID benchmark ("composited from real images") with the same seed, and reports target
-    mAP / top-1 (Market protocol). ``--epochs`` / ``--iters`` / ``--width`` scale it down for CPUs.
+(c) ``accuracy``: on the composited two-domain re-ID benchmark ("composited from real images"), with the
+    ImageNet-pretrained EfficientNet-Lite0 (``--backbone lite0``, default) or a random-init ResNet-18
+    (``r18``), for each seed: the untrained start (evaluated as built), source-only, SpCL without the
+    reliability criterion, SpCL (UDA) and SpCL USL on the target alone; reports target mAP / top-1 (Market
+    protocol) per seed and mean +- sd, and per epoch the number of clusters / un-clustered instances and
+    the pseudo labels' ARI / NMI against the true target identities. ``--epochs`` / ``--iters`` /
+    ``--batch`` scale it to CPUs; ``--eps`` sets the target domain's DBSCAN eps.
+(e) ``eps-sweep``: clusters / outliers / ARI / NMI of the target training images under the untrained model
+    (ImageNet Lite0 by default) for several DBSCAN eps, to choose the target domain's eps.
+(d) ``jaccard-compare``: the torch (old) and compiled CPU (new) Jaccard distance + clustering in one
+    process, alternated, median of repeats, with their max |difference|.
 
 Runs on CUDA when available (``--device auto``), else on CPU at the sizes given. Examples::
 
     python tools/benchmarks/spcl_bench.py clustering --sizes 12936 50000
     python tools/benchmarks/spcl_bench.py update --batch 256
-    python tools/benchmarks/spcl_bench.py accuracy --data-root data/composited_reid --epochs 20
+    python tools/benchmarks/spcl_bench.py accuracy --data-root data/composited_reid --epochs 20 --seeds 0 1 2
+    python tools/benchmarks/spcl_bench.py jaccard-compare --sizes 5000 12936 --threads 1
 """
 
 from __future__ import annotations
@@ -240,71 +249,209 @@ def run_update(args) -> dict:
     return out
 
 
-VARIANTS = {
-    'source-only': 'configs/spcl/spcl_r18_1xb64-20e_source-only_composited-reid.py',
-    'SpCL w/o reliability': 'configs/spcl/spcl_r18_1xb128-20e_uda-no-reliability_composited-reid.py',
-    'SpCL': 'configs/spcl/spcl_r18_1xb128-20e_uda_composited-reid.py',
+#: backbone -> arm -> (config, kind); kind: 'source' (labeled source only), 'uda', 'usl' (target only),
+#: 'eval' (no training: the untrained start, evaluated as built).
+ARMS = {
+    'r18': {
+        'random-init start': ('configs/spcl/spcl_r18_1xb64-20e_usl_composited-reid.py', 'eval'),
+        'source-only': ('configs/spcl/spcl_r18_1xb64-20e_source-only_composited-reid.py', 'source'),
+        'SpCL w/o reliability': (
+            'configs/spcl/spcl_r18_1xb128-20e_uda-no-reliability_composited-reid.py',
+            'uda',
+        ),
+        'SpCL (UDA)': ('configs/spcl/spcl_r18_1xb128-20e_uda_composited-reid.py', 'uda'),
+        'SpCL USL': ('configs/spcl/spcl_r18_1xb64-20e_usl_composited-reid.py', 'usl'),
+    },
+    'lite0': {
+        'pretrained start': ('configs/spcl/spcl_efficientnet-lite0_1xb64-20e_usl_composited-reid.py', 'eval'),
+        'source-only': (
+            'configs/spcl/spcl_efficientnet-lite0_1xb64-20e_source-only_composited-reid.py',
+            'source',
+        ),
+        'SpCL w/o reliability': (
+            'configs/spcl/spcl_efficientnet-lite0_1xb128-20e_uda-no-reliability_composited-reid.py',
+            'uda',
+        ),
+        'SpCL (UDA)': ('configs/spcl/spcl_efficientnet-lite0_1xb128-20e_uda_composited-reid.py', 'uda'),
+        'SpCL USL': ('configs/spcl/spcl_efficientnet-lite0_1xb64-20e_usl_composited-reid.py', 'usl'),
+    },
 }
+ARM_NAMES = sorted({a for arms in ARMS.values() for a in arms})
 
 
-def run_accuracy(args) -> list:
-    """Train the three variants with the same seed; parse the final target mAP / top-1."""
+def arm_options(args, kind: str, seed: int) -> list:
+    """--cfg-options of one arm: data roots, schedule, batch, workers, seed, eps, label-quality logging."""
     root = osp.abspath(args.data_root)
-    rows = []
-    for name, config in VARIANTS.items():
-        if args.variants and name not in args.variants:
-            continue
-        uda = 'uda' in config
-        work = tempfile.mkdtemp(prefix='spcl_acc_')
-        opts = [
-            f'randomness.seed={args.seed}',
-            f'train_cfg.max_epochs={args.epochs}',
-            f'train_cfg.val_interval={args.epochs}',
-            f'param_scheduler.0.milestones=[{max(1, int(args.epochs * 0.7))}]',
-            f'train_dataloader.sampler.iters_per_epoch={args.iters}',
-            f'train_dataloader.batch_size={args.batch * (2 if uda else 1)}',
-            f'train_dataloader.sampler.batch_size={args.batch * (2 if uda else 1)}',
-            f'train_dataloader.num_workers={args.workers}',
-            f'val_dataloader.num_workers={args.workers}',
-            f'test_dataloader.num_workers={args.workers}',
+    uda = kind == 'uda'
+    batch = args.batch * (2 if uda else 1)
+    opts = [
+        f'randomness.seed={seed}',
+        f'train_cfg.max_epochs={args.epochs}',
+        f'train_cfg.val_interval={args.epochs}',
+        f'param_scheduler.0.milestones=[{max(1, int(args.epochs * 0.7))}]',
+        f'train_dataloader.sampler.iters_per_epoch={args.iters}',
+        f'train_dataloader.batch_size={batch}',
+        f'train_dataloader.sampler.batch_size={batch}',
+        f'train_dataloader.num_workers={args.workers}',
+        f'train_dataloader.persistent_workers={args.workers > 0}',
+        f'val_dataloader.num_workers={args.workers}',
+        f'val_dataloader.persistent_workers={args.workers > 0}',
+        f'test_dataloader.num_workers={args.workers}',
+        f'test_dataloader.persistent_workers={args.workers > 0}',
+        f'custom_hooks.0.num_workers={args.workers}',
+        'default_hooks.checkpoint.save_best=None',
+        f'default_hooks.checkpoint.interval={args.epochs}',
+    ]
+    if args.backbone == 'r18':
+        opts += [
             f'model.backbone.base_channels={args.width}',
             f'model.backbone.stem_channels={args.width}',
             f'model.head.in_channels={args.width * 8}',
-            f'custom_hooks.0.num_workers={args.workers}',
-            'default_hooks.checkpoint.save_best=None',
-            f'default_hooks.checkpoint.interval={args.epochs}',
         ]
-        if uda:
-            opts += [
-                f'train_dataloader.dataset.source.data_root={root}/source/',
-                f'train_dataloader.dataset.target.data_root={root}/target/',
-            ]
-        else:
-            opts += [f'train_dataloader.dataset.data_root={root}/source/']
-        for loader in ('val_dataloader', 'test_dataloader'):
-            for i in range(2):
-                opts.append(f'{loader}.dataset.datasets.{i}.data_root={root}/target/')
-        cmd = [sys.executable, osp.join(REPO, 'tools/train.py'), osp.join(REPO, config), '--work-dir', work]
-        cmd += ['--cfg-options', *opts]
-        t = time.time()
-        res = subprocess.run(
-            cmd,
-            capture_output=True,
-            text=True,
-            env={**os.environ, 'PYTHONPATH': REPO, 'OMP_NUM_THREADS': '2'},
+    if kind != 'source':
+        opts += [f'custom_hooks.0.eps={args.eps}', 'custom_hooks.0.label_quality=True']
+    if uda:
+        opts += [
+            f'train_dataloader.dataset.source.data_root={root}/source/',
+            f'train_dataloader.dataset.target.data_root={root}/target/',
+        ]
+    else:
+        opts += [f'train_dataloader.dataset.data_root={root}/{"source" if kind == "source" else "target"}/']
+    for loader in ('val_dataloader', 'test_dataloader'):
+        for i in range(2):
+            opts.append(f'{loader}.dataset.datasets.{i}.data_root={root}/target/')
+    return opts
+
+
+def eval_untrained(config: str, work_dir: str, options: list) -> None:
+    """Evaluate a config's model as built (no training, no checkpoint): the start every arm trains from."""
+    from mmengine.config import Config, DictAction
+    from mmengine.runner import Runner
+
+    cfg = Config.fromfile(config)
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    cfg.merge_from_dict(parser.parse_args(['--cfg-options', *options]).cfg_options)
+    cfg.work_dir = work_dir
+    cfg.load_from = None
+    Runner.from_cfg(cfg).test()
+
+
+def parse_log(log: str) -> dict:
+    """Final target mAP / top-1 and the per-epoch clustering statistics from a training log."""
+    out = {}
+    m = re.findall(r'reid/mAP: ([0-9.]+)\s+reid/top1: ([0-9.]+)', log)
+    if m:
+        out.update(mAP=float(m[-1][0]), top1=float(m[-1][1]))
+    clusters = re.findall(r'SpCL epoch (\d+): (\d+) clusters, (\d+) un-clustered', log)
+    pattern = r'SpCL epoch (\d+) pseudo-label quality: ARI ([-0-9.]+) NMI ([-0-9.]+)'
+    quality = {int(e): (float(a), float(n)) for e, a, n in re.findall(pattern, log)}
+    if clusters:
+        out['epochs'] = [
+            dict(
+                epoch=int(e),
+                clusters=int(c),
+                outliers=int(o),
+                **({} if int(e) not in quality else dict(ARI=quality[int(e)][0], NMI=quality[int(e)][1])),
+            )
+            for e, c, o in clusters
+        ]
+    return out
+
+
+def run_accuracy(args) -> list:
+    """Train / evaluate the arms for each seed; per seed and mean +- sd of target mAP / top-1."""
+    arms = ARMS[args.backbone]
+    rows = []
+    for seed in args.seeds:
+        for name, (config, kind) in arms.items():
+            if args.arms and name not in args.arms:
+                continue
+            work = tempfile.mkdtemp(prefix='spcl_acc_')
+            opts = arm_options(args, kind, seed)
+            env = {**os.environ, 'PYTHONPATH': REPO, 'OMP_NUM_THREADS': str(args.threads)}
+            if kind == 'eval':
+                cmd = [sys.executable, __file__, 'eval-untrained', osp.join(REPO, config), work, *opts]
+            else:
+                cmd = [sys.executable, osp.join(REPO, 'tools/train.py'), osp.join(REPO, config)]
+                cmd += ['--work-dir', work, '--cfg-options', *opts]
+            t = time.time()
+            res = subprocess.run(cmd, capture_output=True, text=True, env=env)
+            log = res.stdout + res.stderr
+            row = dict(arm=name, backbone=args.backbone, seed=seed, config=config)
+            row.update(parse_log(log))
+            row['minutes'] = round((time.time() - t) / 60, 1)
+            if res.returncode or 'mAP' not in row:
+                row['error'] = log[-1500:]
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    summary = {}
+    for name in arms:
+        vals = [r for r in rows if r['arm'] == name and 'mAP' in r]
+        if vals:
+            summary[name] = dict(
+                seeds=[r['seed'] for r in vals],
+                mAP_mean=round(statistics.mean(r['mAP'] for r in vals), 2),
+                mAP_sd=round(statistics.stdev(r['mAP'] for r in vals), 2) if len(vals) > 1 else None,
+                top1_mean=round(statistics.mean(r['top1'] for r in vals), 2),
+                top1_sd=round(statistics.stdev(r['top1'] for r in vals), 2) if len(vals) > 1 else None,
+            )
+    print(json.dumps(dict(summary=summary)), flush=True)
+    return rows
+
+
+def run_eps_sweep(args) -> list:
+    """Clustering of the target training images with the untrained (e.g. ImageNet) model, per eps.
+
+    No training: the model of ``--config`` as built, eval mode, the hook's initialisation pipeline; then
+    the Jaccard distance and self-paced clustering at each eps, and the ARI / NMI of the pseudo labels
+    against the true identities. A guide for the target domain's eps (the paper sets it per domain).
+    """
+    import numpy as np
+    import torch
+    from mmdet.registry import DATASETS, MODELS
+    from mmengine.config import Config
+    from mmengine.dataset import pseudo_collate
+    from mmengine.registry import init_default_scope
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+    from mmssod.models.reid.clustering import self_paced_clustering
+    from mmssod.models.reid.jaccard import jaccard_distance, sparse_to_scipy
+
+    torch.set_num_threads(args.threads)
+    init_default_scope('mmdet')
+    cfg = Config.fromfile(osp.join(REPO, args.config))
+    model = MODELS.build(cfg.model).eval()
+    dataset = DATASETS.build(
+        dict(
+            type='MarketReIDDataset',
+            data_root=osp.join(osp.abspath(args.data_root), 'target'),
+            subset='train',
+            pipeline=cfg.test_pipeline,
+            test_mode=True,
         )
-        log = res.stdout + res.stderr
-        m = re.findall(r'reid/mAP: ([0-9.]+)\s+reid/top1: ([0-9.]+)', log)
-        clusters = re.findall(r'SpCL epoch (\d+): (\d+) clusters, (\d+) un-clustered', log)
-        row = dict(variant=name, config=config, minutes=round((time.time() - t) / 60, 1))
-        if res.returncode or not m:
-            row['error'] = log[-1500:]
-        else:
-            row.update(mAP=float(m[-1][0]), top1=float(m[-1][1]))
-            if clusters:
-                row['last_clustering'] = dict(
-                    zip(('epoch', 'clusters', 'unclustered'), map(int, clusters[-1]))
-                )
+    )
+    loader = torch.utils.data.DataLoader(dataset, batch_size=64, collate_fn=pseudo_collate)
+    feats = []
+    with torch.no_grad():
+        for batch in loader:
+            inputs = model.data_preprocessor(batch, False)['inputs']
+            inputs = inputs.flatten(0, 1) if inputs.dim() == 5 else inputs
+            feats.append(model.head(model.extract_feat(inputs)))
+    feats = torch.cat(feats)
+    truth = np.array([dataset.get_data_info(i)['pid'] for i in range(len(dataset))])
+    dist = sparse_to_scipy(jaccard_distance(feats, 30, 6, max_distance=max(args.eps) + 0.02))
+    rows = []
+    for eps in args.eps:
+        labels, _, stats = self_paced_clustering(dist, eps, 0.02, 4)
+        row = dict(
+            eps=eps,
+            images=len(dataset),
+            identities=int(np.unique(truth).size),
+            ARI=round(float(adjusted_rand_score(truth, labels)), 4),
+            NMI=round(float(normalized_mutual_info_score(truth, labels)), 4),
+            **stats,
+        )
         rows.append(row)
         print(json.dumps(row), flush=True)
     return rows
@@ -334,18 +481,36 @@ def main(argv=None):
     u.add_argument('--device', default='auto')
     a = sub.add_parser('accuracy')
     a.add_argument('--data-root', default='data/composited_reid')
+    a.add_argument('--backbone', choices=sorted(ARMS), default='lite0', help='pretrained Lite0 or random R18')
     a.add_argument('--epochs', type=int, default=20)
     a.add_argument('--iters', type=int, default=100)
     a.add_argument('--batch', type=int, default=64, help='images per domain per batch')
-    a.add_argument('--width', type=int, default=64, help='ResNet-18 base channels (64 = standard)')
+    a.add_argument('--width', type=int, default=64, help='ResNet-18 base channels (64 = standard; r18 only)')
+    a.add_argument('--eps', type=float, default=0.6, help='DBSCAN eps of the target domain (paper: 0.6)')
     a.add_argument('--workers', type=int, default=2)
-    a.add_argument('--seed', type=int, default=0)
-    a.add_argument('--variants', nargs='+', choices=list(VARIANTS), help='run only these (default: all)')
+    a.add_argument('--threads', type=int, default=2, help='OMP_NUM_THREADS of each run')
+    a.add_argument('--seeds', type=int, nargs='+', default=[0])
+    a.add_argument('--arms', nargs='+', choices=ARM_NAMES, help='run only these (default: all)')
+    w = sub.add_parser('eps-sweep')
+    w.add_argument(
+        '--config', default='configs/spcl/spcl_efficientnet-lite0_1xb64-20e_usl_composited-reid.py'
+    )
+    w.add_argument('--data-root', default='data/composited_reid')
+    w.add_argument('--eps', type=float, nargs='+', default=[0.3, 0.4, 0.5, 0.55, 0.6])
+    w.add_argument('--threads', type=int, default=1)
+    e = sub.add_parser('eval-untrained')
+    e.add_argument('config')
+    e.add_argument('work_dir')
+    e.add_argument('options', nargs='*')
     args = p.parse_args(argv)
+    if args.cmd == 'eval-untrained':
+        return eval_untrained(args.config, args.work_dir, args.options)
     if args.cmd == 'clustering-child':
         print(json.dumps(clustering_child(args.n, args.dim, args.device)))
     elif args.cmd == 'clustering':
         run_clustering(args)
+    elif args.cmd == 'eps-sweep':
+        run_eps_sweep(args)
     elif args.cmd == 'jaccard-compare':
         run_jaccard_compare(args)
     elif args.cmd == 'update':
