@@ -73,6 +73,7 @@ def test_arms_share_data_and_schedule_and_use_the_pretrained_backbone(demo_det_r
         assert dataset.data_root.startswith(demo_det_root)
     hooks = {m: {h.type: h for h in cfgs[m].custom_hooks} for m in ('acrst', 'acrst_beta0')}
     assert hooks['acrst']['CropBankHook'].beta == 0.6 and hooks['acrst_beta0']['CropBankHook'].beta == 0.0
+    assert hooks['acrst']['CropBankHook'].label_cap is None  # the whole labeled set
     assert cfgs['acrst'].model.semi_train_cfg.burn_in_iters == 4
     assert cfgs['soft_teacher'].model.type == 'SoftTeacher' and not any(
         h.type == 'CropBankHook' for h in cfgs['soft_teacher'].custom_hooks

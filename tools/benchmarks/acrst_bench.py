@@ -321,6 +321,7 @@ def derive_config(args, method: str, work_dir: str, seed: int, setup: dict):
     semi.burn_in_iters = args.burn_in
     bank_hook = [h for h in cfg.custom_hooks if h.type == 'CropBankHook'][0]
     bank_hook.refresh_interval = args.refresh_interval
+    bank_hook.update(label_cap=None, pseudo_cap=1000)  # the paper's bank: the whole labeled set, a wide range
     if method == 'acrst':
         bank_hook.beta = 0.6
         return cfg
