@@ -4,12 +4,13 @@
 #   2. train SSMLL, ACRST's semi-supervised multi-label classifier (tools/train.py);
 #   3. write SSMLL's class scores of the unlabeled images (tools/acrst/ssmll_scores.py), read by filter stage 2;
 #   4. train the ACRST detector: CropBank + FBR/AFFR pastes, two-stage filter, selective supervision;
-#   5. evaluate the final checkpoint with tools/test.py (COCO bbox mAP, per-class AP).
+#   5. evaluate the final checkpoint with tools/test.py (COCO bbox mAP, per-class AP) and draw the teacher's
+#      detections next to the ground truth on a few val images (one PNG, path printed at the end).
 # Extra arguments go to the ACRST tools/train.py and tools/test.py calls (e.g. --cfg-options ...).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PY=${PY:-.venv/bin/python}
-SSMLL_CONFIG=${SSMLL_CONFIG:-configs/acrst/ssmll/ssmll_r18_semi-0.1-composited-demo.py}
+SSMLL_CONFIG=${SSMLL_CONFIG:-configs/acrst/ssmll/ssmll_efficientnet-lite0_semi-0.25-composited-demo.py}
 CONFIG=${CONFIG:-configs/acrst/acrst_faster-rcnn_efficientnet-lite0_fpn_semi-0.25-composited-demo.py}
 WORK_DIR=${WORK_DIR:-work_dirs/acrst_demo}
 SCORES="$WORK_DIR/ssmll/unlabeled_scores.json"
@@ -39,5 +40,8 @@ echo "[demo] 3/4 ACRST detector"
 "$PY" tools/train.py "$CONFIG" --work-dir "$WORK_DIR" "${ARGS[@]}"
 echo "[demo] 4/4 evaluation (teacher, per-class AP)"
 CKPT="$(cat "$WORK_DIR/last_checkpoint")"
-"$PY" tools/test.py "$CONFIG" "$CKPT" --work-dir "$WORK_DIR/test" "${ARGS[@]}"
+"$PY" tools/test.py "$CONFIG" "$CKPT" --work-dir "$WORK_DIR/test" --out "$WORK_DIR/test/results.pkl" "${ARGS[@]}"
+"$PY" tools/analysis_tools/show_detections.py "$WORK_DIR/test/results.pkl" \
+    data/composited_det_demo/annotations/instances_val.json --out "$WORK_DIR/test/detections.png"
 echo "[demo] done: logs and checkpoints in $WORK_DIR (results on data composited from real images)"
+echo "[demo] teacher detections next to the ground truth: $WORK_DIR/test/detections.png"
