@@ -97,12 +97,44 @@ def clustering_child(n: int, dim: int, device: str) -> dict:
     return out
 
 
+def reference_float64(feats):
+    """The torch path's algorithm with float64 features: neighbour lists ranked by exact similarities.
+
+    The same steps as ``jaccard_distance(backend='torch')`` (which is tested equal to the dense
+    reference implementation), with the kNN product and the expansion's dot products in float64.
+    """
+    import torch
+
+    from mmssod.models.reid import jaccard as jac
+
+    f = torch.nn.functional.normalize(feats.double(), dim=1)
+    n = f.size(0)
+    rank = jac.knn_rank(f, 30)
+    rows, cols, vals = jac.expanded_weights(f, rank, 30)
+    rows, cols, vals = jac.query_expansion(rows, cols, vals, rank, 6, n)
+    return jac.jaccard_from_weights(rows, cols, vals, n)
+
+
+def max_abs_difference(a, b) -> float:
+    """Max |a - b| of two sparse distance matrices whose absent entries mean 1.0."""
+    import torch
+
+    def shifted(x):
+        x = x.coalesce()
+        return torch.sparse_coo_tensor(
+            x.indices(), x.values().double() - 1.0, x.shape, check_invariants=False
+        )
+
+    return float((shifted(a) - shifted(b)).coalesce().values().abs().max())
+
+
 def run_jaccard_compare(args) -> list:
     """Old (torch) vs new (compiled CPU) Jaccard + clustering in one process: alternated, median of repeats.
 
     Both compute the distance with ``max_distance = eps + gap`` and then the same DBSCAN x 3 +
     reliability (``self_paced_clustering``); the max |difference| of the two distance matrices and whether
-    the labels agree are reported too.
+    the labels agree are reported too, and, on the full (uncut) matrices, each path's max |difference| from
+    the float64 reference (:func:`reference_float64`).
     """
     import torch
 
@@ -135,6 +167,10 @@ def run_jaccard_compare(args) -> list:
                     new_dist, new_labels = dist, labels
         same_pattern = torch.equal(old_dist.indices(), new_dist.indices())
         diff = float((old_dist.values() - new_dist.values()).abs().max()) if same_pattern else float('nan')
+        # exactness, on the full (uncut) matrices: both paths against the float64 reference
+        ref = reference_float64(feats)
+        full_old = jaccard_distance(feats, 30, 6, backend='torch')
+        full_new = jaccard_distance(feats, 30, 6, backend='cpu')
         old_t, new_t = statistics.median(times['torch']), statistics.median(times['cpu'])
         row = dict(
             n=n,
@@ -149,6 +185,8 @@ def run_jaccard_compare(args) -> list:
             first_new_call_s=round(first, 2),
             same_stored_pairs=same_pattern,
             max_abs_diff=diff,
+            max_abs_diff_old_vs_float64_reference=max_abs_difference(full_old, ref),
+            max_abs_diff_new_vs_float64_reference=max_abs_difference(full_new, ref),
             same_labels=bool((old_labels == new_labels).all()),
             load_avg=os.getloadavg()[0],
         )

@@ -4,8 +4,9 @@ The torch formulation in :mod:`.jaccard` pads every set to the widest one and ga
 batched dot products; on a CPU the set logic is cheaper as plain loops over the actual members. Here:
 
 * the neighbour lists come from a *symmetric* blocked ``X @ X^T`` (each block pair once, its transpose
-  feeds the other rows' running top-k), half the multiply-adds of the full product, with the top-k
-  similarities kept;
+  feeds the other rows' running top-k), half the multiply-adds of the full product; its k1 + 10 best
+  candidates per row are re-ranked by float64 inner products (so near-ties at the set boundaries are
+  ordered as a float64 reference orders them) and the k1 best kept with their similarities;
 * steps 1-5 of :mod:`.jaccard` (k-reciprocal sets, expansion, softmax weights, query expansion, min-sum
   over shared support) are compiled loops over CSR rows, with O(N) scratch arrays; the similarities of the
   expanded sets are read from the kept top-k values when the pair is in it, else one dot product.
@@ -24,6 +25,7 @@ import torch
 from torch import Tensor
 
 _BLOCK_ELEMENTS = 1 << 24  # elements of one (rows x N) block of the similarity product (64 MB in fp32)
+_RANK_MARGIN = 10  # extra fp32 candidates per row re-ranked in float64
 
 
 def numba_available() -> bool:
@@ -97,13 +99,16 @@ def jaccard_distance_cpu(feats: Tensor, k1: int, k2: int, max_distance: Optional
     """
     kern = _kernels()
     n = feats.size(0)
-    topv, rank = knn_symmetric(feats, k1)
     x = feats.contiguous().numpy()
-    rank_np = rank.numpy()
+    # fp32 product for candidates (k1 + margin), then the k1 best by float64 inner products: the lists
+    # then follow the exact similarity order, as a float64 reference ranks them, also at near-ties at
+    # the set boundaries (k2, k1 / 2 + 1, k1) where fp32 rounding could swap two neighbours
+    _, cand = knn_symmetric(feats, min(n, k1 + _RANK_MARGIN))
+    rank_np, topv = kern.refine_knn(x, cand.numpy(), k1)
     rfull, rsize = kern.reciprocal_sets(rank_np, min(k1 + 1, rank_np.shape[1]))
     half = int(round(k1 / 2))
     rhalf, hsize = kern.reciprocal_sets(rank_np, min(half + 1, rank_np.shape[1]))
-    indptr, cols, vals = kern.expanded_weights(x, rank_np, topv.numpy(), rfull, rsize, rhalf, hsize)
+    indptr, cols, vals = kern.expanded_weights(x, rank_np, topv, rfull, rsize, rhalf, hsize)
     if k2 > 1:
         indptr, cols, vals = kern.query_expansion(indptr, cols, vals, rank_np, k2)
     limit = np.inf if max_distance is None else float(max_distance)

@@ -30,10 +30,38 @@ def reciprocal_sets(rank, w):
 
 @njit(cache=True, nogil=True, fastmath=True)
 def dot(a, b):
-    acc = np.float32(0.0)
+    """Inner product of two fp32 vectors accumulated in float64."""
+    acc = 0.0
     for q in range(a.shape[0]):
-        acc += a[q] * b[q]
+        acc += np.float64(a[q]) * np.float64(b[q])
     return acc
+
+
+@njit(cache=True, nogil=True)
+def refine_knn(feats, cand, k):
+    """Re-rank each row's fp32 candidates by float64 inner products; keep the k best.
+
+    Args:
+        feats: (N, D) fp32 features.
+        cand: (N, C) int64 candidates (C >= k) from the fp32 product.
+        k: neighbours kept.
+
+    Returns:
+        (N, k) int64 neighbours (descending float64 similarity, ties in candidate order) and their (N, k)
+        float64 similarities.
+    """
+    n, c = cand.shape
+    rank = np.empty((n, k), np.int64)
+    sims = np.empty((n, k), np.float64)
+    s = np.empty(c, np.float64)
+    for i in range(n):
+        for t in range(c):
+            s[t] = -dot(feats[i], feats[cand[i, t]])
+        order = np.argsort(s, kind='mergesort')
+        for t in range(k):
+            rank[i, t] = cand[i, order[t]]
+            sims[i, t] = -s[order[t]]
+    return rank, sims
 
 
 @njit(cache=True, nogil=True)
@@ -52,7 +80,7 @@ def expanded_weights(feats, rank, topv, rfull, rsize, rhalf, hsize):
     mark = np.full(n, -1, np.int64)  # R(i) membership
     seen = np.full(n, -1, np.int64)  # E(i) membership
     known = np.full(n, -1, np.int64)  # pairs whose similarity the top-k kept
-    simval = np.zeros(n, np.float32)
+    simval = np.zeros(n, np.float64)
     indptr = np.zeros(n + 1, np.int64)
     cols = np.empty(n * (kk + 1), np.int64)
     vals = np.empty(n * (kk + 1), np.float64)
@@ -91,9 +119,9 @@ def expanded_weights(feats, rank, topv, rfull, rsize, rhalf, hsize):
         for t in range(m):
             j = row[t]
             if known[j] == i:
-                s = np.float64(simval[j])
+                s = simval[j]
             else:
-                s = np.float64(dot(feats[i], feats[j]))
+                s = dot(feats[i], feats[j])
             neg = -(2.0 - 2.0 * s)
             vals[nnz + t] = neg
             cols[nnz + t] = j
