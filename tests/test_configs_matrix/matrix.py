@@ -161,8 +161,7 @@ def memory_tokens(entries, factor: int) -> float:
     if not shorts:
         return float('inf')
     short = min(shorts) / factor
-    area = short * short * 4 / 3  # the miniature images are wider than high (4:3 .. 3:2)
-    return area / 64 * (1 + 1 / 4 + 1 / 16 + 1 / 64)
+    return short * short / 64 * (1 + 1 / 4 + 1 / 16 + 1 / 64)  # square images: the fewest tokens
 
 
 def _sizes(value):
