@@ -535,7 +535,12 @@ def main(argv=None) -> dict:
     if not args.skip_training:
         results['per_seed'] = {}
         for seed in args.seeds:
-            trained = {arm: train_and_test(args, arm, seed) for arm in args.arms}
+            trained = {}
+            for arm in args.arms:
+                trained[arm] = train_and_test(args, arm, seed)
+                results.setdefault('trained', {})[f'{seed}/{arm}'] = trained[arm]
+                with open(osp.join(args.work_dir, 'caldetr_bench.partial.json'), 'w') as f:
+                    json.dump(results, f, indent=1, default=float)  # what is done so far, if the run is cut
             results.setdefault('train_wall_s', {})[str(seed)] = {
                 a: r['train_wall_s'] for a, r in trained.items()
             }
