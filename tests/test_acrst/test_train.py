@@ -211,3 +211,22 @@ def test_ssmll_trains_and_writes_scores_acrst_accepts(demo_det_root, tmp_path):
         ]
     )
     assert res.returncode != 0 and '--out' in res.stderr
+
+
+def test_tools_test_runs_without_the_scores_file(dist_run, tmp_path):
+    """tools/test.py on an ACRST checkpoint needs no SSMLL scores file (training-only input)."""
+    work_dir, config, _ = dist_run
+    res = run_python(
+        [
+            osp.join(REPO_ROOT, 'tools/test.py'),
+            config,
+            str(work_dir / 'iter_4.pth'),
+            '--work-dir',
+            str(tmp_path),
+            '--cfg-options',
+            f'model.semi_train_cfg.ml_scores_file={tmp_path / "never_written.json"}',
+            'test_dataloader.dataset.indices=4',
+        ]
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert 'bbox_mAP' in res.stdout + res.stderr
