@@ -72,7 +72,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--burn-in', type=int, default=300, help='ACRST burn-in iterations')
     parser.add_argument('--batch-size', type=int, default=4, help='labeled + unlabeled images per batch')
     parser.add_argument('--refresh-interval', type=int, default=50, help='CropBank refresh')
-    parser.add_argument('--lr', type=float, default=None, help='SGD lr (default: config)')
+    parser.add_argument('--lr', type=float, default=None, help='optimizer lr (default: the config)')
     parser.add_argument('--ml-scores', help='SSMLL scores file of the unlabeled set (filter stage 2)')
     parser.add_argument(
         '--ssmll-iters', type=int, default=0, help='train SSMLL for N iterations first and use its scores'
