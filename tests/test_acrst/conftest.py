@@ -10,7 +10,7 @@ from tests.conftest import REPO_ROOT
 ACRST_DEMO = osp.join(
     REPO_ROOT, 'configs/acrst/acrst_faster-rcnn_efficientnet-lite0_fpn_semi-0.25-composited-demo.py'
 )
-SSMLL_DEMO = osp.join(REPO_ROOT, 'configs/acrst/ssmll/ssmll_r18_semi-0.1-composited-demo.py')
+SSMLL_DEMO = osp.join(REPO_ROOT, 'configs/acrst/ssmll/ssmll_efficientnet-lite0_semi-0.25-composited-demo.py')
 
 
 def _retarget(node, old, new):

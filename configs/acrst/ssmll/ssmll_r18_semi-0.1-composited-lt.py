@@ -1,7 +1,7 @@
 # SSMLL for ACRST on the composited long-tailed benchmark (10% fold 1), "composited from real images":
-# the demo's half-width ResNet-18 at 192x192, 4k iterations (the first 400 supervised only); weak view for the
-# teacher, strong view (+ colour jitter, Gaussian blur, cutout) for the student.
-_base_ = ['./ssmll_r18_semi-0.1-composited-demo.py']
+# a half-width ResNet-18 from scratch at 192x192, 4k iterations (the first 400 supervised only); weak view for
+# the teacher, strong view (+ colour jitter, Gaussian blur, cutout) for the student, as in the demo config.
+_base_ = ['./ssmll_efficientnet-lite0_semi-0.25-composited-demo.py']
 
 data_root = 'data/composited_lt_det/'
 percent = 10
@@ -10,30 +10,26 @@ weak_view = [
     dict(type='Resize', scale=(img_size, img_size)),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
 ]
-strong_view = weak_view + [
-    # no hue jitter: mmcv.adjust_hue overflows uint8 on numpy 2 for negative shifts
-    dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4),
-    dict(type='GaussianBlur', magnitude_range=(0.1, 2.0), magnitude_std='inf', prob=0.5),
-    dict(type='RandomErasing', erase_prob=0.7, min_area_ratio=0.02, max_area_ratio=0.2, mode='const'),
-]
+strong_view = weak_view + _base_.strong_view[len(_base_.weak_view) :]  # the demo's photometric steps
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='MultiView', num_views=[1, 1], transforms=[weak_view, strong_view]),
     dict(type='PackInputs', meta_keys=_base_.meta_keys),
 ]
 model = dict(
-    pretrain_iters=400,
-    prior_prob=0.01,
-    data_preprocessor=dict(  # one normalised batch per view (weak, strong)
-        _delete_=True,
-        type='MultiViewClsDataPreprocessor',
-        data_preprocessor=dict(
-            type='ClsDataPreprocessor',
-            mean=[123.675, 116.28, 103.53],
-            std=[58.395, 57.12, 57.375],
-            to_rgb=True,
+    classifier=dict(
+        backbone=dict(
+            _delete_=True,
+            type='ResNet',
+            depth=18,
+            stem_channels=32,
+            base_channels=32,
+            num_stages=4,
+            out_indices=(3,),
         ),
+        head=dict(in_channels=256),
     ),
+    pretrain_iters=400,
 )
 test_pipeline = [
     dict(type='LoadImageFromFile'),
