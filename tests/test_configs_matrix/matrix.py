@@ -63,7 +63,9 @@ NOTHING_TO_TEST = 'it has nothing to test'
 #: Outputs of another config that a config reads, where the path does not name the producing config:
 #: path -> the producing config (relative to configs/).
 EXTRA_PRODUCERS = {
-    'work_dirs/acrst_demo/ssmll/unlabeled_scores.json': 'acrst/ssmll/ssmll_efficientnet-lite0_semi-0.25-composited-demo.py',
+    'work_dirs/acrst_demo/ssmll/unlabeled_scores.json': (
+        'acrst/ssmll/ssmll_efficientnet-lite0_semi-0.25-composited-demo.py'
+    ),
 }
 
 

@@ -44,7 +44,7 @@ def _failure(config, stage, result):
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(1800)
+@pytest.mark.timeout(3600)  # the whole matrix runs in the first test's fixture
 @pytest.mark.parametrize('config', CONFIGS)
 def test_config_runs(config, matrix):
     run_dir, results = matrix
