@@ -219,12 +219,10 @@ def run_finetune(
     runner.train()
     metrics = runner.val()
     res = dict(miou=float(metrics['mIoU']), seconds=time.perf_counter() - t)
-    # training loss every 25 steps (does the pretrained decoder give fine-tuning a head start?)
-    scalars = osp.join(runner.log_dir, 'vis_data', 'scalars.json')
-    if osp.isfile(scalars):
-        with open(scalars) as f:
-            logs = [json.loads(line) for line in f]
-        res['train_loss'] = [[d['step'], d['loss']] for d in logs if 'loss' in d]
+    # training loss per step (does the pretrained decoder give fine-tuning a head start?); from the runner's
+    # own message hub (the visualizer is a process-wide singleton: its scalars file mixes all runs)
+    losses = runner.message_hub.get_scalar('train/loss').data[0]
+    res['train_loss'] = [float(v) for v in losses]
     json.dump(res, open(out, 'w'))
     return res
 
