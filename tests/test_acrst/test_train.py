@@ -194,7 +194,7 @@ def test_ssmll_trains_and_writes_scores_acrst_accepts(demo_det_root, tmp_path):
     neg = scores['negative_labels']  # against the unlabeled images' composited ground truth
     assert 0 <= neg['precision'] <= 1 and 0 <= neg['recall'] <= 1 and neg['num_absent'] > 0
     assert 'negative labels (score < 0.2): precision' in res.stdout
-    with open(osp.join(demo_det_root, 'semi_anns/instances_train.1@10-unlabeled.json')) as f:
+    with open(osp.join(demo_det_root, 'semi_anns/instances_train.1@25-unlabeled.json')) as f:
         unlabeled = json.load(f)
     assert set(scores['scores']) == {str(im['id']) for im in unlabeled['images']}
     assert all(0 <= v <= 1 for vals in scores['scores'].values() for v in vals)

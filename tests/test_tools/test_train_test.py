@@ -20,7 +20,7 @@ import torch
 
 from ..conftest import REPO_ROOT, run_python
 
-CONFIG = 'configs/demo/faster-rcnn_r18_fpn_composited-demo.py'
+CONFIG = 'configs/demo/faster-rcnn_efficientnet-lite0_fpn_composited-demo.py'
 
 
 def short_run_options(data_root, iters, val_images=4):
@@ -153,7 +153,7 @@ def test_missing_data_path_is_a_clear_error(tmp_path):
         ]
     )
     assert res.returncode != 0
-    assert 'train_dataloader.dataset.ann_file' in res.stderr and 'does not exist' in res.stderr
+    assert 'train_dataloader.dataset.data_root' in res.stderr and 'does not exist' in res.stderr
 
 
 def test_broken_annotation_file_is_a_clear_error(demo_det_root, tmp_path):
