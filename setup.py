@@ -60,6 +60,9 @@ if __name__ == '__main__':
         include_package_data=True,
         package_data={'mmssod': ['.mim/**/*', '.mim/*']},
         install_requires=read_requirements('runtime.txt'),
-        extras_require={'pretrained': read_requirements('pretrained.txt'), 'tests': read_requirements('tests.txt')},
+        extras_require={
+            'pretrained': read_requirements('pretrained.txt'),
+            'tests': read_requirements('tests.txt'),
+        },
         zip_safe=False,
     )
