@@ -42,6 +42,6 @@ echo "[demo] 4/4 evaluation (teacher, per-class AP)"
 CKPT="$(cat "$WORK_DIR/last_checkpoint")"
 "$PY" tools/test.py "$CONFIG" "$CKPT" --work-dir "$WORK_DIR/test" --out "$WORK_DIR/test/results.pkl" "${ARGS[@]}"
 "$PY" tools/analysis_tools/show_detections.py "$WORK_DIR/test/results.pkl" \
-    data/composited_det_demo/annotations/instances_val.json --out "$WORK_DIR/test/detections.png"
+    data/composited_det_demo/annotations/instances_val.json --score-thr 0.3 --out "$WORK_DIR/test/detections.png"
 echo "[demo] done: logs and checkpoints in $WORK_DIR (results on data composited from real images)"
 echo "[demo] teacher detections next to the ground truth: $WORK_DIR/test/detections.png"
