@@ -567,7 +567,10 @@ def remove_finished_checkpoints(jobs: List[Job], results: Dict, run_dir: str) ->
     """Delete the checkpoints of configs whose jobs, and the jobs that read their checkpoints, are done
     (a full matrix otherwise leaves ~60 GB of R50 checkpoints with optimizer states)."""
     for config in {job.config for job in jobs}:
-        readers = [j for j in jobs if j.config == config or (config, 'resume') in j.needs]
+        # a consumer's prepare job writes its converted checkpoint into this work dir: keep it until the
+        # consumer's own train / resume / test jobs are done too
+        consumers = {j.config for j in jobs if (config, 'resume') in j.needs}
+        readers = [j for j in jobs if j.config == config or j.config in consumers]
         if all(j.key in results for j in readers):
             for ckpt in glob.glob(osp.join(run_dir, 'work_dirs', config_name(config), '*.pth')):
                 os.remove(ckpt)
