@@ -17,7 +17,7 @@ import glob
 import importlib
 import os.path as osp
 from collections import OrderedDict
-from typing import Dict, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 from mmengine.model import BaseModule
@@ -117,11 +117,13 @@ def pair_state_dicts(
     return paired
 
 
-def imagenet_state_dict(arch: str) -> OrderedDict[str, Tensor]:
+def imagenet_state_dict(arch: str, target: Optional[Dict[str, Tensor]] = None) -> OrderedDict[str, Tensor]:
     """The ImageNet weights of ``arch`` under timm's key names (classifier included).
 
     Args:
         arch (str): ``'lite0'``, ``'lite1'`` or ``'lite2'``.
+        target (dict[str, Tensor], optional): State dict of the whole timm ``efficientnet_lite*`` network to
+            pair with, when the caller has built it already. Defaults to None (built here).
 
     Returns:
         OrderedDict[str, Tensor]: timm ``efficientnet_lite*`` state dict (conv_head, bn2 and classifier too).
@@ -129,7 +131,8 @@ def imagenet_state_dict(arch: str) -> OrderedDict[str, Tensor]:
     name, _, _ = check_arch(arch)
     path = weight_file(arch)
     source = torch.load(path, map_location='cpu', weights_only=True)
-    target = import_timm().create_model(name, pretrained=False).state_dict()
+    if target is None:
+        target = import_timm().create_model(name, pretrained=False).state_dict()
     return pair_state_dicts(source, target, path)
 
 
@@ -138,7 +141,7 @@ def imagenet_classifier(arch: str = 'lite0') -> nn.Module:
     mean/std normalised, 224x224 for Lite0). Used to check that the weights are ImageNet weights."""
     name, _, _ = check_arch(arch)
     model = import_timm().create_model(name, pretrained=False)
-    model.load_state_dict(imagenet_state_dict(arch), strict=True)
+    model.load_state_dict(imagenet_state_dict(arch, model.state_dict()), strict=True)
     return model.eval()
 
 
