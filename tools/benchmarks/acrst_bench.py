@@ -86,6 +86,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--seed', type=int, default=None, help='one seed (same as --seeds S)')
     parser.add_argument('--work-dir', default='work_dirs/acrst_bench')
     parser.add_argument('--out', help='JSON with all numbers (default: <work-dir>/results.json)')
+    parser.add_argument(
+        '--merge',
+        nargs='+',
+        metavar='JSON',
+        help='no training: report the union of these results files '
+        '(e.g. seeds run as separate processes) and write it to --out',
+    )
     args = parser.parse_args(argv)
     if args.seed is not None:
         args.seeds = [args.seed]
@@ -543,8 +550,28 @@ def mechanism(args, config_file: str, work_dir: str, ml_scores: Optional[str], c
     return out
 
 
+def merge(args) -> None:
+    """Report the seeds of several results files (same data and classes) as one run."""
+    runs = []
+    for path in args.merge:
+        with open(path) as f:
+            runs.append(json.load(f))
+    first = runs[0]
+    for path, run in zip(args.merge, runs):
+        if run['labeled_instances'] != first['labeled_instances']:
+            raise SystemExit(f'--merge: {path} ran on data other than {args.merge[0]} (class counts)')
+    results = {seed: per for run in runs for seed, per in run['results'].items()}
+    out = args.out or args.merge[0].replace('.json', '_merged.json')
+    run_args = argparse.Namespace(**{**first['args'], 'out': out})
+    freq = first['labeled_instances']
+    report(run_args, results, list(freq), first['rare_classes'], freq, first['device'])
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
+    if args.merge:
+        merge(args)
+        return
     import torch
 
     import mmssod  # noqa: F401
