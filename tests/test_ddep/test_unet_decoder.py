@@ -16,7 +16,8 @@ TINY = dict(in_channels=(16, 16, 32, 64, 128), decoder_channels=(32, 16, 16, 8, 
 @pytest.fixture(scope='module')
 def encoder():
     torch.manual_seed(0)
-    with DefaultScope.overwrite_default_scope('mmpretrain'):  # a module fixture runs before conftest's scope fixture
+    # a module-scoped fixture runs before conftest's (function-scoped) scope fixture
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
         model = MODELS.build(R18_TINY)
     model.eval()  # mmpretrain's ResNet.train() returns None, so no chaining
     return model
