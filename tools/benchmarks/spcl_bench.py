@@ -426,19 +426,84 @@ def run_accuracy(args) -> list:
                 row['error'] = log[-1500:]
             rows.append(row)
             print(json.dumps(row), flush=True)
-    summary = {}
-    for name in arms:
-        vals = [r for r in rows if r['arm'] == name and 'mAP' in r]
-        if vals:
-            summary[name] = dict(
-                seeds=[r['seed'] for r in vals],
-                mAP_mean=round(statistics.mean(r['mAP'] for r in vals), 2),
-                mAP_sd=round(statistics.stdev(r['mAP'] for r in vals), 2) if len(vals) > 1 else None,
-                top1_mean=round(statistics.mean(r['top1'] for r in vals), 2),
-                top1_sd=round(statistics.stdev(r['top1'] for r in vals), 2) if len(vals) > 1 else None,
-            )
-    print(json.dumps(dict(summary=summary)), flush=True)
+    accuracy_report(rows)
     return rows
+
+
+def mean_sd(values: list) -> tuple:
+    """(mean, sample sd) of a list; sd is nan for one value."""
+    return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else float('nan')
+
+
+#: The issue's ordering: each arm above the next, by more than twice the seed sd of the gap.
+ORDERING = (('SpCL (UDA)', 'SpCL w/o reliability'), ('SpCL w/o reliability', 'source-only'))
+
+
+def accuracy_report(rows: list) -> dict:
+    """Markdown tables of accuracy rows (from one run or several merged): per seed, mean +- sd, the gaps of
+    the issue's ordering per seed with the goal check, and the pseudo-label quality per epoch (mean over
+    seeds). Returns the summary (also printed as one JSON line)."""
+    rows = [r for r in rows if 'mAP' in r]
+    arms = list(dict.fromkeys(r['arm'] for r in rows))
+    seeds = sorted({r['seed'] for r in rows})
+    by = {(r['arm'], r['seed']): r for r in rows}
+    print(
+        '\n| arm | '
+        + ' | '.join(f'seed {s} mAP / top-1' for s in seeds)
+        + ' | mAP mean +- sd | top-1 mean +- sd |'
+    )
+    print('| --- |' + ' --- |' * (len(seeds) + 2))
+    summary = {}
+    for arm in arms:
+        got = [by[arm, s] for s in seeds if (arm, s) in by]
+        m, t = mean_sd([r['mAP'] for r in got]), mean_sd([r['top1'] for r in got])
+        summary[arm] = dict(seeds=[r['seed'] for r in got], mAP=m, top1=t)
+        cells = ' | '.join(
+            f'{by[arm, s]["mAP"]:.2f} / {by[arm, s]["top1"]:.2f}' if (arm, s) in by else '-' for s in seeds
+        )
+        print(f'| {arm} | {cells} | {m[0]:.2f} +- {m[1]:.2f} | {t[0]:.2f} +- {t[1]:.2f} |')
+    goal = True
+    for hi, lo in ORDERING:
+        common = [s for s in seeds if (hi, s) in by and (lo, s) in by]
+        if not common:
+            goal = False
+            continue
+        gaps = [by[hi, s]['mAP'] - by[lo, s]['mAP'] for s in common]
+        d, sd = mean_sd(gaps)
+        ok = len(gaps) >= 3 and d > 2 * sd
+        goal &= ok
+        summary[f'{hi} - {lo}'] = dict(per_seed=gaps, mean=d, sd=sd, gap_above_2sd=ok)
+        per_seed = [round(g, 2) for g in gaps]
+        print(f'{hi} - {lo}, target mAP per seed {per_seed}: {d:+.2f} +- {sd:.2f} (> 2 sd: {ok})')
+    summary['goal'] = goal
+    print(f'issue goal (UDA > w/o reliability > source-only, each gap > 2 seed sd, >= 3 seeds): {goal}')
+    for arm in arms:
+        per_epoch = {}
+        for s in seeds:
+            for e in by.get((arm, s), {}).get('epochs', []):
+                per_epoch.setdefault(e['epoch'], []).append(e)
+        if not any('ARI' in e for es in per_epoch.values() for e in es):
+            continue  # source-only: its 'clusters' are the source identities
+        print(f'\n{arm}: pseudo labels of the target train images per epoch (mean over seeds {seeds})')
+        print('| epoch | clusters | un-clustered | ARI | NMI |')
+        print('| --- | --- | --- | --- | --- |')
+        for epoch, es in sorted(per_epoch.items()):
+            cells = [
+                statistics.mean(e[k] for e in es) if all(k in e for e in es) else float('nan')
+                for k in ('clusters', 'outliers', 'ARI', 'NMI')
+            ]
+            print(f'| {epoch} | {cells[0]:.1f} | {cells[1]:.1f} | {cells[2]:.3f} | {cells[3]:.3f} |')
+    print(json.dumps(dict(summary=summary)), flush=True)
+    return summary
+
+
+def run_report(args) -> dict:
+    """The accuracy report of the JSON rows in the given logs (runs split over processes, merged)."""
+    rows = []
+    for path in args.logs:
+        with open(path) as f:
+            rows += [json.loads(line) for line in f if line.startswith('{"arm"')]
+    return accuracy_report(rows)
 
 
 def run_eps_sweep(args) -> list:
@@ -539,6 +604,8 @@ def main(argv=None):
     w.add_argument('--data-root', default='data/composited_reid')
     w.add_argument('--eps', type=float, nargs='+', default=[0.3, 0.4, 0.5, 0.55, 0.6])
     w.add_argument('--threads', type=int, default=1)
+    r = sub.add_parser('report', help='merge the JSON rows of accuracy logs into one report')
+    r.add_argument('logs', nargs='+')
     e = sub.add_parser('eval-untrained')
     e.add_argument('config')
     e.add_argument('work_dir')
@@ -556,6 +623,8 @@ def main(argv=None):
         run_jaccard_compare(args)
     elif args.cmd == 'update':
         run_update(args)
+    elif args.cmd == 'report':
+        run_report(args)
     else:
         run_accuracy(args)
 
