@@ -478,13 +478,13 @@ def accuracy_report(rows: list) -> dict:
     summary['goal'] = goal
     print(f'issue goal (UDA > w/o reliability > source-only, each gap > 2 seed sd, >= 3 seeds): {goal}')
     for arm in arms:
-        per_epoch = {}
-        for s in seeds:
-            for e in by.get((arm, s), {}).get('epochs', []):
+        per_epoch, arm_seeds = {}, [s for s in seeds if (arm, s) in by]
+        for s in arm_seeds:
+            for e in by[arm, s].get('epochs', []):
                 per_epoch.setdefault(e['epoch'], []).append(e)
         if not any('ARI' in e for es in per_epoch.values() for e in es):
             continue  # source-only: its 'clusters' are the source identities
-        print(f'\n{arm}: pseudo labels of the target train images per epoch (mean over seeds {seeds})')
+        print(f'\n{arm}: pseudo labels of the target train images per epoch (mean over seeds {arm_seeds})')
         print('| epoch | clusters | un-clustered | ARI | NMI |')
         print('| --- | --- | --- | --- | --- |')
         for epoch, es in sorted(per_epoch.items()):
