@@ -91,3 +91,37 @@ def test_backbone_swap_keeps_strides_consistent():
         roi_strides = list(detector.roi_head.bbox_roi_extractor.featmap_strides)
         assert roi_strides == list(strides[: len(roi_strides)])  # RoI levels are the first FPN levels
         assert detector.backbone.type == ('ResNet' if name == 'r18-scratch' else 'EfficientNetLite')
+
+
+def _results_file(path, seeds, freq, acrst_rare):
+    """A results.json as the bench writes it, for ``seeds`` (ACRST's rare-third AP per seed given)."""
+    import json
+
+    arm = lambda m, r: dict(mAP=m, mAP_50=2 * m, rare_AP=r, iter_time_s=1.0)  # noqa: E731
+    results = {
+        str(s): {'supervised': arm(20, 5), 'soft_teacher': arm(22, 6), 'acrst': arm(22, acrst_rare[i])}
+        for i, s in enumerate(seeds)
+    }
+    run = dict(args=vars(bench.parse_args([])), device='cpu', rare_classes=['b'], labeled_instances=freq)
+    with open(path, 'w') as f:
+        json.dump(dict(run, results=results), f)
+    return str(path)
+
+
+def test_merge_reports_the_seeds_of_separate_runs_as_one(tmp_path):
+    """Seeds run as separate processes merge into one report with every seed and the goal check."""
+    import json
+
+    freq = {'a': 10, 'b': 2}
+    first = _results_file(tmp_path / 'a.json', [0], freq, [9.0])
+    second = _results_file(tmp_path / 'b.json', [1, 2], freq, [9.5, 8.5])
+    out = tmp_path / 'merged.json'
+    bench.main(['--merge', first, second, '--out', str(out)])
+    merged = json.loads(out.read_text())
+    assert sorted(merged['results']) == ['0', '1', '2']
+    per_seed = merged['summary']['acrst_minus_soft_teacher']['per_seed']['rare_AP']
+    assert per_seed == pytest.approx([3.0, 3.5, 2.5])
+
+    other = _results_file(tmp_path / 'c.json', [3], {'a': 11, 'b': 2}, [9.0])
+    with pytest.raises(SystemExit, match='other than'):
+        bench.main(['--merge', first, other, '--out', str(out)])
