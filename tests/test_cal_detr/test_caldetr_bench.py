@@ -109,3 +109,24 @@ def test_bench_evaluation_reports_direction_per_class_temperature_scaling_and_di
     assert len(paths) == 2 and all(open(p, 'rb').read(8) == b'\x89PNG\r\n\x1a\n' for p in paths)
     text = bench.report(args, dict(settings=dict(device='cpu'), per_seed={'0': out}, summary=summary))
     assert 'over (' in text and 'DINO + temperature scaling' in text and 'Per-class D-ECE' in text
+
+
+def test_finished_runs_are_reused_only_with_equal_settings(demo_det_root, tmp_path, monkeypatch):
+    """Arms trained by separate processes are reported together; a changed setting retrains."""
+    bench = _load_bench()
+    calls = []
+
+    def fake_run_tool(cmd, log_path):
+        calls.append(cmd[0])
+        if cmd[0] == 'tools/test.py':
+            open(cmd[cmd.index('--out') + 1], 'wb').close()
+        return 'coco/bbox_mAP: 0.250\ncoco/bbox_mAP_50: 0.400\n'
+
+    monkeypatch.setattr(bench, 'run_tool', fake_run_tool)
+    argv = ['--data-root', demo_det_root, '--work-dir', str(tmp_path), '--seeds', '0']
+    first = bench.train_and_test(bench.parse_args(argv), 'paper', 0)
+    assert calls == ['tools/train.py', 'tools/test.py', 'tools/test.py'] and first['clean']['ap'] == 25.0
+    assert bench.train_and_test(bench.parse_args(argv), 'paper', 0) == first
+    assert len(calls) == 3  # reused: nothing ran
+    bench.train_and_test(bench.parse_args(argv + ['--iters', '10']), 'paper', 0)
+    assert len(calls) == 6  # another schedule: trained and tested again

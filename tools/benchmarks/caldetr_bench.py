@@ -26,6 +26,10 @@ plus a check that inference outputs are identical). Results on these data are "c
     # the issue's evidence run (3 seeds, about 20 min per arm on 2 CPU cores at 900 iterations)
     python tools/benchmarks/caldetr_bench.py --seeds 0 1 2
     python tools/benchmarks/caldetr_bench.py --family ddetr --seeds 0 --work-dir work_dirs/caldetr_bench_ddetr
+    # the same on 2 cores in two processes of one thread each, then one report (finished runs are reused)
+    OMP_NUM_THREADS=1 python tools/benchmarks/caldetr_bench.py --train-only --seeds 0 2 --num-workers 1 &
+    OMP_NUM_THREADS=1 python tools/benchmarks/caldetr_bench.py --train-only --seeds 1 --num-workers 1
+    python tools/benchmarks/caldetr_bench.py --seeds 0 1 2 --num-workers 1
     # a short single-seed probe that checks the pipeline end to end
     python tools/benchmarks/caldetr_bench.py --seeds 0 --iters 60 --timing-steps 3 --timing-warmup 1
 """
@@ -95,9 +99,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--timing-steps', type=int, default=10, help='timed training / inference steps per arm')
     p.add_argument('--timing-warmup', type=int, default=3)
     p.add_argument('--skip-training', action='store_true', help='only measure step times')
+    p.add_argument('--train-only', action='store_true', help='train + test the arms and seeds, no report')
+    p.add_argument(
+        '--no-timing', action='store_true', help='skip the step timing (e.g. in runs that share the machine)'
+    )
     p.add_argument('--work-dir', default='work_dirs/caldetr_bench')
     args = p.parse_args(argv)
-    if 'baseline' not in args.arms:
+    if 'baseline' not in args.arms and not args.train_only:
         p.error('--arms must include baseline (every comparison is against it)')
     args.data_root = args.data_root.rstrip('/') + '/'
     return args
@@ -168,9 +176,26 @@ def parse_metric(out: str, key: str) -> float:
     return float(found[-1]) if found else float('nan')
 
 
+def run_settings(args, arm: str, seed: int) -> dict:
+    """What decides a trained arm's result: a finished run with equal settings is reused, not retrained."""
+    keys = ('family', 'iters', 'batch_size', 'lr', 'val_images', 'data_root', 'score_thr', 'iou_thr')
+    return dict({k: getattr(args, k) for k in keys}, arm=arm, seed=seed)
+
+
 def train_and_test(args, arm: str, seed: int) -> dict:
-    """Train one arm with one seed, then dump its predictions on the clean and the corrupted val set."""
+    """Train one arm with one seed, then dump its predictions on the clean and the corrupted val set.
+
+    The result is saved beside the run (``<run>_result.json``); a later call with the same settings reuses it,
+    so the arms and seeds can be trained by several processes and reported together by one.
+    """
     work_dir = osp.abspath(osp.join(args.work_dir, f'{args.family}_{arm}_seed{seed}'))
+    done, settings = work_dir + '_result.json', run_settings(args, arm, seed)
+    if osp.isfile(done):
+        with open(done) as f:
+            res = json.load(f)
+        if res.get('settings') == settings and all(osp.isfile(res[d]['predictions']) for d in DOMAINS):
+            print(f'reusing {arm} seed {seed}: {done}', flush=True)
+            return res
     t0 = time.time()
     run_tool(
         ['tools/train.py', derived_config(args, arm, seed), '--work-dir', work_dir], work_dir + '_train.log'
@@ -195,6 +220,9 @@ def train_and_test(args, arm: str, seed: int) -> dict:
             ap50=100 * parse_metric(out, 'coco/bbox_mAP_50'),
             predictions=pkl,
         )
+    res['settings'] = settings
+    with open(done, 'w') as f:
+        json.dump(res, f, indent=1)
     return res
 
 
@@ -527,11 +555,14 @@ def main(argv=None) -> dict:
     classes = list(
         Config.fromfile(config_path(args, 'baseline')).train_dataloader.dataset.metainfo['classes']
     )
+    if args.train_only:  # saved beside each run, for a later report that reuses them
+        return {f'{s}/{a}': train_and_test(args, a, s) for s in args.seeds for a in args.arms}
     results = dict(
         settings=dict(vars(args), device=device, torch=torch.__version__),
         provenance='composited from real images',
-        timing=time_steps(args, device),
     )
+    if not args.no_timing:
+        results['timing'] = time_steps(args, device)
     if not args.skip_training:
         results['per_seed'] = {}
         for seed in args.seeds:
