@@ -130,3 +130,19 @@ def test_finished_runs_are_reused_only_with_equal_settings(demo_det_root, tmp_pa
     assert len(calls) == 3  # reused: nothing ran
     bench.train_and_test(bench.parse_args(argv + ['--iters', '10']), 'paper', 0)
     assert len(calls) == 6  # another schedule: trained and tested again
+
+
+def test_dece_resolution_bootstrap_spread_and_calibrated_floor_shrink_with_more_detections():
+    from mmssod.evaluation.functional import bootstrap_detection_ece, calibrated_detection_ece
+
+    rng = np.random.default_rng(0)
+    small, large = rng.uniform(0.3, 0.8, 100), rng.uniform(0.3, 0.8, 10000)
+    # calibrated detectors: D-ECE is above 0 by chance alone, less so with more detections
+    floor_small = calibrated_detection_ece(small, num_samples=200).mean()
+    floor_large = calibrated_detection_ece(large, num_samples=50).mean()
+    assert floor_small > 2 * floor_large > 0
+    # an under-confident detector (precision = confidence + 0.15) is far above the floor
+    is_tp = rng.uniform(size=small.size) < small + 0.15
+    boot = bootstrap_detection_ece(small, is_tp, num_samples=200)
+    assert boot.shape == (200,) and 0 < boot.std() < detection_ece(small, is_tp)
+    assert np.array_equal(boot, bootstrap_detection_ece(small, is_tp, num_samples=200))  # seeded

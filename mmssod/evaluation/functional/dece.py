@@ -35,6 +35,8 @@ __all__ = [
     'signed_calibration_gap',
     'miscalibration_direction',
     'classwise_detection_ece',
+    'bootstrap_detection_ece',
+    'calibrated_detection_ece',
     'collect_calibration_set',
 ]
 
@@ -186,6 +188,46 @@ def classwise_detection_ece(
     """
     conf, tp, labels = np.asarray(confidences), np.asarray(is_tp), np.asarray(labels)
     return np.array([detection_ece(conf[labels == c], tp[labels == c], num_bins) for c in range(num_classes)])
+
+
+def bootstrap_detection_ece(
+    confidences: np.ndarray, is_tp: np.ndarray, num_bins: int = 10, num_samples: int = 1000, seed: int = 0
+) -> np.ndarray:
+    """D-ECE of detection sets resampled with replacement: its spread is the sampling error of one D-ECE.
+
+    Args:
+        confidences (np.ndarray): Confidences, shape (N,), N > 0.
+        is_tp (np.ndarray): True-positive flags, shape (N,).
+        num_bins (int): Number of confidence bins. Defaults to 10.
+        num_samples (int): Number of resampled sets. Defaults to 1000.
+        seed (int): Seed of the resampling. Defaults to 0.
+
+    Returns:
+        np.ndarray: shape (num_samples,), the D-ECE (fraction) of each resampled set.
+    """
+    conf, tp = np.asarray(confidences, dtype=float), np.asarray(is_tp, dtype=bool)
+    idx = np.random.default_rng(seed).integers(0, conf.size, size=(num_samples, conf.size))
+    return np.array([detection_ece(conf[i], tp[i], num_bins) for i in idx])
+
+
+def calibrated_detection_ece(
+    confidences: np.ndarray, num_bins: int = 10, num_samples: int = 1000, seed: int = 0
+) -> np.ndarray:
+    """D-ECE of a perfectly calibrated detector with these confidences (each detection a true positive with
+    probability equal to its confidence): the value a finite set reaches by chance alone.
+
+    Args:
+        confidences (np.ndarray): Confidences, shape (N,).
+        num_bins (int): Number of confidence bins. Defaults to 10.
+        num_samples (int): Number of simulated outcome sets. Defaults to 1000.
+        seed (int): Seed of the simulation. Defaults to 0.
+
+    Returns:
+        np.ndarray: shape (num_samples,), the D-ECE (fraction) of each simulated set.
+    """
+    conf = np.asarray(confidences, dtype=float)
+    draws = np.random.default_rng(seed).uniform(size=(num_samples, conf.size)) < conf
+    return np.array([detection_ece(conf, tp, num_bins) for tp in draws])
 
 
 def collect_calibration_set(
