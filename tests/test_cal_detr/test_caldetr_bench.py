@@ -132,7 +132,7 @@ def test_finished_runs_are_reused_only_with_equal_settings(demo_det_root, tmp_pa
     assert len(calls) == 6  # another schedule: trained and tested again
 
 
-def test_dece_resolution_bootstrap_spread_and_calibrated_floor_shrink_with_more_detections():
+def test_dece_resolution_calibrated_floor_shrinks_with_more_detections_and_bootstrap_is_seeded():
     from mmssod.evaluation.functional import bootstrap_detection_ece, calibrated_detection_ece
 
     rng = np.random.default_rng(0)
@@ -141,7 +141,7 @@ def test_dece_resolution_bootstrap_spread_and_calibrated_floor_shrink_with_more_
     floor_small = calibrated_detection_ece(small, num_samples=200).mean()
     floor_large = calibrated_detection_ece(large, num_samples=50).mean()
     assert floor_small > 2 * floor_large > 0
-    # an under-confident detector (precision = confidence + 0.15) is far above the floor
+    # an under-confident detector (precision = confidence + 0.15): its D-ECE exceeds its bootstrap spread
     is_tp = rng.uniform(size=small.size) < small + 0.15
     boot = bootstrap_detection_ece(small, is_tp, num_samples=200)
     assert boot.shape == (200,) and 0 < boot.std() < detection_ece(small, is_tp)
