@@ -132,6 +132,44 @@ def test_finished_runs_are_reused_only_with_equal_settings(demo_det_root, tmp_pa
     assert len(calls) == 6  # another schedule: trained and tested again
 
 
+def test_test_root_only_tests_finished_runs_on_the_other_set(demo_det_root, tmp_path, monkeypatch):
+    """``--test-root`` evaluates a finished run's checkpoint on another set's val splits, without training;
+    a run that was not trained with these settings is a clear error."""
+    bench = _load_bench()
+    calls = []
+
+    def fake_run_tool(cmd, log_path):
+        calls.append(cmd)
+        if cmd[0] == 'tools/test.py':
+            open(cmd[cmd.index('--out') + 1], 'wb').close()
+        return 'coco/bbox_mAP: 0.250\ncoco/bbox_mAP_50: 0.400\n'
+
+    monkeypatch.setattr(bench, 'run_tool', fake_run_tool)
+    other = str(tmp_path / 'bigger_test_set')
+    argv = ['--data-root', demo_det_root, '--work-dir', str(tmp_path), '--seeds', '0']
+    with pytest.raises(FileNotFoundError, match='train it first'):
+        bench.train_and_test(bench.parse_args(argv + ['--test-root', other]), 'baseline', 0)
+    trained = bench.train_and_test(bench.parse_args(argv), 'baseline', 0)
+    run = tmp_path / 'dino_baseline_seed0'
+    (run / 'iter_900.pth').parent.mkdir(exist_ok=True)
+    (run / 'iter_900.pth').touch()
+    calls.clear()
+    tested = bench.train_and_test(bench.parse_args(argv + ['--test-root', other]), 'baseline', 0)
+    assert [c[0] for c in calls] == ['tools/test.py', 'tools/test.py']  # no training
+    assert tested['train_wall_s'] == trained['train_wall_s']
+    assert tested['settings']['test_root'] == other + '/'
+    for domain, cmd in zip(bench.DOMAINS, calls):
+        assert cmd[2] == str(run / 'iter_900.pth')
+        config = open(cmd[1]).read()
+        split = 'val_corrupted' if domain == 'corrupted' else 'val'
+        lines = {line.split(' = ')[0]: line for line in config.splitlines()}
+        train_line, test_line = lines['train_dataloader'], lines['test_dataloader']
+        assert repr(bench.parse_args(argv).data_root) in train_line and repr(other + '/') in test_line
+        assert f'{other}/annotations/instances_{split}.json' in config
+        assert tested[domain]['predictions'] == f'{run}_on-bigger_test_set_{domain}.pkl'
+    assert trained['clean']['predictions'] == f'{run}_clean.pkl'  # the run's own results are kept
+
+
 def test_dece_resolution_calibrated_floor_shrinks_with_more_detections_and_bootstrap_is_seeded():
     from mmssod.evaluation.functional import bootstrap_detection_ece, calibrated_detection_ece
 

@@ -32,6 +32,11 @@ Results on these data are "composited from real images".
     OMP_NUM_THREADS=1 python tools/benchmarks/caldetr_bench.py --train-only --seeds 0 2 --num-workers 1 &
     OMP_NUM_THREADS=1 python tools/benchmarks/caldetr_bench.py --train-only --seeds 1 --num-workers 1
     python tools/benchmarks/caldetr_bench.py --seeds 0 1 2 --num-workers 1
+    # the finished runs tested again on a larger held-out set (built once with another seed; no retraining)
+    python tools/dataset_converters/composited_det.py --out data/composited_det_demo_test600 --seed 1 \
+        --num-train 20 --num-val 600 --height 256 --width 256 --objects 1 4 --object-size 48 112 \
+        --imbalance-ratio 10 --val-imbalance-ratio 3 --percents 10 --folds 1
+    python tools/benchmarks/caldetr_bench.py --seeds 0 1 2 --test-root data/composited_det_demo_test600
     # a short single-seed probe that checks the pipeline end to end
     python tools/benchmarks/caldetr_bench.py --seeds 0 --iters 60 --timing-steps 3 --timing-warmup 1
 """
@@ -94,6 +99,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--lr', type=float, default=None, help='AdamW learning rate (default: the config, 1e-4)')
     p.add_argument('--val-images', type=int, default=None, help='evaluate on the first N val images only')
     p.add_argument('--data-root', default=DEMO_ROOT, help='composited detection set (built if the demo set)')
+    p.add_argument(
+        '--test-root',
+        default=None,
+        help='evaluate the finished runs (trained on --data-root) on the val / val_corrupted sets of this '
+        "composited set instead of --data-root's (e.g. a larger held-out set built with another seed)",
+    )
     p.add_argument('--num-workers', type=int, default=2)
     p.add_argument('--score-thr', type=float, default=0.3, help='D-ECE score threshold (paper: 0.3)')
     p.add_argument('--iou-thr', type=float, default=0.5)
@@ -110,7 +121,19 @@ def parse_args(argv=None) -> argparse.Namespace:
     if 'baseline' not in args.arms and not args.train_only:
         p.error('--arms must include baseline (every comparison is against it)')
     args.data_root = args.data_root.rstrip('/') + '/'
+    if args.test_root:
+        args.test_root = args.test_root.rstrip('/') + '/'
     return args
+
+
+def eval_root(args) -> str:
+    """The composited set whose val / val_corrupted splits the runs are evaluated on."""
+    return args.test_root or args.data_root
+
+
+def eval_tag(args) -> str:
+    """Suffix of a run's test outputs on a ``--test-root`` set ('' on the training set's own val)."""
+    return f'_on-{osp.basename(args.test_root.rstrip("/"))}' if args.test_root else ''
 
 
 def arm_name(args, arm: str) -> str:
@@ -124,14 +147,14 @@ def config_path(args, arm: str, corrupted: bool = False) -> str:
 
 def derived_config(args, arm: str, seed: int, corrupted: bool = False) -> str:
     """Write a config inheriting the arm's config with the bench's data, schedule, batch and seed."""
-    root, nw = args.data_root, args.num_workers
+    root, troot, nw = args.data_root, eval_root(args), args.num_workers
     indices = f', indices={args.val_images}' if args.val_images else ''
     loader = f'num_workers={nw}, persistent_workers={nw > 0}'
     lines = [
         f'_base_ = [{config_path(args, arm, corrupted)!r}]',
         f'data_root = {root!r}',
         f'train_dataloader = dict(batch_size={args.batch_size}, {loader}, dataset=dict(data_root={root!r}))',
-        f'test_dataloader = dict(batch_size=4, {loader}, dataset=dict(data_root={root!r}{indices}))',
+        f'test_dataloader = dict(batch_size=4, {loader}, dataset=dict(data_root={troot!r}{indices}))',
         f"train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters={args.iters},"
         f' val_interval={args.iters + 1})',
         f"param_scheduler = [dict(type='MultiStepLR', by_epoch=False, begin=0, end={args.iters},"
@@ -140,7 +163,7 @@ def derived_config(args, arm: str, seed: int, corrupted: bool = False) -> str:
         f" checkpoint=dict(type='CheckpointHook', by_epoch=False, interval={args.iters}, max_keep_ckpts=1))",
         f'randomness = dict(seed={seed})',
     ]
-    ann = f'{root}annotations/instances_{"val_corrupted" if corrupted else "val"}.json'
+    ann = ann_file(args, 'corrupted' if corrupted else 'clean')
     prefix = 'dece_corrupted' if corrupted else 'dece'
     lines.append(
         f"test_evaluator = [dict(type='CocoMetric', ann_file={ann!r}, metric='bbox'), dict(type='DECEMetric',"
@@ -153,7 +176,10 @@ def derived_config(args, arm: str, seed: int, corrupted: bool = False) -> str:
         lines.append(f'optim_wrapper = dict(optimizer=dict(lr={args.lr}))')
     os.makedirs(args.work_dir, exist_ok=True)
     path = osp.abspath(
-        osp.join(args.work_dir, f'{args.family}_{arm}_seed{seed}{"_corrupted" if corrupted else ""}.py')
+        osp.join(
+            args.work_dir,
+            f'{args.family}_{arm}_seed{seed}{eval_tag(args)}{"_corrupted" if corrupted else ""}.py',
+        )
     )
     with open(path, 'w') as f:
         f.write('\n'.join(lines) + '\n')
@@ -181,32 +207,40 @@ def parse_metric(out: str, key: str) -> float:
 def run_settings(args, arm: str, seed: int) -> dict:
     """What decides a trained arm's result: a finished run with equal settings is reused, not retrained."""
     keys = ('family', 'iters', 'batch_size', 'lr', 'val_images', 'data_root', 'score_thr', 'iou_thr')
-    return dict({k: getattr(args, k) for k in keys}, arm=arm, seed=seed)
+    settings = dict({k: getattr(args, k) for k in keys}, arm=arm, seed=seed)
+    if args.test_root:  # runs tested on the training set's own val keep the settings they were saved with
+        settings['test_root'] = args.test_root
+    return settings
 
 
 def train_and_test(args, arm: str, seed: int) -> dict:
     """Train one arm with one seed, then dump its predictions on the clean and the corrupted val set.
 
     The result is saved beside the run (``<run>_result.json``); a later call with the same settings reuses it,
-    so the arms and seeds can be trained by several processes and reported together by one.
+    so the arms and seeds can be trained by several processes and reported together by one. With
+    ``--test-root`` the finished run's checkpoint is only tested, on that set
+    (``<run>_on-<set>_result.json``).
     """
     work_dir = osp.abspath(osp.join(args.work_dir, f'{args.family}_{arm}_seed{seed}'))
-    done, settings = work_dir + '_result.json', run_settings(args, arm, seed)
+    tag, settings = eval_tag(args), run_settings(args, arm, seed)
+    done = work_dir + tag + '_result.json'
     if osp.isfile(done):
         with open(done) as f:
             res = json.load(f)
         if res.get('settings') == settings and all(osp.isfile(res[d]['predictions']) for d in DOMAINS):
             print(f'reusing {arm} seed {seed}: {done}', flush=True)
             return res
-    t0 = time.time()
-    run_tool(
-        ['tools/train.py', derived_config(args, arm, seed), '--work-dir', work_dir], work_dir + '_train.log'
-    )
-    res = dict(train_wall_s=time.time() - t0)
     ckpt = osp.join(work_dir, f'iter_{args.iters}.pth')
+    if args.test_root:
+        res = trained_run(args, arm, seed, work_dir, ckpt)
+    else:
+        t0 = time.time()
+        cmd = ['tools/train.py', derived_config(args, arm, seed), '--work-dir', work_dir]
+        run_tool(cmd, work_dir + '_train.log')
+        res = dict(train_wall_s=time.time() - t0)
     for domain in DOMAINS:
         corrupted = domain == 'corrupted'
-        sub, pkl = f'{work_dir}_test_{domain}', f'{work_dir}_{domain}.pkl'
+        sub, pkl = f'{work_dir}{tag}_test_{domain}', f'{work_dir}{tag}_{domain}.pkl'
         cmd = [
             'tools/test.py',
             derived_config(args, arm, seed, corrupted),
@@ -228,10 +262,26 @@ def train_and_test(args, arm: str, seed: int) -> dict:
     return res
 
 
+def trained_run(args, arm: str, seed: int, work_dir: str, ckpt: str) -> dict:
+    """The finished training run that ``--test-root`` evaluates: its checkpoint must exist and its saved
+    settings must equal this call's training settings; otherwise a clear error (train it first)."""
+    done, settings = work_dir + '_result.json', dict(run_settings(args, arm, seed))
+    settings.pop('test_root')
+    res = None
+    if osp.isfile(done):
+        with open(done) as f:
+            res = json.load(f)
+    if res is None or res.get('settings') != settings or not osp.isfile(ckpt):
+        raise FileNotFoundError(
+            f'--test-root evaluates finished runs, but {arm} seed {seed} has no run with these settings '
+            f'({done}, {ckpt}); train it first: the same command without --test-root'
+        )
+    return dict(train_wall_s=res['train_wall_s'])
+
+
 def ann_file(args, domain: str) -> str:
-    return osp.join(
-        args.data_root, 'annotations', f'instances_{"val_corrupted" if domain == "corrupted" else "val"}.json'
-    )
+    split = 'val_corrupted' if domain == 'corrupted' else 'val'
+    return osp.join(eval_root(args), 'annotations', f'instances_{split}.json')
 
 
 def calibration_set_by_fold(args, predictions: str, domain: str, classes) -> dict:
@@ -474,7 +524,8 @@ def report(args, results: dict) -> str:
         f'Cal-DETR benchmark, {FAMILIES[args.family][0]} ({results["settings"]["device"]}; '
         f'{args.iters} iterations, batch {args.batch_size}, '
         f'seeds {args.seeds}; D-ECE x100 at raw score >= {args.score_thr}, IoU >= {args.iou_thr}, '
-        f'{args.num_bins} bins; data composited from real images)',
+        f'{args.num_bins} bins; data composited from real images; trained on {args.data_root}, '
+        f'tested on {eval_root(args)})',
         '',
     ]
     per_seed = results.get('per_seed', {})
@@ -560,9 +611,9 @@ def main(argv=None) -> dict:
         from mmssod.datasets.composited import ensure_demo_detection
 
         ensure_demo_detection(args.data_root.rstrip('/'), seed=0)
-    elif not osp.isfile(ann_file(args, 'corrupted')):
+    if not osp.isfile(ann_file(args, 'corrupted')):
         raise FileNotFoundError(
-            f'{args.data_root} has no corrupted val set ({ann_file(args, "corrupted")}); build the set with '
+            f'{eval_root(args)} has no corrupted val set ({ann_file(args, "corrupted")}); build the set with '
             'python tools/dataset_converters/composited_det.py --out DIR --seed 0'
         )
     classes = list(
@@ -583,7 +634,7 @@ def main(argv=None) -> dict:
             for arm in args.arms:
                 trained[arm] = train_and_test(args, arm, seed)
                 results.setdefault('trained', {})[f'{seed}/{arm}'] = trained[arm]
-                with open(osp.join(args.work_dir, 'caldetr_bench.partial.json'), 'w') as f:
+                with open(osp.join(args.work_dir, f'caldetr_bench{eval_tag(args)}.partial.json'), 'w') as f:
                     json.dump(results, f, indent=1, default=float)  # what is done so far, if the run is cut
             results.setdefault('train_wall_s', {})[str(seed)] = {
                 a: r['train_wall_s'] for a, r in trained.items()
@@ -591,10 +642,10 @@ def main(argv=None) -> dict:
             results['per_seed'][str(seed)] = evaluate_seed(args, trained, classes)
         results['summary'] = summarize(results['per_seed'])
         results['diagrams'] = save_diagrams(args, results['per_seed'][str(args.seeds[0])], args.seeds[0])
-    with open(osp.join(args.work_dir, 'caldetr_bench.json'), 'w') as f:
+    with open(osp.join(args.work_dir, f'caldetr_bench{eval_tag(args)}.json'), 'w') as f:
         json.dump(results, f, indent=1, default=float)
     text = report(args, results)
-    with open(osp.join(args.work_dir, 'caldetr_bench.md'), 'w') as f:
+    with open(osp.join(args.work_dir, f'caldetr_bench{eval_tag(args)}.md'), 'w') as f:
         f.write(text + '\n')
     print('\n' + text)
     return results
@@ -613,7 +664,7 @@ def save_diagrams(args, seed_result: dict, seed: int) -> list:
             for a, r in seed_result.items()
         }
         deces = {arm_name(args, a): r[domain]['dece'] for a, r in seed_result.items()}
-        path = osp.join(args.work_dir, f'reliability_{args.family}_seed{seed}_{domain}.png')
+        path = osp.join(args.work_dir, f'reliability_{args.family}_seed{seed}{eval_tag(args)}_{domain}.png')
         title = f'{domain} val, seed {seed}, score >= {args.score_thr} (composited from real images)'
         paths.append(save_reliability_comparison(named, path, title=title, deces=deces))
     return paths
