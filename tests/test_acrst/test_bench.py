@@ -45,12 +45,6 @@ def test_the_higher_score_matches_first():
     assert q['tp'].tolist() == [1] and q['fp'].tolist() == [1]
 
 
-def test_mean_sd():
-    assert bench.mean_sd([1.0]) == (1.0, 0.0)
-    mean, sd = bench.mean_sd([1.0, 2.0, 3.0])
-    assert mean == 2.0 and sd == pytest.approx(1.0)
-
-
 def test_arms_share_data_and_schedule_and_use_the_pretrained_backbone(demo_det_root, tmp_path):
     args = bench.parse_args(['--demo', '--iters', '10', '--burn-in', '4', '--mechanism'])
     assert args.methods == ['supervised', 'soft_teacher', 'acrst', 'acrst_beta0']

@@ -163,12 +163,6 @@ def pseudo_label_quality(
     }
 
 
-def mean_sd(values: list) -> tuple[float, float]:
-    """Mean and sample standard deviation (0 for a single value)."""
-    values = [float(v) for v in values]
-    return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
-
-
 # ----- data and configs -------------------------------------------------------------------------------
 def ensure_bench_data(args) -> str:
     """Build the bench set on first use (deterministic: same flags and seed give the same files)."""
@@ -636,6 +630,8 @@ def main(argv=None) -> None:
 
 def report(args, results: dict, classes: list, rare: list, freq: dict, device: str) -> None:
     """Print the tables (per seed, mean +- sd, mechanism) and write the JSON."""
+    from mmssod.utils import mean_sd
+
     data = 'demo set' if args.demo else 'composited LT' if args.lt else f'bench set ({args.bench_root})'
     print(
         f'\nACRST benchmark ({device}, {args.backbone}, {args.iters} iterations, burn-in {args.burn_in}, '

@@ -472,15 +472,10 @@ def time_steps(args, device: str) -> dict:
     return res
 
 
-def mean_sd(values) -> tuple:
-    vals = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
-    if not vals:
-        return float('nan'), float('nan')
-    return statistics.mean(vals), (statistics.stdev(vals) if len(vals) > 1 else float('nan'))
-
-
 def summarize(per_seed: dict) -> dict:
     """Mean +- sd over seeds of every arm's numbers, and the issue's goal checked seed by seed."""
+    from mmssod.utils import mean_sd
+
     seeds = list(per_seed)
     arms = list(per_seed[seeds[0]])
     summary = {}

@@ -43,6 +43,7 @@ from mmengine.runner import Runner, set_random_seed  # noqa: E402
 
 import mmssod  # noqa: E402,F401  (compat fixes, registers DDeP and EfficientNetLite)
 from mmssod.models.ddep import ddep_to_segmentor  # noqa: E402
+from mmssod.utils import mean_sd  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 PRETRAIN_CFG = osp.join(REPO, 'configs/ddep/ddep_r18-tiny_cpu-smoke_pretrain_composited-seg.py')
@@ -257,10 +258,9 @@ def time_steps(args, freeze: bool, device: str) -> float:
     return statistics.median(times)
 
 
-def mean_sd(values: Sequence[float]) -> str:
-    """``mean +- sd`` (sample sd; 0 for one value)."""
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f'{statistics.mean(values):.2f} +- {sd:.2f}'
+def mean_sd_text(values: Sequence[float]) -> str:
+    """``mean +- sd`` over seeds (sample sd)."""
+    return '{:.2f} +- {:.2f}'.format(*mean_sd(values))
 
 
 def plot_losses(curves: Dict[str, List[float]], path: str) -> None:
@@ -410,14 +410,14 @@ def main(argv=None) -> int:
             a, b = [x['random_init'] for x in r], [x['ddep'] for x in r]
             g = [y - x for x, y in zip(a, b)]
             print(
-                f'| {percent:g}% | {" / ".join(f"{v:.2f}" for v in a)} ({mean_sd(a)}) '
-                f'| {" / ".join(f"{v:.2f}" for v in b)} ({mean_sd(b)}) '
-                f'| {" / ".join(f"{v:+.2f}" for v in g)} ({mean_sd(g)}) |'
+                f'| {percent:g}% | {" / ".join(f"{v:.2f}" for v in a)} ({mean_sd_text(a)}) '
+                f'| {" / ".join(f"{v:.2f}" for v in b)} ({mean_sd_text(b)}) '
+                f'| {" / ".join(f"{v:+.2f}" for v in g)} ({mean_sd_text(g)}) |'
             )
             skip = [x['ddep_input_skip'] for x in r if 'ddep_input_skip' in x]
             if skip:
                 values = ' / '.join(f'{v:.2f}' for v in skip)
-                print(f'|   input-skip decoder at {percent:g}% | {values} ({mean_sd(skip)}) |')
+                print(f'|   input-skip decoder at {percent:g}% | {values} ({mean_sd_text(skip)}) |')
         print('(composited from real images, CPU scale: Fashion-MNIST items on scikit-image photos)')
         for key, pre in results['pretrain'].items():
             print(f'pretraining {key}: final loss (mean of the last 50 steps) {pre["final_loss"]:.4f}')
@@ -425,8 +425,8 @@ def main(argv=None) -> int:
             r = [x for x in rows if x['percent'] == percent]
             if r:
                 g = [x['ddep'] - x['random_init'] for x in r]
-                sd = statistics.stdev(g) if len(g) > 1 else float('inf')
-                ok = all(v > 0 for v in g) and statistics.mean(g) > 2 * sd
+                mean, sd = mean_sd(g)  # sd nan for one seed: the goal is not met
+                ok = all(v > 0 for v in g) and mean > 2 * sd
                 print(
                     f'goal at {percent:g}%: DDeP above random-init on every seed by > 2 sd of the '
                     'difference: '

@@ -430,11 +430,6 @@ def run_accuracy(args) -> list:
     return rows
 
 
-def mean_sd(values: list) -> tuple:
-    """(mean, sample sd) of a list; sd is nan for one value."""
-    return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else float('nan')
-
-
 #: The issue's ordering: each arm above the next, by more than twice the seed sd of the gap.
 ORDERING = (('SpCL (UDA)', 'SpCL w/o reliability'), ('SpCL w/o reliability', 'source-only'))
 
@@ -443,6 +438,8 @@ def accuracy_report(rows: list) -> dict:
     """Markdown tables of accuracy rows (from one run or several merged): per seed, mean +- sd, the gaps of
     the issue's ordering per seed with the goal check, and the pseudo-label quality per epoch (mean over
     seeds). Returns the summary (also printed as one JSON line)."""
+    from mmssod.utils import mean_sd
+
     rows = [r for r in rows if 'mAP' in r]
     arms = list(dict.fromkeys(r['arm'] for r in rows))
     seeds = sorted({r['seed'] for r in rows})
