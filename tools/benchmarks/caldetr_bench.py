@@ -53,6 +53,7 @@ import statistics
 import subprocess
 import sys
 import time
+from typing import Optional
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
@@ -207,10 +208,16 @@ def parse_metric(out: str, key: str) -> float:
 def run_settings(args, arm: str, seed: int) -> dict:
     """What decides a trained arm's result: a finished run with equal settings is reused, not retrained."""
     keys = ('family', 'iters', 'batch_size', 'lr', 'val_images', 'data_root', 'score_thr', 'iou_thr')
-    settings = dict({k: getattr(args, k) for k in keys}, arm=arm, seed=seed)
-    if args.test_root:  # runs tested on the training set's own val keep the settings they were saved with
-        settings['test_root'] = args.test_root
-    return settings
+    return dict({k: getattr(args, k) for k in keys}, arm=arm, seed=seed)
+
+
+def saved_run(path: str, settings: dict) -> Optional[dict]:
+    """The result saved at ``path`` when it was made with ``settings``, else None."""
+    if not osp.isfile(path):
+        return None
+    with open(path) as f:
+        res = json.load(f)
+    return res if res.get('settings') == settings else None
 
 
 def train_and_test(args, arm: str, seed: int) -> dict:
@@ -223,13 +230,13 @@ def train_and_test(args, arm: str, seed: int) -> dict:
     """
     work_dir = osp.abspath(osp.join(args.work_dir, f'{args.family}_{arm}_seed{seed}'))
     tag, settings = eval_tag(args), run_settings(args, arm, seed)
+    if args.test_root:  # runs tested on the training set's own val keep the settings they were saved with
+        settings = dict(settings, test_root=args.test_root)
     done = work_dir + tag + '_result.json'
-    if osp.isfile(done):
-        with open(done) as f:
-            res = json.load(f)
-        if res.get('settings') == settings and all(osp.isfile(res[d]['predictions']) for d in DOMAINS):
-            print(f'reusing {arm} seed {seed}: {done}', flush=True)
-            return res
+    res = saved_run(done, settings)
+    if res is not None and all(osp.isfile(res[d]['predictions']) for d in DOMAINS):
+        print(f'reusing {arm} seed {seed}: {done}', flush=True)
+        return res
     ckpt = osp.join(work_dir, f'iter_{args.iters}.pth')
     if args.test_root:
         res = trained_run(args, arm, seed, work_dir, ckpt)
@@ -265,13 +272,9 @@ def train_and_test(args, arm: str, seed: int) -> dict:
 def trained_run(args, arm: str, seed: int, work_dir: str, ckpt: str) -> dict:
     """The finished training run that ``--test-root`` evaluates: its checkpoint must exist and its saved
     settings must equal this call's training settings; otherwise a clear error (train it first)."""
-    done, settings = work_dir + '_result.json', dict(run_settings(args, arm, seed))
-    settings.pop('test_root')
-    res = None
-    if osp.isfile(done):
-        with open(done) as f:
-            res = json.load(f)
-    if res is None or res.get('settings') != settings or not osp.isfile(ckpt):
+    done = work_dir + '_result.json'
+    res = saved_run(done, run_settings(args, arm, seed))
+    if res is None or not osp.isfile(ckpt):
         raise FileNotFoundError(
             f'--test-root evaluates finished runs, but {arm} seed {seed} has no run with these settings '
             f'({done}, {ckpt}); train it first: the same command without --test-root'
