@@ -184,3 +184,23 @@ def test_dece_resolution_calibrated_floor_shrinks_with_more_detections_and_boots
     boot = bootstrap_detection_ece(small, is_tp, num_samples=200)
     assert boot.shape == (200,) and 0 < boot.std() < detection_ece(small, is_tp)
     assert np.array_equal(boot, bootstrap_detection_ece(small, is_tp, num_samples=200))  # seeded
+
+
+@pytest.mark.parametrize('family', ['dino', 'ddetr'])
+def test_ablation_arms_are_the_paper_head_with_one_piece_off(demo_det_root, tmp_path, family):
+    """``--arms modulation`` / ``mixing``: the paper arm's config and head, with only mixing / only
+    modulation switched off; the default arms stay baseline, paper, released."""
+    from mmengine.config import Config
+
+    bench = _load_bench()
+    argv = ['--family', family, '--data-root', demo_det_root, '--work-dir', str(tmp_path)]
+    assert bench.parse_args(argv).arms == ['baseline', 'paper', 'released']
+    args = bench.parse_args(argv + ['--arms', 'baseline', 'modulation', 'mixing'])
+    paper = Config.fromfile(bench.derived_config(args, 'paper', 0)).model.bbox_head
+    for arm, off in (('modulation', 'logit_mixing'), ('mixing', 'logit_modulation')):
+        head = Config.fromfile(bench.derived_config(args, arm, 0, corrupted=True)).model.bbox_head
+        assert paper[off] is True and head[off] is False
+        assert {k: v for k, v in head.items() if k != off} == {k: v for k, v in paper.items() if k != off}
+        assert 'Cal-' in bench.arm_name(args, arm) and bench.arm_name(args, arm) != bench.arm_name(
+            args, 'paper'
+        )

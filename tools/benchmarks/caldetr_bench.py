@@ -9,6 +9,8 @@ Arms, all on the same data, schedule, batch and seeds (only the head differs), o
 * ``paper``: ``CalDINOHead`` / ``CalDeformableDETRHead`` as the paper describes it (modulation
   ``z_L * (1 - tanh(var))`` + logit mixing);
 * ``released``: the Cal head with ``modulation_mode='released', logit_mixing=False``, what the release trains;
+* ablations, only when named in ``--arms``: ``modulation`` (the paper arm with ``logit_mixing=False``) and
+  ``mixing`` (the paper arm with ``logit_modulation=False``), to tell the two training-time pieces apart;
 * ``ts``: post-hoc temperature scaling of the baseline's predictions (no training). In-domain, T is
   cross-fitted over the clean val set by image (fold = image id % 2: each half is scaled with a T fit on the
   other half); out-of-domain, T is fit on the whole clean val set and applied to the corrupted val set.
@@ -28,6 +30,9 @@ Results on these data are "composited from real images".
     # the issue's evidence run (3 seeds, about 20 min per arm on 2 CPU cores at 900 iterations)
     python tools/benchmarks/caldetr_bench.py --seeds 0 1 2
     python tools/benchmarks/caldetr_bench.py --family ddetr --seeds 0 --work-dir work_dirs/caldetr_bench_ddetr
+    # which of the paper's two pieces does what: the ablation arms beside the baseline and the paper arm
+    python tools/benchmarks/caldetr_bench.py --family ddetr --arms baseline paper modulation mixing \
+        --seeds 0 --work-dir work_dirs/caldetr_bench_ddetr
     # the same on 2 cores in two processes of one thread each, then one report (finished runs are reused)
     OMP_NUM_THREADS=1 python tools/benchmarks/caldetr_bench.py --train-only --seeds 0 2 --num-workers 1 &
     OMP_NUM_THREADS=1 python tools/benchmarks/caldetr_bench.py --train-only --seeds 1 --num-workers 1
@@ -78,11 +83,16 @@ FAMILIES = dict(
         ),
     ),
 )
-TRAINED_ARMS = ('baseline', 'paper', 'released')
+DEFAULT_ARMS = ('baseline', 'paper', 'released')
+#: ablation arm -> head settings that switch one of the paper arm's two pieces off
+ABLATIONS = dict(modulation=dict(logit_mixing=False), mixing=dict(logit_modulation=False))
+TRAINED_ARMS = DEFAULT_ARMS + tuple(ABLATIONS)
 ARM_LABELS = dict(
     baseline='{} (baseline)',
     paper='Cal-{} (paper)',
     released='Cal-{} (release: z - tanh(var), no mixing)',
+    modulation='Cal-{} (paper modulation only, no mixing)',
+    mixing='Cal-{} (logit mixing only, no modulation)',
     ts='{} + temperature scaling',
 )
 DOMAINS = ('clean', 'corrupted')
@@ -93,7 +103,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--family', choices=list(FAMILIES), default='dino', help='DINO or Deformable-DETR')
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
-    p.add_argument('--arms', nargs='+', choices=TRAINED_ARMS, default=list(TRAINED_ARMS))
+    p.add_argument('--arms', nargs='+', choices=TRAINED_ARMS, default=list(DEFAULT_ARMS))
     p.add_argument('--no-ts', action='store_true', help='skip post-hoc temperature scaling of the baseline')
     p.add_argument('--iters', type=int, default=900, help='training iterations of every run')
     p.add_argument('--batch-size', type=int, default=4)
@@ -142,7 +152,8 @@ def arm_name(args, arm: str) -> str:
 
 
 def config_path(args, arm: str, corrupted: bool = False) -> str:
-    name = f'{FAMILIES[args.family][1][arm]}_{CONFIG_STEM}' + ('-corrupted' if corrupted else '')
+    prefix = FAMILIES[args.family][1]['paper' if arm in ABLATIONS else arm]
+    name = f'{prefix}_{CONFIG_STEM}' + ('-corrupted' if corrupted else '')
     return osp.join(ROOT, 'configs', 'cal_detr', name + '.py')
 
 
@@ -164,6 +175,8 @@ def derived_config(args, arm: str, seed: int, corrupted: bool = False) -> str:
         f" checkpoint=dict(type='CheckpointHook', by_epoch=False, interval={args.iters}, max_keep_ckpts=1))",
         f'randomness = dict(seed={seed})',
     ]
+    if arm in ABLATIONS:  # the paper arm's config with one piece switched off
+        lines.append(f'model = dict(bbox_head={ABLATIONS[arm]!r})')
     ann = ann_file(args, 'corrupted' if corrupted else 'clean')
     prefix = 'dece_corrupted' if corrupted else 'dece'
     lines.append(
