@@ -164,7 +164,27 @@ def test_inference_is_the_raw_heads(config, raw, cal):
         assert torch.equal(x.pred_instances.labels, y.pred_instances.labels)
 
 
+@pytest.mark.parametrize('config,raw,cal', CASES)
+def test_modulate_at_test_predicts_from_the_modulated_last_layer(config, raw, cal):
+    """Off (the paper): the raw head's predictions (above). On: the raw head's prediction from logits whose
+    last layer is modulated, which differs from the raw prediction."""
+    cal_head = _head(config, cal, modulate_at_test=True)
+    raw_head = _head(config, raw)
+    for head in (cal_head, raw_head):
+        head.test_cfg = dict(max_per_img=10)  # of the 12 random queries
+    cls, boxes, _, metas = _head_inputs(raw_head)
+    manual = torch.cat([cls[:-1], modulate_logits(cls)[None]])
+    got = cal_head.predict_by_feat(cls, boxes, metas)
+    want = raw_head.predict_by_feat(manual, boxes, metas)
+    plain = raw_head.predict_by_feat(cls, boxes, metas)
+    for g, w, p in zip(got, want, plain):
+        assert torch.equal(g.scores, w.scores) and torch.equal(g.labels, w.labels)
+        assert not torch.equal(g.scores, p.scores)
+
+
 def test_bad_settings_fail_clearly():
+    with pytest.raises(ValueError, match='modulate_at_test'):
+        build_tiny(DDETR_CFG, 'CalDeformableDETRHead', logit_modulation=False, modulate_at_test=True)
     with pytest.raises(ValueError, match='mix_alpha'):
         build_tiny(DDETR_CFG, 'CalDeformableDETRHead', mix_alpha=1.5)
     with pytest.raises(ValueError, match=r'`mix_alpha` must be a number in \(0, 1\]'):

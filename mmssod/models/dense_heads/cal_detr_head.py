@@ -4,7 +4,9 @@ Only ``loss_by_feat`` is overridden. Before the parent computes the losses, the 
 of the matching queries are replaced by their uncertainty-modulated version (so they drive both the Hungarian
 matching and that layer's classification loss); auxiliary layers, the encoder (two-stage) outputs and DINO's
 denoising queries keep their raw logits. The logit mixing loss is then added as its own key, ``loss_mix``.
-Prediction is inherited unchanged: inference cost and outputs are those of the raw head.
+Prediction is inherited unchanged, as in the paper: inference cost and outputs are those of the raw head.
+``modulate_at_test=True`` (not in the paper) predicts from the modulated last-layer logits instead, the ones
+the training supervised; configs/cal_detr/README.md says why a Deformable-DETR may need it.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ class CalDETRMixin:
         logit_mixing (bool): Add the logit mixing regulariser ``loss_mix``.
         mix_alpha (float): Mixing coefficient alpha in (0, 1].
         loss_mix (dict): Loss between mixed logits and soft targets; its ``loss_weight`` is lambda.
+        modulate_at_test (bool): Predict from the modulated last-layer logits (not in the paper, which
+            predicts from the raw ones). Needs ``logit_modulation=True``.
     """
 
     def __init__(
@@ -42,6 +46,7 @@ class CalDETRMixin:
         logit_mixing: bool = True,
         mix_alpha: float = 0.9,
         loss_mix: ConfigType = DEFAULT_LOSS_MIX,
+        modulate_at_test: bool = False,
         **kwargs,
     ) -> None:
         super().__init__(*args, **kwargs)  # the mmdet head (next in the MRO) builds loss_cls first
@@ -55,7 +60,13 @@ class CalDETRMixin:
                 f'{type(self).__name__} needs a sigmoid classification loss (`loss_cls.use_sigmoid=True`, '
                 'as in the Deformable-DETR / DINO configs): the mixing targets are per-class soft labels'
             )
+        if modulate_at_test and not logit_modulation:
+            raise ValueError(
+                f'{type(self).__name__}: `modulate_at_test=True` predicts from the modulated logits, but '
+                '`logit_modulation=False`; switch the modulation on or leave `modulate_at_test=False`'
+            )
         self.logit_modulation = bool(logit_modulation)
+        self.modulate_at_test = bool(modulate_at_test)
         self.modulation_mode = modulation_mode
         self.logit_mixing = bool(logit_mixing)
         self.mix_alpha = validate_mix_alpha(mix_alpha)
@@ -75,6 +86,14 @@ class CalDETRMixin:
         if not self.logit_modulation:
             return all_layers_cls_scores[-1]
         return modulate_logits(all_layers_cls_scores, self.modulation_mode)
+
+    def predict_by_feat(self, all_layers_cls_scores: Tensor, *args, **kwargs):
+        """The parent's prediction, from the modulated last-layer logits when ``modulate_at_test``."""
+        if self.modulate_at_test:
+            all_layers_cls_scores = _replace_last_layer(
+                all_layers_cls_scores, self.calibrated_last_layer(all_layers_cls_scores)
+            )
+        return super().predict_by_feat(all_layers_cls_scores, *args, **kwargs)
 
     def loss_mix_by_feat(
         self,
@@ -136,6 +155,8 @@ class CalDeformableDETRHead(CalDETRMixin, DeformableDETRHead):
         mix_alpha (float): Mixing coefficient. Defaults to 0.9.
         loss_mix (dict): Mixing loss; ``loss_weight`` is lambda. Defaults to a sigmoid focal loss
             (gamma 2, alpha 0.25) with ``loss_weight=0.5``.
+        modulate_at_test (bool): Predict from the modulated last-layer logits (not in the paper).
+            Defaults to False.
         *args, **kwargs: Arguments of :class:`mmdet.models.DeformableDETRHead`.
     """
 
