@@ -187,20 +187,53 @@ def test_dece_resolution_calibrated_floor_shrinks_with_more_detections_and_boots
 
 
 @pytest.mark.parametrize('family', ['dino', 'ddetr'])
-def test_ablation_arms_are_the_paper_head_with_one_piece_off(demo_det_root, tmp_path, family):
+def test_variant_arms_are_the_paper_head_with_other_settings(demo_det_root, tmp_path, family):
     """``--arms modulation`` / ``mixing``: the paper arm's config and head, with only mixing / only
-    modulation switched off; the default arms stay baseline, paper, released."""
+    modulation switched off; ``paper-modulated-test`` only adds ``modulate_at_test``. The default arms stay
+    baseline, paper, released."""
     from mmengine.config import Config
 
     bench = _load_bench()
     argv = ['--family', family, '--data-root', demo_det_root, '--work-dir', str(tmp_path)]
     assert bench.parse_args(argv).arms == ['baseline', 'paper', 'released']
-    args = bench.parse_args(argv + ['--arms', 'baseline', 'modulation', 'mixing'])
+    args = bench.parse_args(argv + ['--arms', 'baseline', *bench.VARIANTS])
     paper = Config.fromfile(bench.derived_config(args, 'paper', 0)).model.bbox_head
-    for arm, off in (('modulation', 'logit_mixing'), ('mixing', 'logit_modulation')):
+    for arm, key, value in (
+        ('modulation', 'logit_mixing', False),
+        ('mixing', 'logit_modulation', False),
+        ('paper-modulated-test', 'modulate_at_test', True),
+    ):
         head = Config.fromfile(bench.derived_config(args, arm, 0, corrupted=True)).model.bbox_head
-        assert paper[off] is True and head[off] is False
-        assert {k: v for k, v in head.items() if k != off} == {k: v for k, v in paper.items() if k != off}
+        assert paper.get(key, not value) is not value and head[key] is value
+        assert {k: v for k, v in head.items() if k != key} == {k: v for k, v in paper.items() if k != key}
         assert 'Cal-' in bench.arm_name(args, arm) and bench.arm_name(args, arm) != bench.arm_name(
             args, 'paper'
         )
+
+
+def test_test_only_arm_tests_the_paper_arms_checkpoint(demo_det_root, tmp_path, monkeypatch):
+    """``paper-modulated-test`` trains nothing: it tests the paper run's checkpoint (an error until that run
+    is trained) with its own config, and keeps its own outputs."""
+    bench = _load_bench()
+    calls = []
+
+    def fake_run_tool(cmd, log_path):
+        calls.append(cmd)
+        if cmd[0] == 'tools/test.py':
+            open(cmd[cmd.index('--out') + 1], 'wb').close()
+        return 'coco/bbox_mAP: 0.250\ncoco/bbox_mAP_50: 0.400\n'
+
+    monkeypatch.setattr(bench, 'run_tool', fake_run_tool)
+    args = bench.parse_args(['--data-root', demo_det_root, '--work-dir', str(tmp_path), '--seeds', '0'])
+    with pytest.raises(FileNotFoundError, match='train it first: --arms paper'):
+        bench.train_and_test(args, 'paper-modulated-test', 0)
+    paper = bench.train_and_test(args, 'paper', 0)
+    (tmp_path / 'dino_paper_seed0').mkdir()
+    (tmp_path / 'dino_paper_seed0' / 'iter_900.pth').touch()
+    calls.clear()
+    tested = bench.train_and_test(args, 'paper-modulated-test', 0)
+    assert [c[0] for c in calls] == ['tools/test.py', 'tools/test.py']  # no training
+    assert all(c[2] == str(tmp_path / 'dino_paper_seed0' / 'iter_900.pth') for c in calls)
+    assert all('modulate_at_test' in open(c[1]).read() for c in calls)
+    assert tested['train_wall_s'] == paper['train_wall_s']
+    assert tested['clean']['predictions'] == str(tmp_path / 'dino_paper-modulated-test_seed0_clean.pkl')

@@ -9,8 +9,10 @@ Arms, all on the same data, schedule, batch and seeds (only the head differs), o
 * ``paper``: ``CalDINOHead`` / ``CalDeformableDETRHead`` as the paper describes it (modulation
   ``z_L * (1 - tanh(var))`` + logit mixing);
 * ``released``: the Cal head with ``modulation_mode='released', logit_mixing=False``, what the release trains;
-* ablations, only when named in ``--arms``: ``modulation`` (the paper arm with ``logit_mixing=False``) and
-  ``mixing`` (the paper arm with ``logit_modulation=False``), to tell the two training-time pieces apart;
+* variants, only when named in ``--arms``: ``modulation`` (the paper arm with ``logit_mixing=False``) and
+  ``mixing`` (the paper arm with ``logit_modulation=False``), to tell the two training-time pieces apart, and
+  ``paper-modulated-test`` (the paper arm's checkpoint, not retrained, tested with ``modulate_at_test=True``:
+  predictions from the modulated last-layer logits that its training supervised, not from the raw ones);
 * ``ts``: post-hoc temperature scaling of the baseline's predictions (no training). In-domain, T is
   cross-fitted over the clean val set by image (fold = image id % 2: each half is scaled with a T fit on the
   other half); out-of-domain, T is fit on the whole clean val set and applied to the corrupted val set.
@@ -84,15 +86,22 @@ FAMILIES = dict(
     ),
 )
 DEFAULT_ARMS = ('baseline', 'paper', 'released')
-#: ablation arm -> head settings that switch one of the paper arm's two pieces off
-ABLATIONS = dict(modulation=dict(logit_mixing=False), mixing=dict(logit_modulation=False))
-TRAINED_ARMS = DEFAULT_ARMS + tuple(ABLATIONS)
+#: variant arm -> the paper arm's head settings it changes
+VARIANTS = {
+    'modulation': dict(logit_mixing=False),
+    'mixing': dict(logit_modulation=False),
+    'paper-modulated-test': dict(modulate_at_test=True),
+}
+#: variants that change inference only: they test the paper arm's checkpoint instead of training
+TEST_ONLY = ('paper-modulated-test',)
+ARMS = DEFAULT_ARMS + tuple(VARIANTS)
 ARM_LABELS = dict(
     baseline='{} (baseline)',
     paper='Cal-{} (paper)',
     released='Cal-{} (release: z - tanh(var), no mixing)',
     modulation='Cal-{} (paper modulation only, no mixing)',
     mixing='Cal-{} (logit mixing only, no modulation)',
+    **{'paper-modulated-test': 'Cal-{} (paper, tested on modulated logits)'},
     ts='{} + temperature scaling',
 )
 DOMAINS = ('clean', 'corrupted')
@@ -103,7 +112,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--family', choices=list(FAMILIES), default='dino', help='DINO or Deformable-DETR')
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
-    p.add_argument('--arms', nargs='+', choices=TRAINED_ARMS, default=list(DEFAULT_ARMS))
+    p.add_argument('--arms', nargs='+', choices=ARMS, default=list(DEFAULT_ARMS))
     p.add_argument('--no-ts', action='store_true', help='skip post-hoc temperature scaling of the baseline')
     p.add_argument('--iters', type=int, default=900, help='training iterations of every run')
     p.add_argument('--batch-size', type=int, default=4)
@@ -152,7 +161,7 @@ def arm_name(args, arm: str) -> str:
 
 
 def config_path(args, arm: str, corrupted: bool = False) -> str:
-    prefix = FAMILIES[args.family][1]['paper' if arm in ABLATIONS else arm]
+    prefix = FAMILIES[args.family][1]['paper' if arm in VARIANTS else arm]
     name = f'{prefix}_{CONFIG_STEM}' + ('-corrupted' if corrupted else '')
     return osp.join(ROOT, 'configs', 'cal_detr', name + '.py')
 
@@ -175,8 +184,8 @@ def derived_config(args, arm: str, seed: int, corrupted: bool = False) -> str:
         f" checkpoint=dict(type='CheckpointHook', by_epoch=False, interval={args.iters}, max_keep_ckpts=1))",
         f'randomness = dict(seed={seed})',
     ]
-    if arm in ABLATIONS:  # the paper arm's config with one piece switched off
-        lines.append(f'model = dict(bbox_head={ABLATIONS[arm]!r})')
+    if arm in VARIANTS:  # the paper arm's config with other head settings
+        lines.append(f'model = dict(bbox_head={VARIANTS[arm]!r})')
     ann = ann_file(args, 'corrupted' if corrupted else 'clean')
     prefix = 'dece_corrupted' if corrupted else 'dece'
     lines.append(
@@ -239,9 +248,9 @@ def train_and_test(args, arm: str, seed: int) -> dict:
     The result is saved beside the run (``<run>_result.json``); a later call with the same settings reuses it,
     so the arms and seeds can be trained by several processes and reported together by one. With
     ``--test-root`` the finished run's checkpoint is only tested, on that set
-    (``<run>_on-<set>_result.json``).
+    (``<run>_on-<set>_result.json``); a ``TEST_ONLY`` arm only tests the paper arm's finished run.
     """
-    work_dir = osp.abspath(osp.join(args.work_dir, f'{args.family}_{arm}_seed{seed}'))
+    work_dir = run_dir(args, arm, seed)
     tag, settings = eval_tag(args), run_settings(args, arm, seed)
     if args.test_root:  # runs tested on the training set's own val keep the settings they were saved with
         settings = dict(settings, test_root=args.test_root)
@@ -250,9 +259,10 @@ def train_and_test(args, arm: str, seed: int) -> dict:
     if res is not None and all(osp.isfile(res[d]['predictions']) for d in DOMAINS):
         print(f'reusing {arm} seed {seed}: {done}', flush=True)
         return res
-    ckpt = osp.join(work_dir, f'iter_{args.iters}.pth')
-    if args.test_root:
-        res = trained_run(args, arm, seed, work_dir, ckpt)
+    trained = 'paper' if arm in TEST_ONLY else arm
+    ckpt = osp.join(run_dir(args, trained, seed), f'iter_{args.iters}.pth')
+    if args.test_root or arm in TEST_ONLY:
+        res = trained_run(args, trained, seed, ckpt)
     else:
         t0 = time.time()
         cmd = ['tools/train.py', derived_config(args, arm, seed), '--work-dir', work_dir]
@@ -282,15 +292,20 @@ def train_and_test(args, arm: str, seed: int) -> dict:
     return res
 
 
-def trained_run(args, arm: str, seed: int, work_dir: str, ckpt: str) -> dict:
-    """The finished training run that ``--test-root`` evaluates: its checkpoint must exist and its saved
-    settings must equal this call's training settings; otherwise a clear error (train it first)."""
-    done = work_dir + '_result.json'
+def run_dir(args, arm: str, seed: int) -> str:
+    return osp.abspath(osp.join(args.work_dir, f'{args.family}_{arm}_seed{seed}'))
+
+
+def trained_run(args, arm: str, seed: int, ckpt: str) -> dict:
+    """The finished training run that ``--test-root`` or a ``TEST_ONLY`` arm evaluates: its checkpoint must
+    exist and its saved settings must equal this call's training settings; otherwise a clear error."""
+    done = run_dir(args, arm, seed) + '_result.json'
     res = saved_run(done, run_settings(args, arm, seed))
     if res is None or not osp.isfile(ckpt):
         raise FileNotFoundError(
-            f'--test-root evaluates finished runs, but {arm} seed {seed} has no run with these settings '
-            f'({done}, {ckpt}); train it first: the same command without --test-root'
+            f'only finished runs are tested here (--test-root, --arms {" ".join(TEST_ONLY)}), but {arm} seed '
+            f'{seed} has no run with these settings ({done}, {ckpt}); train it first: --arms {arm} without '
+            '--test-root'
         )
     return dict(train_wall_s=res['train_wall_s'])
 
