@@ -1,6 +1,6 @@
 """Cal-DETR heads: mmdet's Deformable-DETR and DINO heads with training-time calibration.
 
-Only ``loss_by_feat`` is overridden. Before the parent computes the losses, the last decoder layer's logits
+``loss_by_feat`` is overridden. Before the parent computes the losses, the last decoder layer's logits
 of the matching queries are replaced by their uncertainty-modulated version (so they drive both the Hungarian
 matching and that layer's classification loss); auxiliary layers, the encoder (two-stage) outputs and DINO's
 denoising queries keep their raw logits. The logit mixing loss is then added as its own key, ``loss_mix``.
