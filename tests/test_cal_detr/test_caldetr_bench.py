@@ -111,21 +111,29 @@ def test_bench_evaluation_reports_direction_per_class_temperature_scaling_and_di
     assert 'over (' in text and 'DINO + temperature scaling' in text and 'Per-class D-ECE' in text
 
 
-def test_finished_runs_are_reused_only_with_equal_settings(demo_det_root, tmp_path, monkeypatch):
-    """Arms trained by separate processes are reported together; a changed setting retrains."""
-    bench = _load_bench()
+def _fake_tools(bench, monkeypatch) -> list:
+    """Replace the bench's tool runs: record each command, write an empty ``--out`` file, print AP 25 / 40."""
     calls = []
 
     def fake_run_tool(cmd, log_path):
-        calls.append(cmd[0])
+        calls.append(cmd)
         if cmd[0] == 'tools/test.py':
             open(cmd[cmd.index('--out') + 1], 'wb').close()
         return 'coco/bbox_mAP: 0.250\ncoco/bbox_mAP_50: 0.400\n'
 
     monkeypatch.setattr(bench, 'run_tool', fake_run_tool)
+    return calls
+
+
+def test_finished_runs_are_reused_only_with_equal_settings(demo_det_root, tmp_path, monkeypatch):
+    """Arms trained by separate processes are reported together; a changed setting retrains."""
+    bench = _load_bench()
+    calls = _fake_tools(bench, monkeypatch)
     argv = ['--data-root', demo_det_root, '--work-dir', str(tmp_path), '--seeds', '0']
     first = bench.train_and_test(bench.parse_args(argv), 'paper', 0)
-    assert calls == ['tools/train.py', 'tools/test.py', 'tools/test.py'] and first['clean']['ap'] == 25.0
+    assert [c[0] for c in calls] == ['tools/train.py', 'tools/test.py', 'tools/test.py'] and first['clean'][
+        'ap'
+    ] == 25.0
     assert bench.train_and_test(bench.parse_args(argv), 'paper', 0) == first
     assert len(calls) == 3  # reused: nothing ran
     bench.train_and_test(bench.parse_args(argv + ['--iters', '10']), 'paper', 0)
@@ -136,15 +144,7 @@ def test_test_root_only_tests_finished_runs_on_the_other_set(demo_det_root, tmp_
     """``--test-root`` evaluates a finished run's checkpoint on another set's val splits, without training;
     a run that was not trained with these settings is a clear error."""
     bench = _load_bench()
-    calls = []
-
-    def fake_run_tool(cmd, log_path):
-        calls.append(cmd)
-        if cmd[0] == 'tools/test.py':
-            open(cmd[cmd.index('--out') + 1], 'wb').close()
-        return 'coco/bbox_mAP: 0.250\ncoco/bbox_mAP_50: 0.400\n'
-
-    monkeypatch.setattr(bench, 'run_tool', fake_run_tool)
+    calls = _fake_tools(bench, monkeypatch)
     other = str(tmp_path / 'bigger_test_set')
     argv = ['--data-root', demo_det_root, '--work-dir', str(tmp_path), '--seeds', '0']
     with pytest.raises(FileNotFoundError, match='train it first'):
@@ -215,15 +215,7 @@ def test_test_only_arm_tests_the_paper_arms_checkpoint(demo_det_root, tmp_path, 
     """``paper-modulated-test`` trains nothing: it tests the paper run's checkpoint (an error until that run
     is trained) with its own config, and keeps its own outputs."""
     bench = _load_bench()
-    calls = []
-
-    def fake_run_tool(cmd, log_path):
-        calls.append(cmd)
-        if cmd[0] == 'tools/test.py':
-            open(cmd[cmd.index('--out') + 1], 'wb').close()
-        return 'coco/bbox_mAP: 0.250\ncoco/bbox_mAP_50: 0.400\n'
-
-    monkeypatch.setattr(bench, 'run_tool', fake_run_tool)
+    calls = _fake_tools(bench, monkeypatch)
     args = bench.parse_args(['--data-root', demo_det_root, '--work-dir', str(tmp_path), '--seeds', '0'])
     with pytest.raises(FileNotFoundError, match='train it first: --arms paper'):
         bench.train_and_test(args, 'paper-modulated-test', 0)
