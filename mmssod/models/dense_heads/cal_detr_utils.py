@@ -52,9 +52,9 @@ def modulate_logits(all_layers_cls_scores: Tensor, mode: str = 'paper') -> Tenso
     Returns:
         Tensor: modulated last-layer logits ``z_L'``, shape (B, Q, C).
 
-    Note: the product is not monotone in ``z_L``. Where the earlier layers are undecided (logits near 0),
-    ``z_L = +2`` and ``z_L = -2`` both give ``z_L' ~ 0`` (certainty ~0.13), so a loss on ``z_L'`` need not pin
-    the sign of the raw ``z_L`` that inference uses. The subtraction moves ``z_L`` by at most 1.
+    Note: the product is not monotone in ``z_L``. Where the earlier layers are undecided (logits 0),
+    ``z_L = -2`` (certainty 0.13) and ``z_L = -0.27`` (certainty 0.98) both give ``z_L' = -0.26``, so a loss
+    on ``z_L'`` need not pin the raw ``z_L`` that inference uses. The subtraction moves ``z_L`` by at most 1.
     """
     if mode not in MODULATION_MODES:
         raise ValueError(f'modulation mode must be one of {MODULATION_MODES}, got {mode!r}')
