@@ -32,7 +32,7 @@ Results on these data are "composited from real images".
     # the evidence run (3 seeds, about 20 min per arm on 2 CPU cores at 900 iterations)
     python tools/benchmarks/caldetr_bench.py --seeds 0 1 2
     python tools/benchmarks/caldetr_bench.py --family ddetr --seeds 0 --work-dir work_dirs/caldetr_bench_ddetr
-    # which of the paper's two pieces does what: the ablation arms beside the baseline and the paper arm
+    # which of the paper's two pieces does what: the variant arms beside the baseline and the paper arm
     python tools/benchmarks/caldetr_bench.py --family ddetr --arms baseline paper modulation mixing \
         --seeds 0 --work-dir work_dirs/caldetr_bench_ddetr
     # the same on 2 cores in two processes of one thread each, then one report (finished runs are reused)
