@@ -131,9 +131,8 @@ def test_finished_runs_are_reused_only_with_equal_settings(demo_det_root, tmp_pa
     calls = _fake_tools(bench, monkeypatch)
     argv = ['--data-root', demo_det_root, '--work-dir', str(tmp_path), '--seeds', '0']
     first = bench.train_and_test(bench.parse_args(argv), 'paper', 0)
-    assert [c[0] for c in calls] == ['tools/train.py', 'tools/test.py', 'tools/test.py'] and first['clean'][
-        'ap'
-    ] == 25.0
+    assert [c[0] for c in calls] == ['tools/train.py', 'tools/test.py', 'tools/test.py']
+    assert first['clean']['ap'] == 25.0
     assert bench.train_and_test(bench.parse_args(argv), 'paper', 0) == first
     assert len(calls) == 3  # reused: nothing ran
     bench.train_and_test(bench.parse_args(argv + ['--iters', '10']), 'paper', 0)
@@ -206,9 +205,8 @@ def test_variant_arms_are_the_paper_head_with_other_settings(demo_det_root, tmp_
         head = Config.fromfile(bench.derived_config(args, arm, 0, corrupted=True)).model.bbox_head
         assert paper.get(key, not value) is not value and head[key] is value
         assert {k: v for k, v in head.items() if k != key} == {k: v for k, v in paper.items() if k != key}
-        assert 'Cal-' in bench.arm_name(args, arm) and bench.arm_name(args, arm) != bench.arm_name(
-            args, 'paper'
-        )
+        name = bench.arm_name(args, arm)
+        assert 'Cal-' in name and name != bench.arm_name(args, 'paper')
 
 
 def test_test_only_arm_tests_the_paper_arms_checkpoint(demo_det_root, tmp_path, monkeypatch):
