@@ -4,7 +4,7 @@ import pytest
 import torch
 from mmdet.registry import MODELS
 
-from mmssod.models.dense_heads.cal_detr_utils import modulate_logits
+from mmssod.models.cal_detr.cal_detr_utils import modulate_logits
 
 from .conftest import DDETR_CFG, DINO_CFG, build_tiny, get_model_cfg, make_batch, shrink_detr
 
@@ -100,7 +100,7 @@ def test_dino_modulates_matching_queries_only_never_denoising_queries():
 
 
 def test_mixing_loss_equals_focal_loss_of_mixed_logits_against_soft_targets():
-    from mmssod.models.dense_heads.cal_detr_utils import mix_logits, mixing_targets
+    from mmssod.models.cal_detr.cal_detr_utils import mix_logits, mixing_targets
 
     cal = _head(DDETR_CFG, 'CalDeformableDETRHead', logit_modulation=False, mix_alpha=0.8)
     cls, boxes, gts, metas = _head_inputs(cal)

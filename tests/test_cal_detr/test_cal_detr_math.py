@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from mmssod.models.dense_heads.cal_detr_utils import (
+from mmssod.models.cal_detr.cal_detr_utils import (
     logit_uncertainty,
     mix_logits,
     mixing_prototype,

@@ -6,7 +6,7 @@
   ``z~_i = alpha * z_i + (1 - alpha) * prototype``, and trained against a soft target that gives ``alpha``
   to the query's own class and spreads ``1 - alpha`` over the other classes present among the positives.
 
-The heads in :mod:`mmssod.models.dense_heads.cal_detr_head` wire these into mmdet's DETR heads.
+The heads in :mod:`mmssod.models.cal_detr.cal_detr_head` wire these into mmdet's DETR heads.
 """
 
 from __future__ import annotations

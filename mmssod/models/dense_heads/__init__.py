@@ -1,1 +1,0 @@
-from .cal_detr_head import CalDeformableDETRHead, CalDINOHead  # noqa: F401
