@@ -321,6 +321,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--steps', type=int, default=20, help='timed steps per throughput variant')
     p.add_argument('--warmup', type=int, default=3)
     p.add_argument('--skip-miou', action='store_true', help='throughput only')
+    p.add_argument(
+        '--target-percents',
+        type=float,
+        nargs='*',
+        default=[1, 5],
+        help='target checked at these fractions: DDeP above random-init on every seed by > 2 sd of the gain',
+    )
+    p.add_argument(
+        '--target-speedup', type=float, default=1.3, help='target: frozen-encoder step this much faster'
+    )
     return p.parse_args(argv)
 
 
@@ -421,14 +431,14 @@ def main(argv=None) -> int:
         print('(composited from real images, CPU scale: Fashion-MNIST items on scikit-image photos)')
         for key, pre in results['pretrain'].items():
             print(f'pretraining {key}: final loss (mean of the last 50 steps) {pre["final_loss"]:.4f}')
-        for percent in (1, 5):
+        for percent in args.target_percents:
             r = [x for x in rows if x['percent'] == percent]
             if r:
                 g = [x['ddep'] - x['random_init'] for x in r]
-                mean, sd = mean_sd(g)  # sd nan for one seed: the goal is not met
+                mean, sd = mean_sd(g)  # sd nan for one seed: the target is not met
                 ok = all(v > 0 for v in g) and mean > 2 * sd
                 print(
-                    f'goal at {percent:g}%: DDeP above random-init on every seed by > 2 sd of the '
+                    f'target at {percent:g}%: DDeP above random-init on every seed by > 2 sd of the '
                     'difference: '
                     f'{"met" if ok else "NOT met"} (gains {", ".join(f"{v:+.2f}" for v in g)}, sd {sd:.2f})'
                 )
@@ -436,7 +446,7 @@ def main(argv=None) -> int:
     print(
         f'pretraining step ({where}): whole network {t["whole_network_step_s"] * 1e3:.1f} ms, frozen encoder '
         f'{t["frozen_encoder_step_s"] * 1e3:.1f} ms: ratio {t["ratio"]:.2f}x (median of {args.steps}; '
-        f'goal >= 1.3x {"met" if t["ratio"] >= 1.3 else "NOT met"})'
+        f'target >= {args.target_speedup:g}x {"met" if t["ratio"] >= args.target_speedup else "NOT met"})'
     )
     return 0
 

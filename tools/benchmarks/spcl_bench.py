@@ -2,10 +2,10 @@
 
 (a) ``clustering``: sparse k-reciprocal Jaccard distance + DBSCAN at eps, eps -/+ gap + O(N) reliability on
     synthetic clustered features (N x d), each size in a fresh subprocess so that its peak memory is its own
-    (CPU: peak RSS; CUDA: peak allocated). Targets (GPU): <= 2 s at N = 12,936; N = 50,000 in <= 8 GB.
+    (CPU: peak RSS; CUDA: peak allocated).
 (b) ``update``: vectorised momentum update of a batch (default 256: 16 source classes x 4 images, i.e.
     duplicate rows, + 192 target instances) against the per-sample Python loop of the definition, as a
-    ratio measured in the same run. Target: >= 10x.
+    ratio measured in the same run.
 (c) ``accuracy``: on the composited two-domain re-ID benchmark ("composited from real images"), with the
     ImageNet-pretrained EfficientNet-Lite0 (``--backbone lite0``, default) or a random-init ResNet-18
     (``r18``), for each seed: the untrained start (evaluated as built), source-only, SpCL without the
@@ -426,18 +426,18 @@ def run_accuracy(args) -> list:
                 row['error'] = log[-1500:]
             rows.append(row)
             print(json.dumps(row), flush=True)
-    accuracy_report(rows)
+    accuracy_report(rows, args.min_gap_sd)
     return rows
 
 
-#: The issue's ordering: each arm above the next, by more than twice the seed sd of the gap.
+#: The ordering the accuracy target checks: each arm above the next, by more than ``--min-gap-sd`` seed sd.
 ORDERING = (('SpCL (UDA)', 'SpCL w/o reliability'), ('SpCL w/o reliability', 'source-only'))
 
 
-def accuracy_report(rows: list) -> dict:
+def accuracy_report(rows: list, min_gap_sd: float = 2.0) -> dict:
     """Markdown tables of accuracy rows (from one run or several merged): per seed, mean +- sd, the gaps of
-    the issue's ordering per seed with the goal check, and the pseudo-label quality per epoch (mean over
-    seeds). Returns the summary (also printed as one JSON line)."""
+    ``ORDERING`` per seed with the target check (each gap > ``min_gap_sd`` seed sd), and the pseudo-label
+    quality per epoch (mean over seeds). Returns the summary (also printed as one JSON line)."""
     from mmssod.utils import mean_sd
 
     rows = [r for r in rows if 'mAP' in r]
@@ -467,13 +467,18 @@ def accuracy_report(rows: list) -> dict:
             continue
         gaps = [by[hi, s]['mAP'] - by[lo, s]['mAP'] for s in common]
         d, sd = mean_sd(gaps)
-        ok = len(gaps) >= 3 and d > 2 * sd
+        ok = len(gaps) >= 3 and d > min_gap_sd * sd
         goal &= ok
         summary[f'{hi} - {lo}'] = dict(per_seed=gaps, mean=d, sd=sd, gap_above_2sd=ok)
         per_seed = [round(g, 2) for g in gaps]
-        print(f'{hi} - {lo}, target mAP per seed {per_seed}: {d:+.2f} +- {sd:.2f} (> 2 sd: {ok})')
+        print(
+            f'{hi} - {lo}, target mAP per seed {per_seed}: {d:+.2f} +- {sd:.2f} (> {min_gap_sd:g} sd: {ok})'
+        )
     summary['goal'] = goal
-    print(f'issue goal (UDA > w/o reliability > source-only, each gap > 2 seed sd, >= 3 seeds): {goal}')
+    print(
+        f'target: UDA > w/o reliability > source-only, each gap > {min_gap_sd:g} seed sd, >= 3 seeds: '
+        f'{"met" if goal else "NOT met"}'
+    )
     for arm in arms:
         per_epoch, arm_seeds = {}, [s for s in seeds if (arm, s) in by]
         for s in arm_seeds:
@@ -500,7 +505,7 @@ def run_report(args) -> dict:
     for path in args.logs:
         with open(path) as f:
             rows += [json.loads(line) for line in f if line.startswith('{"arm"')]
-    return accuracy_report(rows)
+    return accuracy_report(rows, getattr(args, 'min_gap_sd', 2.0))
 
 
 def run_eps_sweep(args) -> list:
@@ -594,6 +599,9 @@ def main(argv=None):
     a.add_argument('--threads', type=int, default=2, help='OMP_NUM_THREADS of each run')
     a.add_argument('--seeds', type=int, nargs='+', default=[0])
     a.add_argument('--arms', nargs='+', choices=ARM_NAMES, help='run only these (default: all)')
+    a.add_argument(
+        '--min-gap-sd', type=float, default=2.0, help='target: each ordering gap > this x its seed sd'
+    )
     w = sub.add_parser('eps-sweep')
     w.add_argument(
         '--config', default='configs/spcl/spcl_efficientnet-lite0_1xb64-20e_usl_composited-reid.py'
@@ -603,6 +611,9 @@ def main(argv=None):
     w.add_argument('--threads', type=int, default=1)
     r = sub.add_parser('report', help='merge the JSON rows of accuracy logs into one report')
     r.add_argument('logs', nargs='+')
+    r.add_argument(
+        '--min-gap-sd', type=float, default=2.0, help='target: each ordering gap > this x its seed sd'
+    )
     e = sub.add_parser('eval-untrained')
     e.add_argument('config')
     e.add_argument('work_dir')
