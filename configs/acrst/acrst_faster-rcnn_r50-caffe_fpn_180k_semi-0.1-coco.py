@@ -4,12 +4,12 @@
 # EMA 0.9996, unsup weight 4, tau_cls 0.7, tau_ml 0.2, beta 0.6, 180k iterations, burn-in 3k / 5k / 5k / 10k
 # iterations for COCO-standard 1 / 2 / 5 / 10% (the teacher becomes a copy of the student when it ends).
 # The label bank holds the whole labeled set; the pseudo-bank cap and refresh interval are ours (see README).
-# Before training: train SSMLL (configs/acrst/ssmll/ssmll_r50_8xb16-20k_semi-0.1-coco.py) and write its scores:
+# Before training: train SSMLL (configs/acrst/ssmll/ssmll_r50_8xb16-36k_semi-0.1-coco.py) and write its scores:
 #   python tools/acrst/ssmll_scores.py <ssmll config> <ssmll checkpoint> --out <ml_scores_file below>
 _base_ = ['mmdet::soft_teacher/soft-teacher_faster-rcnn_r50-caffe_fpn_180k_semi-0.1-coco.py']
 custom_imports = dict(imports=['mmssod'], allow_failed_imports=False)
 
-ml_scores_file = 'work_dirs/ssmll_r50_8xb16-20k_semi-0.1-coco/unlabeled_scores.json'
+ml_scores_file = 'work_dirs/ssmll_r50_8xb16-36k_semi-0.1-coco/unlabeled_scores.json'
 model = dict(
     type='ACRST',
     semi_train_cfg=dict(
@@ -33,7 +33,16 @@ paste = dict(
     type='ACRSTPaste', num_paste=(1, 3), scale_range=(0.7, 1.3), bbox_occluded_thr=10, mask_occluded_thr=300
 )
 sup_pipeline = _base_.sup_pipeline[:-1] + [paste, _base_.sup_pipeline[-1]]
-strong_pipeline = _base_.strong_pipeline[:-1] + [
+# The student's strong view as the paper's: resize + flip, colour jitter, Gaussian blur, cutout (mmdet's Soft
+# Teacher base adds RandAugment colour / geometric operations instead of the jitter and blur).
+strong_pipeline = [
+    dict(type='RandomResize', scale=_base_.scale, keep_ratio=True),
+    dict(type='RandomFlip', prob=0.5),
+    # no hue jitter: mmcv.adjust_hue overflows uint8 on numpy 2 for negative shifts
+    dict(type='mmpretrain.ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4),
+    dict(type='mmpretrain.GaussianBlur', magnitude_range=(0.1, 2.0), magnitude_std='inf', prob=0.5),
+    dict(type='RandomErasing', n_patches=(1, 5), ratio=(0, 0.2)),  # cutout
+    dict(type='FilterAnnotations', min_gt_bbox_wh=(1e-2, 1e-2)),
     paste,
     dict(
         type='PackDetInputs',

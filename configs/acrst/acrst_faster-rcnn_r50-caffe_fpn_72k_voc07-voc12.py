@@ -30,7 +30,7 @@ metainfo = dict(
         'tvmonitor',
     )
 )
-ml_scores_file = 'work_dirs/ssmll_r50_8xb16-10k_voc07-voc12/unlabeled_scores.json'
+ml_scores_file = 'work_dirs/ssmll_r50_8xb16-18k_voc07-voc12/unlabeled_scores.json'
 model = dict(
     detector=dict(roi_head=dict(bbox_head=dict(num_classes=20))),
     semi_train_cfg=dict(ml_scores_file=ml_scores_file, burn_in_iters=5000),  # paper

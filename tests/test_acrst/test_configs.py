@@ -81,10 +81,10 @@ PAPER_BURN_IN = {  # (AAAI 2022) COCO-standard 1 / 2 / 5 / 10 %, VOC
     'acrst_faster-rcnn_r50-caffe_fpn_72k_voc07-voc12.py': 5000,
 }
 PAPER_SSMLL_PRETRAIN = {  # supervised pre-training of SSMLL: VOC / COCO-standard / COCO-additional
-    'ssmll_r50_8xb16-10k_voc07-voc12.py': 2000,
-    'ssmll_r50_8xb16-20k_semi-0.01-coco.py': 2000,
-    'ssmll_r50_8xb16-20k_semi-0.1-coco.py': 2000,
-    'ssmll_r50_8xb16-20k_coco-additional.py': 6000,
+    'ssmll_r50_8xb16-18k_voc07-voc12.py': 2000,
+    'ssmll_r50_8xb16-36k_semi-0.01-coco.py': 2000,
+    'ssmll_r50_8xb16-36k_semi-0.1-coco.py': 2000,
+    'ssmll_r50_8xb16-96k_coco-additional.py': 6000,
 }
 
 
@@ -117,7 +117,7 @@ def test_ssmll_views_run_on_an_image(tmp_path):
     init_default_scope('mmpretrain')
     img = str(tmp_path / 'img.png')
     mmcv.imwrite(np.random.default_rng(0).integers(0, 255, (120, 160, 3), dtype=np.uint8), img)
-    for name in ('ssmll_r18_semi-0.1-composited-lt.py', 'ssmll_r50_8xb16-20k_semi-0.1-coco.py'):
+    for name in ('ssmll_r18_semi-0.1-composited-lt.py', 'ssmll_r50_8xb16-36k_semi-0.1-coco.py'):
         cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs/acrst/ssmll', name))
         pipeline = Compose(cfg.train_pipeline)
         np.random.seed(0)

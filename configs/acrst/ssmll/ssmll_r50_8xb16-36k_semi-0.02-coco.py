@@ -1,5 +1,5 @@
 # SSMLL for ACRST on COCO-standard 2% (fold 1); everything else as the 10% config.
-_base_ = ['./ssmll_r50_8xb16-20k_semi-0.1-coco.py']
+_base_ = ['./ssmll_r50_8xb16-36k_semi-0.1-coco.py']
 
 labeled_dataset = _base_.labeled_dataset
 unlabeled_dataset = _base_.unlabeled_dataset

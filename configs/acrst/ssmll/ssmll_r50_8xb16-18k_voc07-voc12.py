@@ -1,5 +1,5 @@
 # SSMLL for ACRST on VOC: VOC07 trainval labeled, VOC12 trainval unlabeled (COCO-format files, see the ACRST config).
-_base_ = ['./ssmll_r50_8xb16-20k_semi-0.1-coco.py']
+_base_ = ['./ssmll_r50_8xb16-36k_semi-0.1-coco.py']
 
 data_root = 'data/VOCdevkit/'
 labeled_dataset = _base_.labeled_dataset
@@ -17,6 +17,7 @@ val_dataloader = dict(
     dataset=dict(data_root=data_root, ann_file='annotations/voc07_test.json', data_prefix=dict(img_path=''))
 )
 test_dataloader = val_dataloader
-max_iters = 10000
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=2500)
+max_iters = 18000  # paper, VOC
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=3000)
+default_hooks = dict(checkpoint=dict(interval=3000))
 param_scheduler = [dict(type='CosineAnnealingLR', by_epoch=False, begin=0, end=max_iters, eta_min=1e-7)]

@@ -3,9 +3,9 @@
 # Mean Teacher with a weak view (resize + flip) for the teacher and a strong view (+ colour jitter, Gaussian blur,
 # cutout) for the student; supervised pre-training for the first 2k iterations (paper: 2k / 2k / 6k for VOC /
 # COCO-standard / COCO-additional), then the unlabeled loss starts from teacher = student.
-# 20k iterations in all (~1/5 of the detector's time in the paper; the exact count is ours). Afterwards:
+# 36k iterations in all (paper: 18k / 36k / 96k steps for VOC / COCO-standard / COCO-additional). Afterwards:
 #   python tools/acrst/ssmll_scores.py <this config> <checkpoint> \
-#       --out work_dirs/ssmll_r50_8xb16-20k_semi-0.1-coco/unlabeled_scores.json
+#       --out work_dirs/ssmll_r50_8xb16-36k_semi-0.1-coco/unlabeled_scores.json
 _base_ = ['mmpretrain::_base_/default_runtime.py']
 default_scope = 'mmpretrain'
 custom_imports = dict(imports=['mmssod'], allow_failed_imports=False)
@@ -116,8 +116,8 @@ test_dataloader = val_dataloader
 val_evaluator = dict(type='AveragePrecision')
 test_evaluator = val_evaluator
 
-max_iters = 20000
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=5000)
+max_iters = 36000  # paper, COCO-standard
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=6000)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 optim_wrapper = dict(optimizer=dict(type='Adam', lr=1e-5, weight_decay=1e-4))
@@ -126,6 +126,6 @@ param_scheduler = [dict(type='CosineAnnealingLR', by_epoch=False, begin=0, end=m
 custom_hooks = [dict(type='mmdet.MeanTeacherHook', momentum=0.0004, skip_buffer=False)]
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=5000, max_keep_ckpts=1),
+    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=6000, max_keep_ckpts=1),
 )
 log_processor = dict(by_epoch=False)
