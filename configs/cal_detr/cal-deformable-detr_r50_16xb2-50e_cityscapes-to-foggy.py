@@ -6,6 +6,7 @@ model = dict(
     bbox_head=dict(
         type='CalDeformableDETRHead',
         logit_modulation=True,
+        modulation_mode='paper',
         logit_mixing=True,
         mix_alpha=0.9,
         loss_mix=dict(type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=0.5),  # lambda

@@ -8,6 +8,10 @@ _base_ = [
 ]
 crop_size = (1024, 1024)
 model = dict(data_preprocessor=dict(size=crop_size), decode_head=dict(num_classes=19))
+# The paper's training augmentation is random crop + flip: mmseg's Cityscapes pipeline without its colour
+# distortion (the random rescale 0.5-2.0 before the crop stays).
+train_pipeline = [t for t in _base_.train_pipeline if t['type'] != 'PhotoMetricDistortion']
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 tta_pipeline = [
     dict(type='LoadImageFromFile', backend_args=None),
     dict(

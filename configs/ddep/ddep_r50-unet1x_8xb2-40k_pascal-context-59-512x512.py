@@ -11,8 +11,7 @@ train_pipeline = [
     dict(type='LoadAnnotations', reduce_zero_label=True),
     dict(type='RandomResize', scale=(520, 520), ratio_range=(0.5, 2.0), keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PhotoMetricDistortion'),
+    dict(type='RandomFlip', prob=0.5),  # the paper: random crop + flip, no colour distortion
     dict(type='PackSegInputs'),
 ]
 train_dataloader = dict(batch_size=2, dataset=dict(pipeline=train_pipeline))

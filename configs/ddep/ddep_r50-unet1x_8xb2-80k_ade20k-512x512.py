@@ -12,6 +12,9 @@ param_scheduler = [
     dict(type='CosineAnnealingLR', T_max=max_iters - 1000, by_epoch=False, begin=1000, end=max_iters),
 ]
 train_cfg = dict(max_iters=max_iters, val_interval=8000)
-train_dataloader = dict(batch_size=2)
+# The paper's training augmentation is random crop + flip: mmseg's ADE20K pipeline without its colour
+# distortion (the random rescale 0.5-2.0 before the crop stays).
+train_pipeline = [t for t in _base_.train_pipeline if t['type'] != 'PhotoMetricDistortion']
+train_dataloader = dict(batch_size=2, dataset=dict(pipeline=train_pipeline))
 model = dict(data_preprocessor=dict(size=crop_size), decode_head=dict(num_classes=150))
 load_from = 'work_dirs/ddep_r50-unet1x_8xb32-100k_in1k-224/ddep_seg.pth'  # ddep_to_seg.py output

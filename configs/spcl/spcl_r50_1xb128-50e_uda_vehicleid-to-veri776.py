@@ -55,4 +55,16 @@ val_dataloader = dict(
     )
 )
 test_dataloader = val_dataloader
-custom_hooks = [dict(type='SpCLClusterHook', pipeline=test_pipeline, batch_size=128, num_workers=4)]
+custom_hooks = [
+    dict(
+        type='SpCLClusterHook',
+        pipeline=test_pipeline,
+        eps=0.6,
+        eps_gap=0.02,
+        min_samples=4,
+        k1=30,
+        k2=6,
+        batch_size=128,
+        num_workers=4,
+    )
+]
