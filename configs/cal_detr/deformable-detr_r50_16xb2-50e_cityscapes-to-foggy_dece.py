@@ -37,9 +37,9 @@ val_ann = data_root + 'annotations/instancesonly_filtered_gtFine_val.json'
 foggy_ann = data_root + 'annotations/instancesonly_filtered_gtFine_val_foggy_beta_0.02.json'
 val_evaluator = [
     dict(type='CocoMetric', ann_file=val_ann, metric='bbox', format_only=False),
-    dict(type='DECEMetric', ann_file=val_ann),
+    dict(type='DECEMetric', ann_file=val_ann, score_thr=0.3, iou_thr=0.5, num_bins=10),
 ]
 test_evaluator = [
     dict(type='CocoMetric', ann_file=foggy_ann, metric='bbox', format_only=False),
-    dict(type='DECEMetric', ann_file=foggy_ann, prefix='dece_foggy'),
+    dict(type='DECEMetric', ann_file=foggy_ann, score_thr=0.3, iou_thr=0.5, num_bins=10, prefix='dece_foggy'),
 ]
