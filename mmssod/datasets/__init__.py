@@ -4,11 +4,15 @@ Importing this package registers the re-ID datasets into ``mmdet.registry.DATASE
 transforms (e.g. ACRST's paste) into ``mmdet.registry.TRANSFORMS``.
 """
 
-from . import reid_lists, reid_uda, transforms  # noqa: F401  (register datasets and transforms)
+from . import coco_multilabel, cropbank, reid_lists, reid_uda, transforms  # noqa: F401  (register)
+from .coco_multilabel import CocoMultiLabelDataset
 from .composited import ensure_demo_detection
+from .cropbank import CropBank
 from .reid import MarketReIDDataset, format_market_name, list_reid_folder, parse_market_name
 
 __all__ = [
+    'CocoMultiLabelDataset',
+    'CropBank',
     'MarketReIDDataset',
     'ensure_demo_detection',
     'format_market_name',

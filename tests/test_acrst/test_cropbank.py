@@ -10,9 +10,14 @@ import torch
 from mmdet.registry import DATASETS
 from mmengine.registry import init_default_scope
 
-from mmssod.datasets.transforms.acrst_paste import read_bank_version
-from mmssod.engine.hooks.cropbank_hook import CropBank, CropBankHook, rank_bank_file
-from mmssod.models.acrst.functional import affr_distribution, pseudo_recall_v1
+from mmssod.datasets.cropbank import (
+    CropBank,
+    affr_distribution,
+    pseudo_recall_v1,
+    rank_bank_file,
+    read_bank_version,
+)
+from mmssod.engine.hooks import CropBankHook
 
 
 @pytest.fixture

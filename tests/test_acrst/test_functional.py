@@ -5,16 +5,9 @@ import math
 import pytest
 import torch
 
-from mmssod.models.acrst.functional import (
-    affr_distribution,
-    boxes_paste_mask,
-    check_probability,
-    paste_occlusion,
-    pseudo_recall_aaai,
-    pseudo_recall_v1,
-    selective_regression_mask,
-    two_stage_filter,
-)
+from mmssod.datasets.cropbank import affr_distribution, pseudo_recall_aaai, pseudo_recall_v1
+from mmssod.datasets.transforms.acrst_paste import boxes_paste_mask, paste_occlusion
+from mmssod.models.acrst.functional import check_probability, selective_regression_mask, two_stage_filter
 
 
 def test_pseudo_recall_aaai_is_the_confidence_sum_without_a_labeled_prior():

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from mmdet.structures.bbox import HorizontalBoxes
 
+from mmssod.datasets.cropbank import CROPBANK_ENV, RECORD_DTYPE, write_bank_file
 from mmssod.datasets.transforms import ACRSTPaste
-from mmssod.datasets.transforms.acrst_paste import CROPBANK_ENV, RECORD_DTYPE, write_bank_file
 
 
 def write_bank(path, crops_per_class, mu=None, version=1):

@@ -11,7 +11,8 @@ from mmengine.logging import MessageHub
 from mmengine.registry import init_default_scope
 
 from mmssod.models.acrst import SSMLL, image_level_targets, teacher_pseudo_targets
-from mmssod.models.acrst.ssmll import MultiViewClsDataPreprocessor, negative_label_precision_recall
+from mmssod.models.acrst.ssmll import negative_label_precision_recall
+from mmssod.models.data_preprocessors import MultiViewClsDataPreprocessor
 
 NUM_CLASSES = 4
 

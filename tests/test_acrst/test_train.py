@@ -13,7 +13,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
-from mmssod.datasets.transforms.acrst_paste import read_bank_version
+from mmssod.datasets.cropbank import read_bank_version
 from mmssod.engine.hooks import CropBankHook
 from mmssod.models.acrst import load_ml_scores
 from tests.conftest import REPO_ROOT, run_python

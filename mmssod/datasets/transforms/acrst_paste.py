@@ -3,16 +3,16 @@
 FBR (foreground-background rebalancing) pastes a few foreground crops on every image; AFFR (adaptive
 foreground-foreground rebalancing) draws their classes from the distribution mu published by
 :class:`~mmssod.engine.hooks.CropBankHook` (``beta = 0`` in the hook gives uniform classes = plain FBR).
-The bank holds records ``(image, box, class, score)``; the crop is cut out of its image here, in the
-dataloader worker, at full resolution.
+The bank (:mod:`mmssod.datasets.cropbank`) holds records ``(image, box, class, score)``; the crop is cut out
+of its image here, in the dataloader worker, at full resolution. The occlusion rule for the boxes a paste
+covers (:func:`paste_occlusion`, mmdet's CopyPaste rule on rectangles) is here too; the ACRST detector applies
+the same rule to the teacher's pseudo boxes covered by pastes.
 """
 
 from __future__ import annotations
 
 import os
 import os.path as osp
-import pickle
-import struct
 from collections import OrderedDict
 from typing import Optional
 
@@ -23,39 +23,71 @@ from mmcv.transforms import BaseTransform
 from mmdet.registry import TRANSFORMS
 from mmdet.structures.bbox import HorizontalBoxes
 from mmengine.fileio import get
+from torch import Tensor
 
-from ...models.acrst.functional import boxes_paste_mask, paste_occlusion
-
-#: Environment variable through which ``CropBankHook`` tells this transform where the bank file is.
-CROPBANK_ENV = 'MMSSOD_CROPBANK_FILE'
-_VERSION = struct.Struct('<q')
-#: One CropBank record: the image (index into the bank's path table), the box in that image's pixels,
-#: the class and the score (1 for ground truth).
-RECORD_DTYPE = np.dtype(
-    [('image', np.int64), ('bbox', np.float32, (4,)), ('label', np.int64), ('score', np.float32)]
-)
+from ..cropbank import CROPBANK_ENV, read_bank_file, read_bank_version
 
 
-def write_bank_file(f, bank: dict) -> None:
-    """Write a CropBank export to an open binary file: an int64 version header, then the pickled bank.
+def paste_occlusion(
+    boxes: Tensor, paste_mask: Tensor, bbox_occluded_thr: float = 10, mask_occluded_thr: float = 300
+) -> tuple[Tensor, Tensor]:
+    """Apply CopyPaste's occlusion rule to (box-shaped) instances covered by pasted crops.
+
+    An instance's visible region is its box minus the pasted pixels. It is kept when the tight box of its
+    visible region moved by at most ``bbox_occluded_thr`` pixels on every side, or when more than
+    ``mask_occluded_thr`` of its pixels stay visible; kept boxes become the tight box of their visible part.
 
     Args:
-        f (BinaryIO): the file.
-        bank (dict): ``version`` (int), ``num_classes`` (int), ``mu`` ((K,) float array), ``banks`` (a list
-            of ``{'paths': [str], 'records': RECORD_DTYPE array}``: the label bank and the pseudo bank).
+        boxes (Tensor): (N, 4) boxes (x1, y1, x2, y2) in pixels of the pasted image.
+        paste_mask (Tensor): (H, W) bool, True where a crop was pasted.
+        bbox_occluded_thr (float): box-change tolerance in pixels. Defaults to 10.
+        mask_occluded_thr (float): visible-pixel count above which a box is kept. Defaults to 300.
+
+    Returns:
+        tuple[Tensor, Tensor]: ``keep`` (N,) bool and ``updated`` (N, 4) float boxes (the visible part;
+        equal to the input where nothing was covered).
     """
-    f.write(_VERSION.pack(int(bank['version'])))
-    pickle.dump(bank, f, protocol=pickle.HIGHEST_PROTOCOL)
+    height, width = paste_mask.shape
+    keep = torch.zeros(len(boxes), dtype=torch.bool, device=boxes.device)
+    updated = boxes.clone().float()
+    for i, box in enumerate(boxes.tolist()):
+        x1, y1 = max(int(box[0]), 0), max(int(box[1]), 0)
+        x2, y2 = min(int(round(box[2])), width), min(int(round(box[3])), height)
+        if x2 <= x1 or y2 <= y1:
+            continue
+        visible = ~paste_mask[y1:y2, x1:x2]
+        if bool(visible.all()):
+            keep[i] = True
+            continue
+        ys, xs = torch.nonzero(visible, as_tuple=True)
+        if len(ys) == 0:
+            continue
+        tight = torch.tensor(
+            [x1 + xs.min().item(), y1 + ys.min().item(), x1 + xs.max().item() + 1, y1 + ys.max().item() + 1],
+            dtype=updated.dtype,
+            device=updated.device,
+        )
+        moved = (tight - torch.tensor([x1, y1, x2, y2], dtype=updated.dtype, device=updated.device)).abs()
+        keep[i] = bool((moved <= bbox_occluded_thr).all()) or len(ys) > mask_occluded_thr
+        updated[i] = tight
+    return keep, updated
 
 
-def read_bank_version(path: str) -> Optional[int]:
-    """The version header of a bank file, None when there is no (complete) file."""
-    try:
-        with open(path, 'rb') as f:
-            header = f.read(_VERSION.size)
-    except FileNotFoundError:
-        return None
-    return _VERSION.unpack(header)[0] if len(header) == _VERSION.size else None
+def boxes_paste_mask(boxes: Tensor, height: int, width: int) -> Tensor:
+    """Binary mask of the pixels covered by rectangular pasted crops.
+
+    Args:
+        boxes (Tensor): (M, 4) pasted boxes (x1, y1, x2, y2), integer-aligned.
+        height (int): image height.
+        width (int): image width.
+
+    Returns:
+        Tensor: (height, width) bool mask.
+    """
+    mask = torch.zeros((height, width), dtype=torch.bool, device=boxes.device)
+    for x1, y1, x2, y2 in boxes.round().long().tolist():
+        mask[max(y1, 0) : min(y2, height), max(x1, 0) : min(x2, width)] = True
+    return mask
 
 
 def crop_box(img: np.ndarray, box) -> Optional[np.ndarray]:
@@ -166,9 +198,7 @@ class ACRSTPaste(BaseTransform):
             return None
         stamp = (osp.abspath(path), version)
         if stamp != self._bank_stamp:
-            with open(path, 'rb') as f:  # the file is replaced atomically: header and body always match
-                f.seek(_VERSION.size)
-                self._bank = pickle.load(f)
+            self._bank = read_bank_file(path)
             self._bank_stamp = (osp.abspath(path), int(self._bank['version']))
             self._by_class = [[] for _ in range(self._bank['num_classes'])]
             for b, bank in enumerate(self._bank['banks']):

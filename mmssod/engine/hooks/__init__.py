@@ -1,2 +1,2 @@
-from .cropbank_hook import CropBank, CropBankHook  # noqa: F401
+from .cropbank_hook import CropBankHook  # noqa: F401
 from .spcl_cluster_hook import SpCLClusterHook  # noqa: F401

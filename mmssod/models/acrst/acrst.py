@@ -32,13 +32,8 @@ from mmengine.logging import MessageHub
 from mmengine.structures import InstanceData
 from torch import Tensor
 
-from .functional import (
-    boxes_paste_mask,
-    check_probability,
-    paste_occlusion,
-    selective_regression_mask,
-    two_stage_filter,
-)
+from ...datasets.transforms.acrst_paste import boxes_paste_mask, paste_occlusion
+from .functional import check_probability, selective_regression_mask, two_stage_filter
 
 #: Most teacher records kept when no CropBankHook collects them (bounded memory).
 MAX_PENDING_RECORDS = 4096

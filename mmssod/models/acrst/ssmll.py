@@ -8,24 +8,22 @@ of the student and the unlabeled loss starts. Its per-image class scores on the 
 of ACRST's pseudo-label filter (written by ``tools/acrst/ssmll_scores.py``). The EMA update of the teacher
 is mmdet's ``MeanTeacherHook`` (it only needs ``model.teacher`` / ``model.student``).
 
-Also here: :class:`CocoMultiLabelDataset`, which turns a COCO-format detection file into image-level
-multi-label targets (``labeled=False`` for the unlabeled split); :class:`MultiViewClsDataPreprocessor` for
-the weak / strong views; :func:`negative_label_precision_recall`, the image-level quality of the negative
-labels that filter stage 2 trusts.
+Also here: :func:`negative_label_precision_recall`, the image-level quality of the negative labels that
+filter stage 2 trusts. Its data side lives with the other datasets and data preprocessors:
+:class:`~mmssod.datasets.CocoMultiLabelDataset` (image-level multi-label targets from a COCO-format detection
+file) and :class:`~mmssod.models.data_preprocessors.MultiViewClsDataPreprocessor` (the weak / strong views).
 """
 
 from __future__ import annotations
 
 import copy
 import math
-import os.path as osp
 from typing import Optional
 
 import torch
 from mmengine.logging import MessageHub
-from mmengine.model import BaseDataPreprocessor, BaseModel
-from mmpretrain.datasets import BaseDataset
-from mmpretrain.registry import DATASETS, MODELS
+from mmengine.model import BaseModel
+from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from torch import Tensor
 
@@ -96,90 +94,6 @@ def negative_label_precision_recall(scores: Tensor, targets: Tensor, tau_ml: flo
 
 
 @MODELS.register_module()
-class MultiViewClsDataPreprocessor(BaseDataPreprocessor):
-    """Run an mmpretrain ``ClsDataPreprocessor`` on each view of multi-view samples.
-
-    With mmpretrain's ``MultiView`` transform each sample's ``inputs`` is a list of views (here: weak,
-    strong), which mmengine's ``pseudo_collate`` turns into view-major ``inputs[v][i]`` (V lists of N image
-    tensors); the result's ``inputs`` is then a list of (N, C, H, W) batches, one per view. Single-view
-    samples (testing) pass through the inner preprocessor unchanged.
-
-    Args:
-        data_preprocessor (dict): the inner ``ClsDataPreprocessor`` config.
-    """
-
-    def __init__(self, data_preprocessor: dict) -> None:
-        super().__init__()
-        self.data_preprocessor = MODELS.build(data_preprocessor)
-
-    def forward(self, data: dict, training: bool = False) -> dict:
-        inputs = data['inputs']
-        if not (isinstance(inputs, (list, tuple)) and inputs and isinstance(inputs[0], (list, tuple))):
-            return self.data_preprocessor(data, training)
-        views, data_samples = [], data.get('data_samples')
-        for view in inputs:  # view-major, as pseudo_collate transposes the per-sample view lists
-            out = self.data_preprocessor({'inputs': list(view), 'data_samples': data_samples}, training)
-            views.append(out['inputs'])
-            data_samples = out['data_samples']
-        return {'inputs': views, 'data_samples': data_samples}
-
-
-@DATASETS.register_module()
-class CocoMultiLabelDataset(BaseDataset):
-    """Image-level multi-label classification view of a COCO-format detection annotation file.
-
-    Each image's ``gt_label`` lists the (contiguous, 0-based) classes of its non-crowd boxes. With
-    ``labeled=False`` the labels are dropped (the unlabeled split of a semi-supervised run); every sample
-    carries ``labeled`` and ``img_id`` so the pipeline's ``PackInputs(meta_keys=...)`` can pass them on.
-
-    Args:
-        ann_file (str): COCO json, relative to ``data_root``.
-        labeled (bool): keep the image-level labels. Defaults to True.
-        **kwargs: passed to mmpretrain's ``BaseDataset`` (``data_root``, ``data_prefix``, ``pipeline``,
-            ``metainfo`` with ``classes``, ...).
-    """
-
-    def __init__(self, ann_file: str, labeled: bool = True, **kwargs) -> None:
-        self.labeled = labeled
-        super().__init__(ann_file=ann_file, **kwargs)
-
-    def load_data_list(self) -> list[dict]:
-        """Read the COCO file with pycocotools; classes are matched by name when metainfo gives them."""
-        from pycocotools.coco import COCO
-
-        if not osp.isfile(self.ann_file):
-            raise FileNotFoundError(f'CocoMultiLabelDataset.ann_file {self.ann_file!r} does not exist')
-        coco = COCO(self.ann_file)
-        cats = sorted(coco.loadCats(coco.getCatIds()), key=lambda c: c['id'])
-        names = [c['name'] for c in cats]
-        classes = list(self._metainfo.get('classes') or names)
-        missing = [n for n in names if n not in classes]
-        if missing:
-            raise ValueError(
-                f'{self.ann_file}: categories {missing} are not in metainfo.classes {classes}; '
-                'the dataset classes must match the annotation file'
-            )
-        self._metainfo['classes'] = tuple(classes)
-        cat_to_label = {c['id']: classes.index(c['name']) for c in cats}
-        img_prefix = self.data_prefix.get('img_path', self.data_prefix.get('img', ''))
-        data_list = []
-        for img_id in sorted(coco.getImgIds()):
-            info = coco.loadImgs([img_id])[0]
-            anns = coco.loadAnns(coco.getAnnIds(imgIds=[img_id], iscrowd=False))
-            labels = sorted({cat_to_label[a['category_id']] for a in anns}) if self.labeled else []
-            data_list.append(
-                {
-                    'img_path': osp.join(img_prefix, info['file_name']),
-                    'img_id': img_id,
-                    'file_name': info['file_name'],
-                    'gt_label': labels,
-                    'labeled': self.labeled,
-                }
-            )
-        return data_list
-
-
-@MODELS.register_module()
 class SSMLL(BaseModel):
     """Semi-supervised multi-label classifier: a Mean Teacher over an mmpretrain ``ImageClassifier``.
 
@@ -188,8 +102,8 @@ class SSMLL(BaseModel):
     their *weak* view. For the first ``pretrain_iters`` iterations only the labeled loss is used (supervised
     pre-training); the first iteration after it starts by copying the student into the teacher. Inputs are
     either ``[weak, strong]`` batches (mmpretrain's ``MultiView`` transform with two pipelines, packed by
-    :class:`MultiViewClsDataPreprocessor`) or one batch used as both views. Labeled images are learnt from
-    their weak view.
+    :class:`~mmssod.models.data_preprocessors.MultiViewClsDataPreprocessor`) or one batch used as both
+    views. Labeled images are learnt from their weak view.
 
     The head's bias starts at the prior ``log(p / (1 - p))`` (``prior_prob`` p = 0.01, as for focal losses
     in detection): an untrained classifier then scores every class near p, so the first pseudo-targets are
