@@ -2,10 +2,11 @@
 
 * A readable error when mmcv / mmengine / mmdet / mmpretrain are outside the supported range, or when mmcv
   was installed without its compiled ops (``mmcv._ext``), instead of an assertion deep inside mmdet.
-* ``--resume`` / ``load_from`` on torch >= 2.6: torch now unpickles with ``weights_only=True`` by default and
-  mmengine 0.10.7 checkpoints hold a pickled message hub (``HistoryBuffer``, numpy arrays, ...). Local
-  checkpoint files are loaded with ``weights_only=False``; as before torch 2.6, only load local
-  checkpoints you trust. Remote (http / modelzoo) loading is left untouched.
+* ``--resume`` / ``load_from`` on torch >= 2.6: MMEngine 0.10.7 checkpoints hold a pickled message hub
+  (``HistoryBuffer``, numpy arrays) that ``torch.load(weights_only=True)`` refuses. MMEngine's loader for
+  local paths is replaced by :func:`mmssod.utils.safe_load.load_checkpoint_file`: still ``weights_only=True``,
+  with exactly those data types allowed; a file with any other pickled type is refused and nothing in it runs.
+  Remote (http / modelzoo) loading is left untouched.
 * Distributed runs on machines without CUDA (CI, laptops): mmengine's ``pytorch`` launcher always calls
   ``torch.cuda.set_device`` and wraps models with ``device_ids=[local_rank]``; without CUDA the process
   group is started with gloo and the model is wrapped without device ids, so ``tools/dist_train.sh`` works
@@ -17,7 +18,6 @@
 from __future__ import annotations
 
 import importlib.util
-import os.path as osp
 from importlib.metadata import PackageNotFoundError, version
 
 from packaging.version import Version
@@ -117,23 +117,6 @@ def disable_mmpretrain_multimodal_if_needed() -> bool:
     return True
 
 
-def _load_local_checkpoint(filename: str, map_location=None):
-    """mmengine's local-file checkpoint loader, loading with ``weights_only=False`` (trusted local files)."""
-    import torch
-
-    filename = osp.expanduser(filename)
-    if not osp.isfile(filename):
-        raise FileNotFoundError(f'{filename} can not be found.')
-    return torch.load(filename, map_location=map_location, weights_only=False)
-
-
-def allow_full_local_checkpoints() -> None:
-    """Make mmengine load local checkpoints (``--resume``, ``load_from``) on torch >= 2.6."""
-    from mmengine.runner.checkpoint import CheckpointLoader
-
-    CheckpointLoader.register_scheme(prefixes='', loader=_load_local_checkpoint, force=True)
-
-
 def enable_cpu_distributed() -> bool:
     """Let mmengine's ``pytorch`` launcher and DDP wrapper run CPU processes with gloo (no-op with CUDA).
 
@@ -173,5 +156,7 @@ def apply_compat() -> None:
     check_versions(installed_versions())
     check_mmcv_ops()
     disable_mmpretrain_multimodal_if_needed()
-    allow_full_local_checkpoints()
+    from .safe_load import allow_safe_local_checkpoints  # imports mmengine: after the version checks
+
+    allow_safe_local_checkpoints()
     enable_cpu_distributed()

@@ -1,10 +1,6 @@
 import os
-import os.path as osp
 
 import pytest
-import torch
-from mmengine.logging import HistoryBuffer, MessageHub
-from mmengine.runner.checkpoint import _load_checkpoint
 
 from mmssod.utils.compat import (
     SUPPORTED_VERSIONS,
@@ -65,19 +61,3 @@ def test_modern_transformers_does_not_break_model_imports():
     fixed = run_python(['-c', 'import mmssod, mmpretrain.models, mmdet.models; print("ok")'])
     assert fixed.returncode == 0, fixed.stderr[-2000:]
     assert fixed.stdout.strip().endswith('ok')
-
-
-def test_checkpoint_with_message_hub_loads_on_new_torch(tmp_path):
-    """mmengine checkpoints pickle a message hub; torch >= 2.6 refuses them with weights_only=True."""
-    hub = MessageHub.get_instance('compat_test')
-    hub.update_scalar('train/loss', 1.5)
-    ckpt = {'state_dict': {'w': torch.ones(2)}, 'message_hub': hub.state_dict(), 'meta': {'iter': 3}}
-    path = osp.join(tmp_path, 'iter_3.pth')
-    torch.save(ckpt, path)
-    with pytest.raises(Exception, match='weights_only'):
-        torch.load(path)  # what mmengine 0.10.7 does without the fix
-    loaded = _load_checkpoint(path, map_location='cpu')
-    assert loaded['meta']['iter'] == 3
-    assert isinstance(loaded['message_hub']['log_scalars']['train/loss'], HistoryBuffer)
-    with pytest.raises(FileNotFoundError, match='can not be found'):
-        _load_checkpoint(osp.join(tmp_path, 'missing.pth'), map_location='cpu')

@@ -30,6 +30,7 @@ from mmengine.config import Config  # noqa: E402
 
 from mmssod.models.ddep.ddep import LAYOUT_KEY, ddep_to_segmentor  # noqa: E402
 from mmssod.models.ddep.unet_decoder import UNetDecoder  # noqa: E402
+from mmssod.utils.safe_load import load_checkpoint_file  # noqa: E402
 
 
 def decoder_layout(neck_cfg: Mapping, state: Mapping[str, torch.Tensor]) -> Dict:
@@ -66,8 +67,7 @@ def convert(src: str, dst: str, config: Optional[str] = None) -> int:
     """
     if not osp.isfile(src):
         raise FileNotFoundError(f'ddep_to_seg: checkpoint {src} does not exist')
-    # a trusted local checkpoint written by mmengine (it pickles message hub / history objects)
-    ckpt = torch.load(src, map_location='cpu', weights_only=False)
+    ckpt = load_checkpoint_file(src, map_location='cpu')
     state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
     if not isinstance(state, dict):
         raise ValueError(f'ddep_to_seg: {src} holds no state_dict')
