@@ -1,6 +1,8 @@
 import os
+from importlib.metadata import version
 
 import pytest
+import torch
 
 from mmssod.utils.compat import (
     SUPPORTED_VERSIONS,
@@ -52,8 +54,6 @@ def test_import_fails_clearly_on_wrong_installed_version(tmp_path):
 
 def test_modern_transformers_does_not_break_model_imports():
     """transformers >= 5 is in the test env (requirements/tests.txt); mmpretrain 1.2.0 alone breaks."""
-    from importlib.metadata import version
-
     if int(version('transformers').split('.')[0]) < 5:
         pytest.skip('needs transformers >= 5 installed to show the fix')
     broken = run_python(['-c', 'import mmpretrain.models'])
@@ -61,3 +61,54 @@ def test_modern_transformers_does_not_break_model_imports():
     fixed = run_python(['-c', 'import mmssod, mmpretrain.models, mmdet.models; print("ok")'])
     assert fixed.returncode == 0, fixed.stderr[-2000:]
     assert fixed.stdout.strip().endswith('ok')
+
+
+def test_with_cuda_the_launcher_and_ddp_wrapper_are_stock():
+    """``import mmssod`` installs the gloo launcher / DDP wrapper only where CUDA is missing."""
+    code = (
+        'import torch\n'
+        'torch.cuda.is_available = lambda: True\n'
+        'import mmengine.dist.utils as dist_utils\n'
+        'from mmengine.model.wrappers import MMDistributedDataParallel as DDP\n'
+        'launcher, wrapper = dist_utils._init_dist_pytorch, DDP.__init__\n'
+        'import mmssod\n'
+        'assert dist_utils._init_dist_pytorch is launcher and DDP.__init__ is wrapper\n'
+        'print("stock")\n'
+    )
+    res = run_python(['-c', code])
+    assert res.returncode == 0 and res.stdout.strip().endswith('stock'), res.stderr[-2000:]
+
+
+def test_without_cuda_the_launcher_uses_gloo():
+    import mmengine.dist.utils as dist_utils
+
+    from mmssod.utils.compat import enable_cpu_distributed
+
+    if torch.cuda.is_available():
+        pytest.skip('the gloo launcher is installed only without CUDA')
+    assert enable_cpu_distributed() and dist_utils._init_dist_pytorch._mmssod_cpu
+
+
+def test_older_transformers_leave_mmpretrain_multimodal_on(monkeypatch):
+    from mmpretrain.utils import dependency
+
+    from mmssod.utils import compat
+
+    monkeypatch.setattr(dependency, 'WITH_MULTIMODAL', True)
+    monkeypatch.setattr(compat, 'version', lambda name: '4.46.0' if name == 'transformers' else version(name))
+    assert not compat.disable_mmpretrain_multimodal_if_needed()
+    assert dependency.WITH_MULTIMODAL is True
+    monkeypatch.setattr(compat, 'version', lambda name: '5.0.0' if name == 'transformers' else version(name))
+    assert compat.disable_mmpretrain_multimodal_if_needed() and dependency.WITH_MULTIMODAL is False
+
+
+def test_only_local_checkpoint_loading_is_replaced():
+    from mmengine.runner import checkpoint
+
+    from mmssod.utils.safe_load import load_checkpoint_file
+
+    schemes = checkpoint.CheckpointLoader._schemes
+    assert schemes[''] is load_checkpoint_file
+    assert (
+        schemes['http://'] is checkpoint.load_from_http and schemes['https://'] is checkpoint.load_from_http
+    )
