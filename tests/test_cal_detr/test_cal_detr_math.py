@@ -1,5 +1,7 @@
 """The Cal-DETR math (modulation, prototype, mixed logits, soft targets) on random and hand-built inputs."""
 
+import math
+
 import pytest
 import torch
 
@@ -46,6 +48,61 @@ def test_modulation_needs_two_layers_and_a_known_mode():
         modulate_logits(torch.randn(1, 1, 2, 3))
     with pytest.raises(ValueError, match='modulation mode'):
         modulate_logits(torch.randn(2, 1, 2, 3), mode='sub')
+
+
+def _stationary_variance() -> float:
+    """The v > 0 solving 2 v (1 + tanh v) = 1 by bisection (the product's turning point)."""
+    lo, hi = 0.0, 1.0
+    for _ in range(80):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if 2 * mid * (1 + math.tanh(mid)) < 1 else (lo, mid)
+    return (lo + hi) / 2
+
+
+@pytest.mark.parametrize('num_layers,peak,wrong_below', [(3, 0.68, -1.05), (6, 0.96, -1.49)])
+def test_product_modulation_peak_and_wrong_sign_region_over_undecided_layers(num_layers, peak, wrong_below):
+    """Earlier layers at 0: u = z_L^2 / L, so z' = z_L (1 - tanh(z_L^2 / L)) peaks at z* = sqrt(L v*).
+
+    Past |z_L| = z* the derivative d z' / d z_L is negative: a positive's z' can never exceed
+    sqrt(L v*) (1 - tanh v*) ~ 0.393 sqrt(L), and a negative whose raw logit lies below -z* is pushed up
+    by any loss that lowers z'.
+    """
+    step = 1e-4
+    z = torch.arange(-4.0, 4.0 + step / 2, step, dtype=torch.float64).requires_grad_(True)
+    earlier = torch.zeros(num_layers - 1, 1, z.numel(), 1, dtype=torch.float64)
+    modulated = modulate_logits(torch.cat([earlier, z.view(1, 1, -1, 1)]))[0, :, 0]
+    (slope,) = torch.autograd.grad(modulated.sum(), z)  # z'_i depends on z_i only: the diagonal derivative
+    z, modulated = z.detach(), modulated.detach()
+
+    v_star = _stationary_variance()
+    z_star = math.sqrt(num_layers * v_star)
+    assert abs(float(modulated.max()) - peak) < 5e-3
+    assert abs(float(modulated.max()) - z_star * (1 - math.tanh(v_star))) < 1e-6
+    assert abs(float(z[modulated.argmax()]) - z_star) <= step
+    wrong = slope < 0
+    assert abs(float(z[wrong & (z < 0)].max()) - wrong_below) < 5e-3
+    assert bool((wrong == (z.abs() > z_star)).logical_or((z.abs() - z_star).abs() <= step).all())
+
+
+@pytest.mark.parametrize('num_layers', [2, 3, 6])
+def test_product_modulation_slope_matches_its_closed_form(num_layers):
+    """d z' / d z_L = (1 - tanh u) (1 - 2 z_L (z_L - m) (1 + tanh u) / L), m the earlier layers' mean.
+
+    u = S / (L - 1) + (z_L - m)^2 / L with S the earlier layers' squared deviations from m (unbiased
+    variance), so the slope is negative exactly where 2 z_L (z_L - m) (1 + tanh u) > L.
+    """
+    g = torch.Generator().manual_seed(num_layers)
+    logits = (torch.randn(num_layers, 2, 50, 3, generator=g, dtype=torch.float64) * 2).requires_grad_(True)
+    (slope,) = torch.autograd.grad(modulate_logits(logits).sum(), logits)
+    z, m = logits.detach()[-1], logits.detach()[:-1].mean(0)
+    tanh_u = torch.tanh(logits.detach().var(0, unbiased=True))
+    expected = (1 - tanh_u) * (1 - 2 * z * (z - m) * (1 + tanh_u) / num_layers)
+    assert torch.allclose(slope[-1], expected, atol=1e-10)
+    assert bool((slope[-1] < 0).any()) and bool((slope[-1] > 0).any())
+    unsaturated = (1 - tanh_u) > 1e-6  # where tanh(u) rounds to 1 the slope is 0 up to rounding
+    assert bool(unsaturated.float().mean() > 0.5)
+    wrong_sign = 2 * z * (z - m) * (1 + tanh_u) > num_layers
+    assert torch.equal((slope[-1] < 0)[unsaturated], wrong_sign[unsaturated])
 
 
 def test_prototype_and_mixed_logits_on_hand_built_positives():
