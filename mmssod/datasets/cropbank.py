@@ -30,6 +30,8 @@ import torch
 from mmengine.logging import print_log
 from torch import Tensor
 
+from ..utils.safe_load import load_data_pickle
+
 #: Environment variable through which ``CropBankHook`` tells the paste transform where the bank file is.
 CROPBANK_ENV = 'MMSSOD_CROPBANK_FILE'
 _VERSION = struct.Struct('<q')
@@ -75,7 +77,7 @@ def read_bank_file(path: str) -> dict:
     """
     with open(path, 'rb') as f:
         f.seek(_VERSION.size)
-        return pickle.load(f)
+        return load_data_pickle(f)
 
 
 #: The pseudo-recall forms: ``'aaai'`` (the published paper, default) and ``'v1'`` (arXiv v1).

@@ -18,8 +18,10 @@ which reads it with full unpickling and writes a checkpoint that loads safely.
 from __future__ import annotations
 
 import io
+import os
 import os.path as osp
 import pickle
+from collections import OrderedDict
 
 import numpy as np
 import torch
@@ -39,7 +41,7 @@ def _history_buffer_getattr(owner, name: str):
     )
 
 
-_NUMPY_DTYPE_CLASSES = sorted({type(np.dtype(code)) for code in '?bBhHiIlLqQefdgFDGUSMm'}, key=str)
+_NUMPY_DTYPE_CLASSES = sorted({type(np.dtype(code)) for code in '?bBhHiIlLqQefdgFDGUSMmV'}, key=str)
 
 #: Data types, beyond tensors and builtins, that a checkpoint may hold. Each builds data only.
 CHECKPOINT_SAFE_GLOBALS = [
@@ -129,11 +131,11 @@ def _tensor_from_bytes(data: bytes):
     return torch.load(io.BytesIO(data), weights_only=True)
 
 
-#: ``module -> {name: object}`` that :class:`_ResultsUnpickler` resolves; everything else is refused.
-_RESULTS_GLOBALS = {
+#: ``module -> {name: object}`` that :class:`_DataUnpickler` resolves; everything else is refused.
+_DATA_GLOBALS = {
     'torch._utils': {'_rebuild_tensor_v2': torch._utils._rebuild_tensor_v2},
     'torch.storage': {'_load_from_bytes': _tensor_from_bytes},
-    'collections': {'OrderedDict': __import__('collections').OrderedDict},
+    'collections': {'OrderedDict': OrderedDict},
     'numpy': {'ndarray': np.ndarray, 'dtype': np.dtype},
     'numpy._core.multiarray': {
         '_reconstruct': np._core.multiarray._reconstruct,
@@ -143,35 +145,40 @@ _RESULTS_GLOBALS = {
         '_reconstruct': np._core.multiarray._reconstruct,
         'scalar': np._core.multiarray.scalar,
     },
+    'numpy._core.numeric': {'_frombuffer': np._core.numeric._frombuffer},
     'numpy.dtypes': {cls.__name__: cls for cls in _NUMPY_DTYPE_CLASSES},
 }
 
 
-class _ResultsUnpickler(pickle.Unpickler):
+class _DataUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str):
-        found = _RESULTS_GLOBALS.get(module, {}).get(name)
+        found = _DATA_GLOBALS.get(module, {}).get(name)
         if found is None:
             raise UnsafeCheckpointError(
-                f'the file asks for {module}.{name}; a results file holds only tensors, numpy arrays and '
-                'builtin containers, so it is refused and nothing from it runs'
+                f'the file asks for {module}.{name}; only tensors, numpy arrays and builtin containers are '
+                'read from it, so it is refused and nothing from it runs'
             )
         return found
 
 
-def load_results_pickle(filename: str):
-    """Read predictions dumped by ``tools/test.py --out`` (a pickle) building only data types.
+def load_data_pickle(file):
+    """Unpickle a file that holds data only (tensors, numpy arrays, builtin containers), running nothing.
+
+    Reads the predictions that ``tools/test.py --out`` dumps and ACRST's CropBank file.
 
     Args:
-        filename (str): path of the ``.pkl`` file.
+        file (str | BinaryIO): a path, or a binary file positioned at the pickle.
 
     Returns:
-        The unpickled object (a list of result dicts).
+        The unpickled object.
 
     Raises:
-        UnsafeCheckpointError: the file asks for a type other than tensors, numpy arrays and builtins.
+        UnsafeCheckpointError: the pickle asks for any other type (named in the message).
     """
-    with open(filename, 'rb') as f:
-        return _ResultsUnpickler(f).load()
+    if isinstance(file, (str, os.PathLike)):
+        with open(file, 'rb') as f:
+            return _DataUnpickler(f).load()
+    return _DataUnpickler(file).load()
 
 
 def allow_safe_local_checkpoints() -> None:

@@ -16,7 +16,7 @@ import torch
 from mmengine.logging import HistoryBuffer, MessageHub
 from mmengine.runner.checkpoint import _load_checkpoint, load_checkpoint
 
-from mmssod.utils.safe_load import UnsafeCheckpointError, load_checkpoint_file, load_results_pickle
+from mmssod.utils.safe_load import UnsafeCheckpointError, load_checkpoint_file, load_data_pickle
 
 from ..conftest import run_python
 from .test_train_test import CONFIG, short_run_options
@@ -105,7 +105,7 @@ def test_results_pickle_builds_data_only(tmp_path):
     ]
     good, bad = tmp_path / 'good.pkl', tmp_path / 'bad.pkl'
     good.write_bytes(pickle.dumps(results))
-    loaded = load_results_pickle(str(good))
+    loaded = load_data_pickle(str(good))
     assert loaded[0]['img_id'] == 3 and torch.equal(
         loaded[0]['pred_instances']['labels'], torch.tensor([1, 2])
     )
@@ -113,5 +113,5 @@ def test_results_pickle_builds_data_only(tmp_path):
     marker = tmp_path / 'command_ran'
     bad.write_bytes(pickle.dumps([_RunsACommand(marker)]))
     with pytest.raises(UnsafeCheckpointError, match='posix.system'):
-        load_results_pickle(str(bad))
+        load_data_pickle(str(bad))
     assert not marker.exists()

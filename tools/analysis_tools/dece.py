@@ -31,14 +31,14 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 import mmssod  # noqa: E402,F401
 from mmssod.evaluation.functional import detection_ece, fit_temperature  # noqa: E402
 from mmssod.evaluation.metrics import DECEMetric  # noqa: E402
-from mmssod.utils.safe_load import load_results_pickle  # noqa: E402
+from mmssod.utils.safe_load import load_data_pickle  # noqa: E402
 
 
 def load_results(path: str) -> list:
     """Predictions dumped by ``tools/test.py --out``: dicts with ``img_id`` and ``pred_instances``."""
     if not osp.isfile(path):
         raise FileNotFoundError(f'results file {path!r} does not exist (make it with tools/test.py --out)')
-    results = load_results_pickle(path)
+    results = load_data_pickle(path)
     if not isinstance(results, list) or (results and 'pred_instances' not in results[0]):
         raise ValueError(f'{path!r} does not hold detection results dumped by tools/test.py --out')
     return results
