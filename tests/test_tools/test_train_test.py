@@ -7,7 +7,6 @@ Everything is real: an mmdet Faster R-CNN (ResNet-18 FPN) trained a few iteratio
 import glob
 import os
 import os.path as osp
-import pickle
 import re
 import shutil
 import socket
@@ -16,7 +15,8 @@ import sys
 import zipfile
 
 import pytest
-import torch
+
+from mmssod.utils.safe_load import load_checkpoint_file, load_data_pickle
 
 from ..conftest import REPO_ROOT, run_python
 
@@ -83,7 +83,7 @@ def test_train_writes_checkpoints_and_evaluates(trained):
 
 def test_resume_continues_from_the_last_checkpoint(trained, demo_det_root):
     work_dir, _ = trained
-    ckpt4 = torch.load(osp.join(work_dir, 'iter_4.pth'), map_location='cpu', weights_only=False)
+    ckpt4 = load_checkpoint_file(osp.join(work_dir, 'iter_4.pth'))
     out = check(
         run_python(
             [
@@ -98,7 +98,7 @@ def test_resume_continues_from_the_last_checkpoint(trained, demo_det_root):
     )
     assert 'resumed epoch: 0, iter: 4' in out
     assert 'Iter(train) [5/6]' in out and 'Iter(train) [1/6]' not in out
-    ckpt6 = torch.load(osp.join(work_dir, 'iter_6.pth'), map_location='cpu', weights_only=False)
+    ckpt6 = load_checkpoint_file(osp.join(work_dir, 'iter_6.pth'))
     assert ckpt6['meta']['iter'] == 6
     # the optimizer state carried over (momentum buffers exist from the first run)
     assert ckpt4['optimizer']['state'] and ckpt6['optimizer']['state']
@@ -137,8 +137,7 @@ def test_test_tool_evaluates_and_dumps_predictions(trained, demo_det_root, tmp_p
         )
     )
     assert re.search(r'coco/bbox_mAP: [0-9.]+', out)
-    with open(dump, 'rb') as f:
-        preds = pickle.load(f)
+    preds = load_data_pickle(dump)  # the dump holds data only: readable without running code
     assert len(preds) == 4 and 'pred_instances' in preds[0]
 
 
@@ -196,7 +195,7 @@ def test_dist_train_two_gloo_processes(demo_det_root, tmp_path):
     assert 'Distributed training: True' in out
     assert re.search(r'world_size: 2|GPU number: 2', out), out[-3000:]
     assert osp.isfile(osp.join(tmp_path, 'iter_2.pth'))
-    ckpt = torch.load(osp.join(tmp_path, 'iter_2.pth'), map_location='cpu', weights_only=False)
+    ckpt = load_checkpoint_file(osp.join(tmp_path, 'iter_2.pth'))
     assert not any(k.startswith('module.') for k in ckpt['state_dict'])  # saved unwrapped, loadable anywhere
 
 
