@@ -9,6 +9,7 @@ model = dict(
         modulation_mode='paper',
         logit_mixing=True,
         mix_alpha=0.9,
+        mix_target_share='class',  # 'query': the official code's (1 - alpha) / (P - 1) per other class
         loss_mix=dict(type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=0.5),  # lambda
     )
 )

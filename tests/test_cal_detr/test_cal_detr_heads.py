@@ -117,6 +117,32 @@ def test_mixing_loss_equals_focal_loss_of_mixed_logits_against_soft_targets():
     assert torch.allclose(got, manual)
 
 
+def test_mixing_target_share_query_uses_the_per_query_share():
+    """``mix_target_share='query'``: labels {0, 2, 2, 0}: (1 - alpha) / 3 on the other class."""
+    from mmdet.models.losses.focal_loss import py_sigmoid_focal_loss
+
+    heads = {
+        share: _head(DDETR_CFG, 'CalDeformableDETRHead', logit_modulation=False, mix_target_share=share)
+        for share in ('class', 'query')
+    }
+    cls, boxes, gts, metas = _head_inputs(heads['query'])
+    got = {
+        share: head.loss_by_feat(cls, boxes, None, None, gts, metas)['loss_mix']
+        for share, head in heads.items()
+    }
+    labels = torch.cat(heads['query'].get_targets(list(cls[-1]), list(boxes[-1]), gts, metas)[0])
+    pos = labels < heads['query'].num_classes
+    assert sorted(labels[pos].tolist()) == [0, 0, 2, 2]
+    z = cls[-1].reshape(-1, cls.size(-1))[pos]
+    mixed = 0.9 * z + 0.1 * z.mean(0)
+    for share, other in (('query', 0.1 / 3), ('class', 0.1)):
+        target = torch.zeros_like(z)  # hand-written, not from mixing_targets
+        target[labels[pos] == 0, 0], target[labels[pos] == 0, 2] = 0.9, other
+        target[labels[pos] == 2, 2], target[labels[pos] == 2, 0] = 0.9, other
+        assert torch.allclose(got[share], 0.5 * py_sigmoid_focal_loss(mixed, target, avg_factor=4.0)), share
+    assert not torch.allclose(got['query'], got['class'])
+
+
 def test_mixing_loss_of_a_one_class_batch_targets_alpha_not_one():
     """All positives share one class: the mixing target is alpha on it (the paper), not the one-hot vector."""
     from mmdet.models.losses.focal_loss import py_sigmoid_focal_loss
@@ -191,6 +217,8 @@ def test_bad_settings_fail_clearly():
         build_tiny(DINO_CFG, 'CalDINOHead', mix_alpha=0.0)
     with pytest.raises(ValueError, match='modulation_mode'):
         build_tiny(DINO_CFG, 'CalDINOHead', modulation_mode='minus')
+    with pytest.raises(ValueError, match='mix_target_share'):
+        build_tiny(DDETR_CFG, 'CalDeformableDETRHead', mix_target_share='per-query')
 
 
 def test_dino_mixing_loss_uses_the_matching_queries_only_never_the_denoising_queries():

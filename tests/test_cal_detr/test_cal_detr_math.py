@@ -130,27 +130,33 @@ def test_mixing_targets_share_one_minus_alpha_among_the_other_positives():
     assert torch.allclose(t[1], torch.tensor([0.05, 0.9, 0.05]))
 
 
-@pytest.mark.parametrize(
-    'labels',
-    [[4, 4, 4, 4], [1, 3, 3, 3]],
-    ids=['one-class-batch', 'person-heavy-batch'],
-)
-def test_mixing_targets_own_class_is_alpha_never_more(labels):
-    """The paper's target: own class exactly alpha, even when other positives share the query's class.
-
-    The former targets added each other positive's share to its class, own class included: [4, 4, 4, 4] gave
-    1.0 (one-hot) and [1, 3, 3, 3] gave 0.9667 to class 3, pushing confidence up in one-class batches.
-    """
-    labels = torch.tensor(labels)
-    t = mixing_targets(labels, num_classes=5, alpha=0.9)
-    own = t[torch.arange(len(labels)), labels]
-    assert torch.allclose(own, torch.full((len(labels),), 0.9))
-    assert (t <= 0.9 + 1e-6).all()
-    if len(set(labels.tolist())) == 1:  # no other class present: nothing else is a target
-        assert torch.allclose(t.sum(1), torch.full((len(labels),), 0.9))
-    else:
-        assert torch.allclose(t[0], torch.tensor([0.0, 0.9, 0.0, 0.1, 0.0]))
-        assert torch.allclose(t[1:], torch.tensor([0.0, 0.1, 0.0, 0.9, 0.0]).expand(3, 5))
+def test_mixing_targets_query_share_is_the_official_codes_rule():
+    """'query': (1 - alpha) / (P - 1) on each other class present, once, however many queries have it."""
+    labels = torch.tensor([1, 3, 3, 3])  # P = 4: a share of 0.1 / 3
+    third = 0.1 / 3
+    t = mixing_targets(labels, num_classes=5, alpha=0.9, share='query')
+    expected = torch.tensor(
+        [
+            [0.0, 0.9, 0.0, third, 0.0],  # three queries of class 3 still give class 3 one share
+            [0.0, third, 0.0, 0.9, 0.0],  # the two other class-3 queries add nothing to the own class
+            [0.0, third, 0.0, 0.9, 0.0],
+            [0.0, third, 0.0, 0.9, 0.0],
+        ]
+    )
+    assert torch.allclose(t, expected)
+    assert torch.allclose(mixing_targets(labels, 5, 0.9, share='class')[0], torch.tensor([0, 0.9, 0, 0.1, 0]))
+    t = mixing_targets(torch.tensor([0, 1, 1, 1, 2]), num_classes=3, alpha=0.8, share='query')  # share 0.05
+    assert torch.allclose(t[0], torch.tensor([0.8, 0.05, 0.05]))  # 'class' would give 0.1 to each
+    assert torch.allclose(t[1:4], torch.tensor([0.05, 0.8, 0.05]).expand(3, 3))
+    assert torch.allclose(t[4], torch.tensor([0.05, 0.05, 0.8]))
+    assert torch.allclose(
+        mixing_targets(torch.tensor([0, 1, 1, 1, 2]), 3, 0.8)[0], torch.tensor([0.8, 0.1, 0.1])
+    )
+    assert torch.allclose(
+        mixing_targets(torch.tensor([2]), 3, 0.9, share='query'), torch.tensor([[0, 0, 0.9]])
+    )
+    with pytest.raises(ValueError, match='mixing target share'):
+        mixing_targets(labels, 5, 0.9, share='per-query')
 
 
 def test_mixing_targets_single_positive_and_label_zero():

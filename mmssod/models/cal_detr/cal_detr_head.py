@@ -19,7 +19,14 @@ from mmdet.registry import MODELS
 from mmdet.utils import ConfigType, InstanceList, OptInstanceList, reduce_mean
 from torch import Tensor
 
-from .cal_detr_utils import MODULATION_MODES, mix_logits, mixing_targets, modulate_logits, validate_mix_alpha
+from .cal_detr_utils import (
+    MIXING_TARGET_SHARES,
+    MODULATION_MODES,
+    mix_logits,
+    mixing_targets,
+    modulate_logits,
+    validate_mix_alpha,
+)
 
 DEFAULT_LOSS_MIX = dict(type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=0.5)
 
@@ -33,6 +40,9 @@ class CalDETRMixin:
             comparison only).
         logit_mixing (bool): Add the logit mixing regulariser ``loss_mix``.
         mix_alpha (float): Mixing coefficient alpha in (0, 1].
+        mix_target_share (str): How the other classes share ``1 - alpha`` in the mixing targets: 'class'
+            (uniformly over the other classes present) or 'query' (``(1 - alpha) / (P - 1)`` per other
+            class present, the official code's rule); see :func:`.cal_detr_utils.mixing_targets`.
         loss_mix (dict): Loss between mixed logits and soft targets; its ``loss_weight`` is lambda.
         modulate_at_test (bool): Predict from the modulated last-layer logits (not in the paper, which
             predicts from the raw ones). Needs ``logit_modulation=True``.
@@ -45,6 +55,7 @@ class CalDETRMixin:
         modulation_mode: str = 'paper',
         logit_mixing: bool = True,
         mix_alpha: float = 0.9,
+        mix_target_share: str = 'class',
         loss_mix: ConfigType = DEFAULT_LOSS_MIX,
         modulate_at_test: bool = False,
         **kwargs,
@@ -54,6 +65,11 @@ class CalDETRMixin:
             raise ValueError(
                 f'{type(self).__name__}: `modulation_mode` must be one of {MODULATION_MODES}, '
                 f'got {modulation_mode!r}'
+            )
+        if mix_target_share not in MIXING_TARGET_SHARES:
+            raise ValueError(
+                f'{type(self).__name__}: `mix_target_share` must be one of {MIXING_TARGET_SHARES}, '
+                f'got {mix_target_share!r}'
             )
         if not getattr(self.loss_cls, 'use_sigmoid', False):
             raise ValueError(
@@ -70,6 +86,7 @@ class CalDETRMixin:
         self.modulation_mode = modulation_mode
         self.logit_mixing = bool(logit_mixing)
         self.mix_alpha = validate_mix_alpha(mix_alpha)
+        self.mix_target_share = mix_target_share
         self.loss_mix = MODELS.build(loss_mix) if self.logit_mixing else None
         if self.loss_mix is not None and not getattr(self.loss_mix, 'use_sigmoid', False):
             raise ValueError(f'{type(self).__name__}: `loss_mix` must be a sigmoid loss, got {loss_mix}')
@@ -133,7 +150,7 @@ class CalDETRMixin:
             return logits.sum() * 0
         pos_logits = logits[is_pos]
         mixed = mix_logits(pos_logits, self.mix_alpha)
-        targets = mixing_targets(labels[is_pos], self.cls_out_channels, self.mix_alpha)
+        targets = mixing_targets(labels[is_pos], self.cls_out_channels, self.mix_alpha, self.mix_target_share)
         return self.loss_mix(mixed, targets.to(mixed.dtype), avg_factor=num_pos)
 
 
@@ -153,6 +170,7 @@ class CalDeformableDETRHead(CalDETRMixin, DeformableDETRHead):
         modulation_mode (str): 'paper' or 'released'. Defaults to 'paper'.
         logit_mixing (bool): Logit mixing regulariser. Defaults to True.
         mix_alpha (float): Mixing coefficient. Defaults to 0.9.
+        mix_target_share (str): 'class' or 'query' reading of the mixing targets. Defaults to 'class'.
         loss_mix (dict): Mixing loss; ``loss_weight`` is lambda. Defaults to a sigmoid focal loss
             (gamma 2, alpha 0.25) with ``loss_weight=0.5``.
         modulate_at_test (bool): Predict from the modulated last-layer logits (not in the paper).

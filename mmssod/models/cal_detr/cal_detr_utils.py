@@ -4,7 +4,8 @@
   uncertainty ``u = Var_l(z_l)``; the last layer's logits are scaled by the certainty ``1 - tanh(u)``.
 * Logit mixing: each positive query's logits are mixed with the prototype (mean logits of all positives),
   ``z~_i = alpha * z_i + (1 - alpha) * prototype``, and trained against a soft target that gives ``alpha``
-  to the query's own class and spreads ``1 - alpha`` over the other classes present among the positives.
+  to the query's own class and spreads ``1 - alpha`` over the other classes present among the positives
+  (per class, or per query as the official code does: see :func:`mixing_targets`).
 
 The heads in :mod:`mmssod.models.cal_detr.cal_detr_head` wire these into mmdet's DETR heads.
 """
@@ -15,6 +16,7 @@ import torch
 from torch import Tensor
 
 MODULATION_MODES = ('paper', 'released')
+MIXING_TARGET_SHARES = ('class', 'query')
 
 
 def logit_uncertainty(all_layers_cls_scores: Tensor) -> Tensor:
@@ -97,26 +99,39 @@ def mix_logits(pos_logits: Tensor, alpha: float = 0.9) -> Tensor:
     return alpha * pos_logits + (1 - alpha) * mixing_prototype(pos_logits)
 
 
-def mixing_targets(pos_labels: Tensor, num_classes: int, alpha: float = 0.9) -> Tensor:
-    """Soft targets of the mixed logits, as the paper defines them.
+def mixing_targets(pos_labels: Tensor, num_classes: int, alpha: float = 0.9, share: str = 'class') -> Tensor:
+    """Soft targets of the mixed logits.
 
-    Query ``i`` gets exactly ``alpha`` on its own class; ``1 - alpha`` is spread uniformly over the *other*
-    classes present among the positives that form the prototype (the classes of the other positive queries,
-    the query's own class excluded). The own class is thus never above ``alpha``: when every positive has the
-    query's class (e.g. labels [4, 4, 4, 4]) the target is ``alpha`` on that class and 0 elsewhere (row sum
-    ``alpha``), never the one-hot vector. With the per-class sigmoid loss each class is a separate binary
-    target, so rows need not sum to 1. Classes are handled with one-hot masks: label 0 is an ordinary class.
+    Query ``i`` gets exactly ``alpha`` on its own class; the other classes present among the positives that
+    form the prototype (the classes of the other positive queries, the query's own class excluded) get a
+    share of ``1 - alpha``. The own class is never above ``alpha``: when every positive has the query's class
+    (e.g. labels [4, 4, 4, 4]) the target is ``alpha`` on that class and 0 elsewhere, never the one-hot
+    vector. With the per-class sigmoid loss each class is a separate binary target, so rows need not sum
+    to 1. Classes are handled with one-hot masks: label 0 is an ordinary class.
+
+    The paper says the other positive queries share ``1 - alpha``; two readings are offered:
+
+    * ``share='class'``: ``1 - alpha`` is spread uniformly over the K other classes present,
+      ``(1 - alpha) / K`` each, whatever their query counts; a row sums to 1 (``alpha`` when K = 0).
+    * ``share='query'``: the official code's rule. Each of the P - 1 other positive queries has the share
+      ``(1 - alpha) / (P - 1)``, written once on its class: further queries of a class already written, and
+      queries of the query's own class, add nothing. A row sums to ``alpha + K (1 - alpha) / (P - 1)``.
+
+    For labels [1, 3, 3, 3] and ``alpha = 0.9``, 'class' gives 0.1 to the other class of every query and
+    'query' gives 0.1 / 3.
 
     Args:
         pos_labels (Tensor): Class indices of the positive queries in [0, num_classes), shape (P,), P >= 1.
         num_classes (int): Number of classes C.
         alpha (float): Target weight of a query's own class, in (0, 1]. Defaults to 0.9.
+        share (str): 'class' or 'query', as above. Defaults to 'class'.
 
     Returns:
-        Tensor: float targets, shape (P, C), with values in [0, alpha]; row ``i`` sums to 1 when other
-        classes are present among the positives, else to ``alpha``.
+        Tensor: float targets, shape (P, C), with values in [0, alpha].
     """
     alpha = validate_mix_alpha(alpha)
+    if share not in MIXING_TARGET_SHARES:
+        raise ValueError(f'mixing target share must be one of {MIXING_TARGET_SHARES}, got {share!r}')
     if pos_labels.numel() == 0:
         raise ValueError('need at least one positive query to build mixing targets')
     if int(pos_labels.min()) < 0 or int(pos_labels.max()) >= num_classes:
@@ -124,9 +139,12 @@ def mixing_targets(pos_labels: Tensor, num_classes: int, alpha: float = 0.9) -> 
     one_hot = torch.nn.functional.one_hot(pos_labels.long(), num_classes).float()  # (P, C)
     present = (one_hot.sum(dim=0, keepdim=True) > 0).float()  # (1, C) classes of the positives
     others = present - one_hot  # (P, C) classes present, own class excluded
-    num_others = others.sum(dim=1, keepdim=True)  # (P, 1)
-    share = torch.where(num_others > 0, (1 - alpha) / num_others.clamp(min=1), torch.zeros_like(num_others))
-    return alpha * one_hot + share * others
+    if share == 'class':
+        num_others = others.sum(dim=1, keepdim=True)  # (P, 1)
+        per_class = (1 - alpha) / num_others.clamp(min=1)
+    else:
+        per_class = (1 - alpha) / max(pos_labels.numel() - 1, 1)
+    return alpha * one_hot + per_class * others
 
 
 def validate_mix_alpha(alpha: float) -> float:
