@@ -21,6 +21,6 @@ def run_python(args, cwd=REPO_ROOT, env=None, timeout=600):
 @pytest.fixture(scope='session')
 def demo_det_root(tmp_path_factory):
     """The embedded demo detection set (composited from real images), built once per test session."""
-    from mmssod.datasets.composited import ensure_demo_detection
+    from tools.benchmarks.composited import ensure_demo_detection
 
     return ensure_demo_detection(str(tmp_path_factory.mktemp('data') / 'composited_det_demo'), seed=0)

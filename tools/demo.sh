@@ -31,7 +31,7 @@ if [ "$HAS_CFG" = 0 ]; then
 fi
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 
-"$PY" -c "from mmssod.datasets.composited import ensure_demo_detection; print('[demo] data:', ensure_demo_detection())"
+"$PY" -c "from tools.benchmarks.composited import ensure_demo_detection; print('[demo] data:', ensure_demo_detection())"
 echo "[demo] 1/4 SSMLL (semi-supervised multi-label classifier)"
 "$PY" tools/train.py "$SSMLL_CONFIG" --work-dir "$WORK_DIR/ssmll"
 echo "[demo] 2/4 SSMLL scores of the unlabeled images -> $SCORES"

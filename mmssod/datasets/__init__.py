@@ -1,4 +1,4 @@
-"""Datasets of mmssod: the Market-1501-layout re-ID dataset and the composited benchmark builders.
+"""Datasets of mmssod: the Market-1501-layout re-ID dataset and its two-domain / pseudo-label wrappers.
 
 Importing this package registers the re-ID datasets into ``mmdet.registry.DATASETS`` and the data
 transforms (e.g. ACRST's paste) into ``mmdet.registry.TRANSFORMS``.
@@ -6,7 +6,6 @@ transforms (e.g. ACRST's paste) into ``mmdet.registry.TRANSFORMS``.
 
 from . import coco_multilabel, cropbank, reid_lists, reid_uda, transforms  # noqa: F401  (register)
 from .coco_multilabel import CocoMultiLabelDataset
-from .composited import ensure_demo_detection
 from .cropbank import CropBank
 from .reid import MarketReIDDataset, format_market_name, list_reid_folder, parse_market_name
 
@@ -14,7 +13,6 @@ __all__ = [
     'CocoMultiLabelDataset',
     'CropBank',
     'MarketReIDDataset',
-    'ensure_demo_detection',
     'format_market_name',
     'list_reid_folder',
     'parse_market_name',

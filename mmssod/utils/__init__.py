@@ -1,7 +1,6 @@
 from .compat import IncompatibleStackError, apply_compat
 from .config import check_data_paths, config_path, config_root, get_config, get_model_cfg, load_run_config
 from .setup_env import register_all_modules
-from .stats import mean_sd
 
 __all__ = [
     'IncompatibleStackError',
@@ -12,6 +11,5 @@ __all__ = [
     'get_config',
     'get_model_cfg',
     'load_run_config',
-    'mean_sd',
     'register_all_modules',
 ]

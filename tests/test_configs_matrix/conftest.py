@@ -8,7 +8,7 @@ from ..fixtures.mini_datasets import write_all
 @pytest.fixture(scope='session')
 def mini_run_dir(tmp_path_factory):
     """A working directory whose ``data/`` holds every miniature dataset at the configs' data roots."""
-    from mmssod.datasets.composited import CompositedDataError, load_fashion_mnist
+    from tools.benchmarks.composited import CompositedDataError, load_fashion_mnist
 
     try:
         load_fashion_mnist(None, 'test')

@@ -2,10 +2,10 @@
 
 import pytest
 
-from mmssod.datasets.composited import CompositedDataError, load_fashion_mnist
-from mmssod.datasets.composited.detection import DetectionConfig, build_detection
-from mmssod.datasets.composited.reid import ReIDConfig, build_reid
-from mmssod.datasets.composited.segmentation import SegmentationConfig, build_segmentation
+from tools.benchmarks.composited import CompositedDataError, load_fashion_mnist
+from tools.benchmarks.composited.detection import DetectionConfig, build_detection
+from tools.benchmarks.composited.reid import ReIDConfig, build_reid
+from tools.benchmarks.composited.segmentation import SegmentationConfig, build_segmentation
 
 # small but with enough instances for the long-tail checks (about 900 train instances)
 TINY_DET = DetectionConfig(

@@ -11,10 +11,10 @@ from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from mmssod.datasets.composited import detection as det
-from mmssod.datasets.composited.canvas import long_tail_counts, long_tail_weights
-from mmssod.datasets.composited.corruptions import CORRUPTIONS
-from mmssod.datasets.composited.files import load_image
+from tools.benchmarks.composited import detection as det
+from tools.benchmarks.composited.canvas import long_tail_counts, long_tail_weights
+from tools.benchmarks.composited.corruptions import CORRUPTIONS
+from tools.benchmarks.composited.files import load_image
 
 SMALL = det.DetectionConfig(
     num_train=30,

@@ -7,12 +7,12 @@ import os.path as osp
 
 import pytest
 
-from mmssod.datasets.composited import CompositedDataError
-from mmssod.datasets.composited.cli import run_cli
-from mmssod.datasets.composited.detection import DetectionConfig, build_detection
-from mmssod.datasets.composited.reid import ReIDConfig
-from mmssod.datasets.composited.segmentation import SegmentationConfig
-from mmssod.datasets.composited.sources import load_fashion_mnist
+from tools.benchmarks.composited import CompositedDataError
+from tools.benchmarks.composited.cli import run_cli
+from tools.benchmarks.composited.detection import DetectionConfig, build_detection
+from tools.benchmarks.composited.reid import ReIDConfig
+from tools.benchmarks.composited.segmentation import SegmentationConfig
+from tools.benchmarks.composited.sources import load_fashion_mnist
 
 TOOLS = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'tools', 'dataset_converters')
 TINY = DetectionConfig(

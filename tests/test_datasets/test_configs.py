@@ -9,7 +9,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 import mmssod  # noqa: F401  (registers MarketReIDDataset)
-from mmssod.datasets.composited import FMNIST_CLASSES, PROVENANCE, SEG_CLASSES
+from tools.benchmarks.composited import FMNIST_CLASSES, PROVENANCE, SEG_CLASSES
 
 CONFIG_DIR = osp.join(
     osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'configs', '_base_', 'datasets'

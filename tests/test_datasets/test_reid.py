@@ -8,7 +8,7 @@ from collections import defaultdict
 
 import pytest
 
-from mmssod.datasets.composited.reid import build_reid
+from tools.benchmarks.composited.reid import build_reid
 from mmssod.datasets.reid import (
     MarketReIDDataset,
     ReIDLayoutError,

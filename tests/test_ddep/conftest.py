@@ -9,7 +9,7 @@ SMOKE_FINETUNE = 'configs/ddep/ddep_r18-tiny_cpu-smoke_finetune_composited-seg.p
 @pytest.fixture(scope='session')
 def ddep_seg_root(tmp_path_factory):
     """A 20/4/8 (train/val/unlabeled) image composited segmentation set at 96x96, built once."""
-    from mmssod.datasets.composited.segmentation import SegmentationConfig, build_segmentation
+    from tools.benchmarks.composited.segmentation import SegmentationConfig, build_segmentation
 
     root = str(tmp_path_factory.mktemp('data') / 'composited_seg_smoke')
     cfg = SegmentationConfig(

@@ -10,7 +10,7 @@ import pytest
 import torch
 from mmpretrain.registry import MODELS
 
-from mmssod.datasets.composited.sources import load_backgrounds
+from tools.benchmarks.composited.sources import load_backgrounds
 
 STEPS = 240
 

@@ -5,8 +5,8 @@ import os.path as osp
 
 import pytest
 
-from mmssod.datasets.composited import CompositedDataError, load_fashion_mnist
-from mmssod.datasets.composited.reid import ReIDConfig, build_reid
+from tools.benchmarks.composited import CompositedDataError, load_fashion_mnist
+from tools.benchmarks.composited.reid import ReIDConfig, build_reid
 
 SMOKE_CONFIG = 'configs/spcl/spcl_r18-tiny_cpu-smoke_composited-reid.py'
 TINY_REID = ReIDConfig(

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from mmssod.utils import mean_sd
+from tools.benchmarks.stats import mean_sd
 
 
 def test_mean_sd_over_seeds():

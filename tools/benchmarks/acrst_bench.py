@@ -636,7 +636,7 @@ def main(argv=None) -> None:
 
 def report(args, results: dict, classes: list, rare: list, freq: dict, device: str) -> None:
     """Print the tables (per seed, mean +- sd, mechanism) and write the JSON."""
-    from mmssod.utils import mean_sd
+    from tools.benchmarks.stats import mean_sd
 
     data = 'demo set' if args.demo else 'composited LT' if args.lt else f'bench set ({args.bench_root})'
     print(

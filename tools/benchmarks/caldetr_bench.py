@@ -517,7 +517,7 @@ def summarize(
     per_seed: dict, target_dece_ratio: float = TARGET_DECE_RATIO, max_ap_drop: float = MAX_AP_DROP
 ) -> dict:
     """Mean +- sd over seeds of every arm's numbers, and the target checked seed by seed."""
-    from mmssod.utils import mean_sd
+    from tools.benchmarks.stats import mean_sd
 
     seeds = list(per_seed)
     arms = list(per_seed[seeds[0]])
@@ -646,7 +646,7 @@ def main(argv=None) -> dict:
 
     device = 'cuda' if torch.cuda.is_available() else 'cpu'
     if osp.normpath(args.data_root) == osp.normpath(DEMO_ROOT):
-        from mmssod.datasets.composited import ensure_demo_detection
+        from tools.benchmarks.composited import ensure_demo_detection
 
         ensure_demo_detection(args.data_root.rstrip('/'), seed=0)
     if not osp.isfile(ann_file(args, 'corrupted')):

@@ -1,7 +1,7 @@
 """DDeP benchmark on the frozen ImageNet-pretrained EfficientNet-Lite0 encoder (composited data, CPU scale).
 
 What it measures (all in one run, "composited from real images": Fashion-MNIST items pasted on scikit-image
-photos, built by :mod:`mmssod.datasets.composited.segmentation`):
+photos, built by :mod:`tools.benchmarks.composited.segmentation`):
 
 1. **Pretraining step time**: a DDeP step with the frozen ImageNet encoder vs a whole-network step (encoder +
    decoder trained, the paper's whole-network variant from random init), same batch, median after warm-up.
@@ -43,7 +43,7 @@ from mmengine.runner import Runner, set_random_seed  # noqa: E402
 
 import mmssod  # noqa: E402,F401  (compat fixes, registers DDeP and EfficientNetLite)
 from mmssod.models.ddep import ddep_to_segmentor  # noqa: E402
-from mmssod.utils import mean_sd  # noqa: E402
+from tools.benchmarks.stats import mean_sd  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 PRETRAIN_CFG = osp.join(REPO, 'configs/ddep/ddep_r18-tiny_cpu-smoke_pretrain_composited-seg.py')
@@ -95,7 +95,7 @@ def ddep_cfg(args, freeze: bool = True, input_skip: bool = False) -> Dict:
 
 def build_data(args) -> str:
     """Build (or reuse) the composited segmentation set of the benchmark."""
-    from mmssod.datasets.composited.segmentation import SegmentationConfig, build_segmentation
+    from tools.benchmarks.composited.segmentation import SegmentationConfig, build_segmentation
 
     root = osp.join(args.work_dir, 'composited_seg')
     meta = osp.join(root, 'meta.json')

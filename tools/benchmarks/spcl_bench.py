@@ -438,7 +438,7 @@ def accuracy_report(rows: list, min_gap_sd: float = 2.0) -> dict:
     """Markdown tables of accuracy rows (from one run or several merged): per seed, mean +- sd, the gaps of
     ``ORDERING`` per seed with the target check (each gap > ``min_gap_sd`` seed sd), and the pseudo-label
     quality per epoch (mean over seeds). Returns the summary (also printed as one JSON line)."""
-    from mmssod.utils import mean_sd
+    from tools.benchmarks.stats import mean_sd
 
     rows = [r for r in rows if 'mAP' in r]
     arms = list(dict.fromkeys(r['arm'] for r in rows))

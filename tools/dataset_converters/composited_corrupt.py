@@ -13,8 +13,8 @@ import os.path as osp
 import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))  # run from a source checkout
-from mmssod.datasets.composited.cli import base_parser, run_cli  # noqa: E402
-from mmssod.datasets.composited.detection import build_corrupted  # noqa: E402
+from tools.benchmarks.composited.cli import base_parser, run_cli  # noqa: E402
+from tools.benchmarks.composited.detection import build_corrupted  # noqa: E402
 
 
 def main(argv=None):

@@ -14,8 +14,8 @@ import os.path as osp
 import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))  # run from a source checkout
-from mmssod.datasets.composited.cli import base_parser, int_range, run_cli  # noqa: E402
-from mmssod.datasets.composited.detection import (  # noqa: E402
+from tools.benchmarks.composited.cli import base_parser, int_range, run_cli  # noqa: E402
+from tools.benchmarks.composited.detection import (  # noqa: E402
     DEMO_CONFIG,
     DetectionConfig,
     build_detection,

@@ -1,6 +1,6 @@
 """Build a CorCOCO-style out-of-domain copy of a COCO-format val set for Cal-DETR's calibration tests.
 
-Each image gets one random corruption at a random severity 1-5 (``mmssod.datasets.composited.corruptions``:
+Each image gets one random corruption at a random severity 1-5 (``tools.benchmarks.composited.corruptions``:
 gaussian / shot noise, gaussian / defocus blur, contrast, haze, JPEG, pixelate), drawn from a stream seeded by
 ``(seed, image id)``; annotations are unchanged. The paper's CorCOCO uses ImageNet-C corruptions with an
 unpublished seed, so numbers on this copy are comparable with each other, not with the paper's.
@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))  # run from a source checkout
-from mmssod.datasets.composited.corruptions import random_corruption  # noqa: E402
+from tools.benchmarks.composited.corruptions import random_corruption  # noqa: E402
 
 
 def corrupt_coco(ann: str, img_dir: str, out_img_dir: str, out_ann: str, seed: int = 0) -> dict:

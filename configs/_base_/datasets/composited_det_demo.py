@@ -1,5 +1,5 @@
 # The small demo detection set (256x256 canvases, 300 train / 100 val, 10% labeled split fold 1, corrupted val),
-# "composited from real images". Built on first use by mmssod.datasets.ensure_demo_detection()
+# "composited from real images". Built on first use by tools.benchmarks.composited.ensure_demo_detection()
 # (or: python tools/dataset_converters/composited_det.py --demo --out data/composited_det_demo).
 _base_ = './composited_lt_det.py'
 

@@ -1,7 +1,7 @@
 # Composited long-tailed detection (COCO format), "composited from real images": Fashion-MNIST items pasted on
 # scikit-image photos/textures, exponential class tail (train imbalance 50, val 5 by default).
 # Build it with:  python tools/dataset_converters/composited_det.py --out data/composited_lt_det --seed 0
-# (the small demo set: data/composited_det_demo, built by mmssod.datasets.ensure_demo_detection()).
+# (the small demo set: data/composited_det_demo, built by tools.benchmarks.composited.ensure_demo_detection()).
 # Changing data_root in a child config: also override the dataloaders' data_root and the evaluators' ann_file.
 dataset_type = 'CocoDataset'
 data_root = 'data/composited_lt_det/'

@@ -495,7 +495,7 @@ def build_detection(
         seed (int): Generation seed; the same seed gives byte-identical files. Defaults to 0.
         cfg (DetectionConfig, optional): Sizes. Defaults to None, meaning ``DetectionConfig()`` (full size).
         fmnist_root (str, optional): Fashion-MNIST folder. Defaults to None (see
-            :func:`~mmssod.datasets.composited.sources.resolve_fmnist_root`).
+            :func:`~tools.benchmarks.composited.sources.resolve_fmnist_root`).
         progress (bool): Show progress bars. Defaults to False.
         preview (bool): Also write ``preview.png``. Defaults to False.
 

@@ -114,7 +114,7 @@ def preview_detection(out: str, per_split: int = 6, path: Optional[str] = None) 
     """Contact sheet of a detection build: train, val and corrupted val with masks, boxes and names.
 
     Args:
-        out (str): Folder written by :func:`~mmssod.datasets.composited.detection.build_detection`.
+        out (str): Folder written by :func:`~tools.benchmarks.composited.detection.build_detection`.
         per_split (int): Images shown per split. Defaults to 6.
         path (str, optional): Output PNG. Defaults to ``<out>/preview.png``.
 
@@ -163,7 +163,7 @@ def preview_segmentation(out: str, count: int = 6, path: Optional[str] = None) -
     """Contact sheet of a segmentation build: image / label-map pairs plus unlabeled samples.
 
     Args:
-        out (str): Folder written by :func:`~mmssod.datasets.composited.segmentation.build_segmentation`.
+        out (str): Folder written by :func:`~tools.benchmarks.composited.segmentation.build_segmentation`.
         count (int): Pairs shown per labeled split. Defaults to 6.
         path (str, optional): Output PNG. Defaults to ``<out>/preview.png``.
 
@@ -195,7 +195,7 @@ def preview_reid(out: str, identities: int = 6, per_identity: int = 8, path: Opt
     """Contact sheet of a re-ID build: one row per identity, its crops across cameras, per domain.
 
     Args:
-        out (str): Folder written by :func:`~mmssod.datasets.composited.reid.build_reid`.
+        out (str): Folder written by :func:`~tools.benchmarks.composited.reid.build_reid`.
         identities (int): Identities shown per domain. Defaults to 6.
         per_identity (int): Crops shown per identity. Defaults to 8.
         path (str, optional): Output PNG. Defaults to ``<out>/preview.png``.
@@ -203,7 +203,7 @@ def preview_reid(out: str, identities: int = 6, per_identity: int = 8, path: Opt
     Returns:
         str: The written path.
     """
-    from ..reid import parse_market_name
+    from mmssod.datasets.reid import parse_market_name
 
     tiles, caps = [], []
     for domain in sorted(d for d in os.listdir(out) if osp.isdir(osp.join(out, d, 'bounding_box_train'))):

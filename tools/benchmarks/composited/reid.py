@@ -28,7 +28,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from ..reid import DISTRACTOR_PID, JUNK_PID, MARKET_SUBSETS, format_market_name
+from mmssod.datasets.reid import DISTRACTOR_PID, JUNK_PID, MARKET_SUBSETS, format_market_name
+
 from .canvas import child_rng, crop_background, random_tint, render_item
 from .errors import CompositedDataError
 from .files import META_FILE, makedirs, save_image, start_build, write_json
