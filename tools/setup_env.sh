@@ -79,14 +79,16 @@ step "mmengine"
 CONSTRAINTS=(-c "$ROOT/requirements/constraints.txt")  # the exact verified stack; setup.py keeps ranges
 quiet "${PIP[@]}" install -q "${CONSTRAINTS[@]}" mmengine || die "could not install mmengine (requirements/constraints.txt)."
 
-# mmcv with compiled ops. A prebuilt wheel folder (MMCV_WHEEL_DIR, or ../shared/cpu-wheels when present)
-# skips the ~20 minute build; otherwise it is built from source against the torch installed above.
+# mmcv with compiled ops. A folder of prebuilt wheels named by MMCV_WHEEL_DIR skips the ~20 minute build;
+# otherwise it is built from source against the torch installed above.
 mmcv_ok() { "$VPY" -c "import mmcv, mmcv.ops; from mmcv.ops import nms; assert mmcv.__version__ == '$MMCV_VERSION'" >/dev/null 2>&1; }
 if ! mmcv_ok; then
-  wheel_dir="${MMCV_WHEEL_DIR:-$ROOT/../shared/cpu-wheels}"
-  if [[ -d "$wheel_dir" ]] && ls "$wheel_dir"/mmcv-"$MMCV_VERSION"-*.whl >/dev/null 2>&1; then
+  wheel_dir="${MMCV_WHEEL_DIR:-}"
+  if [[ -n "$wheel_dir" ]] && ls "$wheel_dir"/mmcv-"$MMCV_VERSION"-*.whl >/dev/null 2>&1; then
     step "mmcv==$MMCV_VERSION from the prebuilt wheel in $wheel_dir"
     quiet "${PIP[@]}" install -q --no-deps --no-index --find-links "$wheel_dir" "mmcv==$MMCV_VERSION" || true
+  elif [[ -n "$wheel_dir" ]]; then
+    step "MMCV_WHEEL_DIR=$wheel_dir holds no mmcv-$MMCV_VERSION-*.whl; building mmcv from source instead"
   fi
   if ! mmcv_ok; then
     step "mmcv==$MMCV_VERSION from source with ops (about 20 minutes on 2 cores the first time; cached afterwards)"
