@@ -1,4 +1,4 @@
-"""The SpCL accuracy benchmark's report: the issue's ordering gaps per seed and the > 2 sd goal check."""
+"""The SpCL accuracy benchmark's report: the ordering gaps per seed and the > 2 sd target check."""
 
 import importlib.util
 import json
