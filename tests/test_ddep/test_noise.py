@@ -80,3 +80,56 @@ def test_encoder_input_scaling():
     torch.testing.assert_close(out, expect)
     # pixel 255 (x = 1) in channel 0 -> (255 - 123.675) / 58.395
     assert out[0, 0, 2, 0].item() == pytest.approx((255 - 123.675) / 58.395)
+
+
+@pytest.mark.parametrize('noise_type', ['scaled', 'simple'])
+def test_noise_inside_the_ddep_loss_has_the_stated_form_and_std(noise_type, monkeypatch):
+    """The training path on [-1, 1] images: x~ = (x + sigma eps) / sqrt(1 + sigma^2), sigma 0.22, target eps.
+
+    Captured inside ``DDeP.loss`` on ~400k pixels: the noise recovered from the encoder's input is the
+    target, with mean 0 and std 1; the noise component of x~ has std sigma / sqrt(1 + sigma^2) = 0.2149
+    (scaled) or sigma (simple) and is uncorrelated with the image.
+    """
+    from mmpretrain.registry import MODELS
+    from mmpretrain.structures import DataSample
+
+    from .conftest import tiny_ddep_cfg
+
+    model = MODELS.build(tiny_ddep_cfg(noise_type=noise_type))
+    assert model.sigma == 0.22  # the paper's noise level is the default
+    seen = {}
+    extract_feat, head_loss = model.extract_feat, model.head.loss
+
+    def record_encoder_input(noisy):
+        seen['noisy'] = noisy
+        return extract_feat(noisy)
+
+    def record_target(pred, target):
+        seen['target'] = target
+        return head_loss(pred, target)
+
+    monkeypatch.setattr(model, 'extract_feat', record_encoder_input)
+    monkeypatch.setattr(model.head, 'loss', record_target)
+    g = torch.Generator().manual_seed(3)
+    pixels = torch.randint(0, 256, (8, 3, 128, 128), generator=g, dtype=torch.uint8)
+    data = model.data_preprocessor(
+        {'inputs': pixels, 'data_samples': [DataSample() for _ in range(8)]}, False
+    )
+    x = data['inputs']
+    assert x.min() == -1 and x.max() == 1, 'DDeP adds the noise to images scaled to [-1, 1]'
+    torch.manual_seed(0)
+    with torch.no_grad():
+        model.loss(x, data['data_samples'])
+    noisy, target = seen['noisy'], seen['target']
+    sigma = 0.22
+    scale = math.sqrt(1 + sigma**2) if noise_type == 'scaled' else 1.0
+    recovered = (noisy * scale - x) / sigma
+    torch.testing.assert_close(recovered, target, atol=1e-4, rtol=0)  # the target is the noise eps itself
+    assert target.mean().item() == pytest.approx(0.0, abs=1e-2)
+    assert target.std().item() == pytest.approx(1.0, rel=1e-2)
+    component = noisy - x / scale
+    assert component.std().item() == pytest.approx(sigma / scale, rel=1e-2)
+    if noise_type == 'scaled':
+        assert sigma / scale == pytest.approx(0.2149, abs=1e-4)
+    corr = torch.corrcoef(torch.stack([component.flatten(), x.flatten()]))[0, 1]
+    assert abs(corr.item()) < 1e-2
