@@ -12,6 +12,7 @@ from mmengine.registry import init_default_scope
 
 from mmssod.datasets.cropbank import (
     CropBank,
+    RecordTable,
     affr_distribution,
     pseudo_recall_v1,
     rank_bank_file,
@@ -203,3 +204,31 @@ def test_refresh_keeps_the_pseudo_cap_best_scoring_candidates():
     np.testing.assert_array_equal(got, kept)
     assert (bank.pseudo_bank.records['label'] == 2).sum() == 2  # capped, from a.png
     assert set(bank.pseudo_bank.paths) == {'a.png', 'b.png'}
+
+
+def test_extend_copies_the_table_only_when_its_buffer_doubles():
+    """Adding an image costs the same at any table size: the held records are copied O(log N) times."""
+    table = RecordTable()
+    boxes = np.tile(np.array([[0, 0, 10, 10]], np.float32), (8, 1))
+    copies_per_stage = []
+    for stage in range(4):  # 1k, 2k, 4k, 8k images (8k .. 64k records)
+        copies, buffer = 0, table._buffer
+        for i in range(1000 * 2**stage):
+            table.extend(f'{stage}_{i}.png', boxes, np.arange(8) % 3, np.full(8, 0.9))
+            if table._buffer is not buffer:
+                copies, buffer = copies + 1, table._buffer
+        copies_per_stage.append(copies)
+    assert len(table) == 8 * 1000 * 15 and len(table.paths) == 15000
+    # 8000 images added to a 56k-record table copy it at most once (the old table: once per image)
+    assert copies_per_stage[-1] <= 1, copies_per_stage
+    assert sum(copies_per_stage) <= np.ceil(np.log2(len(table) / 1024)) + 1, copies_per_stage
+    assert table.records['label'].tolist()[:8] == [0, 1, 2, 0, 1, 2, 0, 1]
+    # pruning keeps exactly the cap best per class, also after the buffer grew
+    table.records['score'][:] = np.linspace(0, 1, len(table), dtype=np.float32)
+    table.top_per_class(3, 5)
+    assert np.bincount(table.records['label']).tolist() == [5, 5, 5]
+    assert table.records['score'].min() > 0.99
+    empty = RecordTable()
+    empty.extend('a.png', boxes, np.zeros(8), np.ones(8))
+    empty.top_per_class(3, 0)
+    assert len(empty) == 0 and empty.paths == []
