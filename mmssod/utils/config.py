@@ -1,73 +1,92 @@
-"""Find and load the configs that installed OpenMMLab packages ship (the ``mmdet::`` namespace).
+"""Load configs by name: ``mmdet::`` / ``mmpretrain::`` / ``mmseg::`` ... and the project's own ``mmssod::``.
 
-``Config.fromfile('mmdet::faster_rcnn/x.py')`` does not work (the prefix is only understood inside
-``_base_``), and mmdet's own test helpers look for a source checkout. These helpers read the installed
-``<package>/.mim/configs`` folder instead, and the project's own ``configs/`` for ``mmssod::``.
+The configs that installed OpenMMLab packages ship are read by MMEngine's :func:`mmengine.hub.get_config`
+(it looks the name up in the package's ``.mim`` metafiles, else under ``.mim/configs``). This layer adds what
+MMEngine does not do: mmssod's own configs (a source checkout's ``configs/`` or the installed
+``mmssod/.mim/configs``), a default package for names without a prefix, and a clear error instead of a
+``pip install`` attempt when the package is not installed.
 """
 
 from __future__ import annotations
 
 import copy
+import importlib.util
 import os.path as osp
 
 from mmengine.config import Config, ConfigDict
-from mmengine.utils import get_installed_path
+from mmengine.config.utils import MODULE2PACKAGE
+from mmengine.hub import get_config as hub_get_config
 
 PROJECT_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
-def config_root(package: str = 'mmdet') -> str:
-    """Folder that holds the configs a package ships.
-
-    Args:
-        package (str): 'mmdet', 'mmpretrain', 'mmseg', ... or 'mmssod'. Defaults to 'mmdet'.
+def config_root() -> str:
+    """Folder that holds mmssod's own configs.
 
     Returns:
-        str: the configs folder (``<site-packages>/<package>/.mim/configs``; for mmssod the installed
-        ``.mim/configs`` or, in a source checkout / editable install, the repository's ``configs/``).
+        str: the repository's ``configs/`` in a source checkout / editable install, else the installed
+        ``mmssod/.mim/configs``.
     """
-    if package == 'mmssod':  # a source checkout / editable install first, else the installed copy
-        source = osp.join(PROJECT_ROOT, 'configs')
-        if osp.isfile(osp.join(PROJECT_ROOT, 'setup.py')) and osp.isdir(source):
-            return source
-        return osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), '.mim', 'configs')
-    try:
-        root = osp.join(get_installed_path(package), '.mim', 'configs')
-    except Exception as err:  # get_installed_path raises different errors for a missing package
-        raise FileNotFoundError(
-            f'package {package!r} is not installed, so its configs cannot be read'
-        ) from err
-    if not osp.isdir(root):
-        raise FileNotFoundError(f'{package} is installed but ships no configs folder at {root}')
-    return root
+    source = osp.join(PROJECT_ROOT, 'configs')
+    if osp.isfile(osp.join(PROJECT_ROOT, 'setup.py')) and osp.isdir(source):
+        return source
+    return osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), '.mim', 'configs')
 
 
-def config_path(name: str, package: str = 'mmdet') -> str:
-    """Absolute path of a shipped config.
+def config_path(name: str) -> str:
+    """Absolute path of one of mmssod's configs.
 
     Args:
-        name (str): config path relative to the package's configs folder, optionally with a
-            ``package::`` prefix, e.g. ``'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'``.
-        package (str): package used when ``name`` has no prefix. Defaults to 'mmdet'.
+        name (str): config path relative to mmssod's configs folder, with or without the ``mmssod::``
+            prefix, e.g. ``'mmssod::cal_detr/cal-dino-4scale_r50_8xb2-12e_coco.py'``.
 
     Returns:
         str: the config file path.
     """
-    if '::' in name:
-        package, name = name.split('::', 1)
-    path = osp.join(config_root(package), name)
+    if name.startswith('mmssod::'):
+        name = name[len('mmssod::') :]
+    elif '::' in name:
+        raise ValueError(f'config_path reads mmssod configs only, got {name!r}; use get_config for it')
+    path = osp.join(config_root(), name)
     if not osp.isfile(path):
-        raise FileNotFoundError(f'config {name!r} not found in {package} (looked at {path})')
+        raise FileNotFoundError(f'config {name!r} not found in mmssod (looked at {path})')
     return path
 
 
 def get_config(name: str, package: str = 'mmdet') -> Config:
-    """Load a shipped config by name, e.g. ``get_config('mmdet::dino/dino-4scale_r50_8xb2-12e_coco.py')``."""
-    return Config.fromfile(config_path(name, package))
+    """Load a config by name, e.g. ``get_config('mmdet::dino/dino-4scale_r50_8xb2-12e_coco.py')``.
+
+    Args:
+        name (str): ``'<package>::<path>'`` or a path relative to ``package``'s configs folder.
+        package (str): package used when ``name`` has no prefix. Defaults to 'mmdet'.
+
+    Returns:
+        Config: the parsed config (``mmssod`` from its own configs, any other package through
+        :func:`mmengine.hub.get_config`).
+
+    Raises:
+        ValueError: MMEngine reads no configs of ``package``.
+        ModuleNotFoundError: ``package`` is not installed.
+    """
+    if '::' in name:
+        package, name = name.split('::', 1)
+    if package == 'mmssod':
+        return Config.fromfile(config_path(name))
+    if package not in MODULE2PACKAGE:
+        raise ValueError(
+            f'cannot read configs of package {package!r}: mmssod reads its own and MMEngine those of '
+            f'{", ".join(sorted(MODULE2PACKAGE))}'
+        )
+    if importlib.util.find_spec(package) is None:  # mmengine would try `pip install` here
+        raise ModuleNotFoundError(
+            f'package {package!r} is not installed, so its configs cannot be read; '
+            f'install it (pip install {MODULE2PACKAGE[package]})'
+        )
+    return hub_get_config(f'{package}::{name}')
 
 
 def get_model_cfg(name: str, package: str = 'mmdet') -> ConfigDict:
-    """A deep copy of the ``model`` field of a shipped config (for building real models in tests)."""
+    """A deep copy of the ``model`` field of a config loaded by :func:`get_config` (for building models)."""
     return copy.deepcopy(get_config(name, package).model)
 
 

@@ -1,9 +1,11 @@
+import importlib.util
 import json
+import os.path as osp
 
 import pytest
 from mmengine.config import Config
 
-from mmssod.utils import check_data_paths, config_path, get_config, get_model_cfg
+from mmssod.utils import check_data_paths, config_path, config_root, get_config, get_model_cfg
 
 
 @pytest.mark.parametrize(
@@ -20,12 +22,31 @@ def test_loads_installed_mmdet_configs(name):
     assert get_model_cfg(name) == cfg.model
 
 
-def test_mmpretrain_and_missing_configs():
+def test_mmpretrain_and_missing_configs(monkeypatch):
     assert get_config('resnet/resnet18_8xb32_in1k.py', package='mmpretrain').model.backbone.depth == 18
-    with pytest.raises(FileNotFoundError, match="config 'nope.py' not found in mmdet"):
-        config_path('mmdet::nope.py')
-    with pytest.raises(FileNotFoundError, match="package 'not_a_package' is not installed"):
-        config_path('not_a_package::x.py')
+    with pytest.raises(FileNotFoundError, match='nope.py'):
+        get_config('mmdet::faster_rcnn/nope.py')
+    with pytest.raises(ValueError, match="configs of package 'not_a_package'"):
+        get_config('not_a_package::x/y.py')
+    # a package MMEngine knows but that is not installed: an error, never MMEngine's `pip install`
+    monkeypatch.setattr(
+        'mmengine.hub.hub.install_package', lambda package: pytest.fail(f'pip install {package}')
+    )
+    if importlib.util.find_spec('mmocr') is None:
+        with pytest.raises(ModuleNotFoundError, match="package 'mmocr' is not installed"):
+            get_config('mmocr::dbnet/dbnet_resnet18_fpnc_1200e_icdar2015.py')
+
+
+def test_loads_own_configs():
+    name = 'cal_detr/cal-dino-4scale_r50_8xb2-12e_coco.py'
+    path = config_path(f'mmssod::{name}')
+    assert path == osp.join(config_root(), name)
+    assert get_config(f'mmssod::{name}').filename == path
+    assert get_config(name, package='mmssod').model.type == get_config(f'mmssod::{name}').model.type
+    with pytest.raises(FileNotFoundError, match="config 'nope.py' not found in mmssod"):
+        config_path('mmssod::nope.py')
+    with pytest.raises(ValueError, match='mmssod configs only'):
+        config_path('mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py')
 
 
 def _cfg_with_ann(data_root, ann_file):

@@ -26,6 +26,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from pycocotools import mask as mask_utils
+from tqdm import tqdm
 
 from .canvas import Canvas, child_rng, compose_canvas, plan_labels
 from .corruptions import CORRUPTIONS, random_corruption
@@ -42,7 +43,6 @@ from .files import (
     start_build,
     write_json,
 )
-from .progress import progress_bar
 from .sources import FMNIST_CLASSES, class_pools, load_backgrounds, load_fashion_mnist
 
 GENERATOR = 'composited_det'
@@ -299,7 +299,7 @@ def build_split(
     makedirs(img_dir)
     images, anns = [], []
     dropped = 0
-    for i in progress_bar(range(num), enable=progress, desc=f'det {split}'):
+    for i in tqdm(range(num), desc=f'det {split}', unit='img', disable=not progress):
         canvas = compose_canvas(
             child_rng(seed, key, i),
             cfg.height,
@@ -455,7 +455,7 @@ def corrupt_split(
     """
     makedirs(dst_dir)
     images = []
-    for img in progress_bar(coco['images'], enable=progress, desc='det val_corrupted'):
+    for img in tqdm(coco['images'], desc='det val_corrupted', unit='img', disable=not progress):
         rng = child_rng(seed, _KEY_CORRUPT, img['id'])
         out, name, severity = random_corruption(load_image(osp.join(src_dir, img['file_name'])), rng)
         save_image(osp.join(dst_dir, img['file_name']), out)

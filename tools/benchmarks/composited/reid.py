@@ -27,13 +27,13 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
 from mmssod.datasets.reid import DISTRACTOR_PID, JUNK_PID, MARKET_SUBSETS, format_market_name
 
 from .canvas import child_rng, crop_background, random_tint, render_item
 from .errors import CompositedDataError
 from .files import META_FILE, makedirs, save_image, start_build, write_json
-from .progress import progress_bar
 from .sources import Background, backgrounds_of_family, load_fashion_mnist
 
 GENERATOR = 'composited_reid'
@@ -372,7 +372,7 @@ def build_domain(
         jobs.append(('gallery', JUNK_PID, c, test_items[ident['fmnist_index']], ident['color'], True, d))
     counts = {s: 0 for s in MARKET_SUBSETS}
     for n, (subset, pid, c, item, color, truncate, t) in enumerate(
-        progress_bar(jobs, enable=progress, desc=f'reid {domain}')
+        tqdm(jobs, desc=f'reid {domain}', unit='img', disable=not progress)
     ):
         rng = child_rng(seed, dkey, 100, n)
         crop = render_crop(

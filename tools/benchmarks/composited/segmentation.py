@@ -25,6 +25,7 @@ import os.path as osp
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
+from tqdm import tqdm
 
 from .canvas import child_rng, compose_canvas, plan_labels
 from .detection import check_canvas_sizes, check_percents, labeled_size, select_labeled
@@ -38,7 +39,6 @@ from .files import (
     write_json,
     write_lines,
 )
-from .progress import progress_bar
 from .sources import FMNIST_CLASSES, class_pools, load_backgrounds, load_fashion_mnist
 
 GENERATOR = 'composited_seg'
@@ -153,7 +153,7 @@ def build_seg_split(
     ann_dir = osp.join(out, 'ann_dir', split)
     makedirs(img_dir, *([] if split == 'unlabeled' else [ann_dir]))
     records = []
-    for i in progress_bar(range(num), enable=progress, desc=f'seg {split}'):
+    for i in tqdm(range(num), desc=f'seg {split}', unit='img', disable=not progress):
         canvas = compose_canvas(
             child_rng(seed, key, i),
             cfg.height,
