@@ -11,7 +11,7 @@ import mmssod  # noqa: F401
 from mmssod.models.reid.spcl import DomainSpecificBN
 
 
-def _model(dsbn, checkpoint=None):
+def _model(dsbn, checkpoint=None, **head_kwargs):
     init_default_scope('mmdet')
     backbone = dict(
         type='mmpretrain.ResNet',
@@ -30,7 +30,7 @@ def _model(dsbn, checkpoint=None):
             data_preprocessor=dict(type='ReIDDataPreprocessor', mean=[128.0] * 3, std=[64.0] * 3),
             backbone=backbone,
             neck=dict(type='mmpretrain.GlobalAveragePooling'),
-            head=dict(type='SpCLHead', in_channels=64),
+            head=dict(type='SpCLHead', in_channels=64, **head_kwargs),
         )
     )
 
@@ -114,3 +114,26 @@ def test_uda_loss_is_source_mean_plus_target_mean():
     torch.testing.assert_close(loss, per[:4].mean() + per[4:].mean())
     # equal halves: twice the one-mean-over-the-batch of the old code
     torch.testing.assert_close(loss, 2 * per.mean())
+
+
+@pytest.mark.parametrize('dsbn', [False, True], ids=['plain-bn', 'domain-specific-bn'])
+@pytest.mark.parametrize('trainable', [False, True])
+def test_neck_bias_trains_only_with_neck_bias_trainable(dsbn, trainable):
+    """Frozen BN-neck bias by default (BNNeck); ``neck_bias_trainable=True`` trains it in every branch.
+
+    The official UDA model rebuilds each BN as a fresh domain-specific pair, so its neck bias trains; the
+    option reproduces that, and the domain-specific copies keep whichever setting the head chose.
+    """
+    model = _model(dsbn, neck_bias_trainable=trainable)
+    neck = model.head.bn_neck
+    branches = [neck.bn_source, neck.bn_target] if dsbn else [neck]
+    assert all(b.bias.requires_grad is trainable and b.weight.requires_grad for b in branches)
+    head = model.head
+    torch.manual_seed(0)
+    head.memory.init_memory(torch.nn.functional.normalize(torch.randn(3, 64), dim=1), torch.randn(5, 64))
+    domains = ['source'] * 4 + ['target'] * 4 if dsbn else ['target'] * 8
+    head.train()
+    head.loss(torch.randn(8, 64), _samples(domains, [0, 1, 2, 0, 0, 0, 0, 0]))['loss_spcl'].backward()
+    for b in branches:
+        assert b.weight.grad is not None and b.weight.grad.abs().sum() > 0
+        assert (b.bias.grad is not None and bool(b.bias.grad.abs().sum() > 0)) is trainable

@@ -35,6 +35,61 @@ def test_loss_and_gradient_match_hand_computation():
     torch.testing.assert_close(x.grad[0], expect, atol=1e-6, rtol=1e-6)
 
 
+def _official_loss(x, memory, labels, targets, tau, eps=1e-6):
+    """The official code's loss written out: exp, masked class sums + eps, then nll of log(p + eps)."""
+    inputs = x @ memory.t() / tau  # (B, M)
+    num = int(labels.max()) + 1
+    sim = torch.zeros(num, x.size(0)).index_add_(0, labels, inputs.t().contiguous())
+    nums = torch.zeros(num, 1).index_add_(0, labels, torch.ones(labels.numel(), 1))
+    mask = (nums > 0).float()
+    sim = (sim / (mask * nums + (1 - mask))).t()
+    exps = torch.exp(sim) * mask.t()
+    prob = exps / (exps.sum(1, keepdim=True) + eps)
+    return F.nll_loss(torch.log(prob + eps), targets)
+
+
+def test_prob_eps_is_the_official_log_p_plus_eps():
+    """prob_eps=1e-6 equals the official -log(p + 1e-6) in value and gradient; 0 is the exact log-softmax."""
+    g = torch.Generator().manual_seed(0)
+    memory = F.normalize(torch.randn(12, 8, generator=g), dim=1)
+    labels = torch.tensor([0, 0, 1, 3, 3, 3, 4, 5, 6, 6, 7, 8])  # class 2 empty
+    targets = torch.tensor([0, 3, 6, 8, 1])
+    x = F.normalize(torch.randn(5, 8, generator=g), dim=1)
+    x[4] = -memory[2]  # anti-aligned to its own class 1: p(1 | x) far below 1e-6
+    grads = {}
+    for name, fn in (
+        ('official', lambda f: _official_loss(f, memory, labels, targets, 0.05)),
+        ('eps', lambda f: unified_contrastive_loss(f, memory, labels, targets, 0.05, prob_eps=1e-6)),
+        ('exact', lambda f: unified_contrastive_loss(f, memory, labels, targets, 0.05)),
+    ):
+        f = x.clone().requires_grad_(True)
+        loss = fn(f)
+        loss.backward()
+        grads[name] = (loss.detach(), f.grad)
+    torch.testing.assert_close(grads['eps'][0], grads['official'][0])
+    torch.testing.assert_close(grads['eps'][1], grads['official'][1])
+    # the capped sample: -log(p + 1e-6) <= -log(1e-6) = 13.8 and almost no gradient; the exact loss is 25
+    per_eps = unified_contrastive_loss(x, memory, labels, targets, 0.05, 'none', prob_eps=1e-6)
+    per_exact = unified_contrastive_loss(x, memory, labels, targets, 0.05, 'none')
+    assert per_eps[4] <= -math.log(1e-6) < 20 < per_exact[4]
+    # -log(p + 1e-6) with p the exact softmax (the 1e-6 in the denominator is negligible beside sum exp)
+    torch.testing.assert_close(per_eps, -torch.log(torch.exp(-per_exact) + 1e-6))
+    assert grads['eps'][1][4].norm() < 1e-3 * grads['exact'][1][4].norm()
+    torch.testing.assert_close(
+        grads['exact'][0], F.cross_entropy(_masked_class_logits(x, memory, labels), targets)
+    )
+    for bad in (-1e-6, 1.0, float('nan'), True):
+        with pytest.raises(ValueError, match='prob_eps'):
+            unified_contrastive_loss(x, memory, labels, targets, 0.05, prob_eps=bad)
+    with pytest.raises(ValueError, match='prob_eps'):
+        HybridMemory(num_features=8, prob_eps=-1)
+
+
+def _masked_class_logits(x, memory, labels):
+    mean, present = class_logits(x @ memory.t() / 0.05, labels, int(labels.max()) + 1)
+    return mean.masked_fill(~present, float('-inf'))
+
+
 def test_class_logits_mask_empty_ids():
     logits = torch.tensor([[1.0, 2.0, 3.0]])
     mean, present = class_logits(logits, torch.tensor([0, 0, 2]), 3)

@@ -13,6 +13,7 @@ ranks before its update so that every rank keeps the same memory.
 
 from __future__ import annotations
 
+import math
 from typing import Tuple
 
 import torch
@@ -46,11 +47,15 @@ def unified_contrastive_loss(
     targets: Tensor,
     temperature: float = 0.05,
     reduction: str = 'mean',
+    prob_eps: float = 0.0,
 ) -> Tensor:
     """SpCL's unified contrastive loss against a hybrid memory, computed in fp32.
 
     ``p(k | x) = exp(<x, c_k> / tau) / sum_j exp(<x, c_j> / tau)`` over the classes j with at least one
     memory row, where ``<x, c_k> / tau`` is the mean of ``<x, f_r> / tau`` over the rows r of class k.
+    The loss is ``-log p(target | x)`` (``prob_eps = 0``, an exact log-softmax). With ``prob_eps = e > 0`` it
+    is the official code's ``-log(p_e + e)`` with ``p_e = exp(z_k) / (sum_j exp(z_j) + e)`` (``e = 1e-6``
+    there): a sample's loss is then capped at ``-log(e)`` (13.8) and its gradient fades where ``p << e``.
 
     Args:
         feats (Tensor): (B, D) L2-normalised features (gradient flows to them).
@@ -59,6 +64,7 @@ def unified_contrastive_loss(
         targets (Tensor): (B,) int64 class id of each feature.
         temperature (float): tau. Defaults to 0.05.
         reduction (str): ``'mean'`` (scalar) or ``'none'`` ((B,) per-sample losses). Defaults to 'mean'.
+        prob_eps (float): ``e`` above, >= 0; 1e-6 reproduces the official code. Defaults to 0.0.
 
     Returns:
         Tensor: Mean of ``-log p(target | x)`` (fp32 even when ``feats`` is fp16 / bf16), or the (B,)
@@ -67,11 +73,33 @@ def unified_contrastive_loss(
     num_classes = int(labels.max().item()) + 1
     if int(targets.max().item()) >= num_classes or int(targets.min().item()) < 0:
         raise ValueError(f'targets must be class ids of memory rows in [0, {num_classes}), got {targets}')
+    prob_eps = check_prob_eps(prob_eps)
     with torch.autocast(device_type=feats.device.type, enabled=False):
         logits = feats.float() @ memory.float().t() / temperature
         cls_logits, present = class_logits(logits, labels, num_classes)
         cls_logits = cls_logits.masked_fill(~present, float('-inf'))
-        return F.cross_entropy(cls_logits, targets, reduction=reduction)
+        if prob_eps == 0:
+            return F.cross_entropy(cls_logits, targets, reduction=reduction)
+        # log of the denominator sum_j exp(z_j) + e, stably: e enters as one more exponent, log(e)
+        log_eps = cls_logits.new_full((cls_logits.size(0), 1), math.log(prob_eps))
+        log_denominator = torch.logsumexp(torch.cat([cls_logits, log_eps], dim=1), dim=1)
+        prob = torch.exp(cls_logits.gather(1, targets[:, None]).squeeze(1) - log_denominator)
+        per_sample = -torch.log(prob + prob_eps)
+        if reduction == 'none':
+            return per_sample
+        if reduction == 'mean':
+            return per_sample.mean()
+        raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
+
+
+def check_prob_eps(prob_eps: float) -> float:
+    """Check the probability epsilon of the contrastive loss (>= 0, finite) and return it as a float."""
+    if isinstance(prob_eps, bool) or not isinstance(prob_eps, (int, float)) or not 0 <= prob_eps < 1:
+        raise ValueError(
+            f'`prob_eps` must be a number in [0, 1): 0 for the exact log-softmax, 1e-6 for the official '
+            f"code's log(p + 1e-6); got {prob_eps!r}"
+        )
+    return float(prob_eps)
 
 
 def momentum_update(memory: Tensor, indexes: Tensor, feats: Tensor, momentum: float = 0.2) -> Tensor:
@@ -197,15 +225,23 @@ class HybridMemory(nn.Module):
         num_samples (int): Rows M = S + N_t; may be 0 and set later by :meth:`init_memory`. Defaults to 0.
         temperature (float): Softmax temperature tau. Defaults to 0.05.
         momentum (float): Update momentum m (weight of the old row). Defaults to 0.2.
+        prob_eps (float): 0 for the exact ``-log p``, 1e-6 for the official ``-log(p + 1e-6)``; see
+            :func:`unified_contrastive_loss`. Defaults to 0.0.
     """
 
     def __init__(
-        self, num_features: int = 2048, num_samples: int = 0, temperature: float = 0.05, momentum: float = 0.2
+        self,
+        num_features: int = 2048,
+        num_samples: int = 0,
+        temperature: float = 0.05,
+        momentum: float = 0.2,
+        prob_eps: float = 0.0,
     ) -> None:
         super().__init__()
         self.num_features = num_features
         self.temperature = temperature
         self.momentum = momentum
+        self.prob_eps = check_prob_eps(prob_eps)
         self.register_buffer('features', torch.zeros(num_samples, num_features))
         self.register_buffer('labels', torch.arange(num_samples, dtype=torch.long))
         self.register_buffer('num_source', torch.zeros((), dtype=torch.long))
@@ -272,7 +308,13 @@ class HybridMemory(nn.Module):
         if self.training:  # applied by apply_pending_update() after the backward pass (SpCLClusterHook)
             self._pending = (feats.detach(), indexes.detach())
         return unified_contrastive_loss(
-            feats, self.features, self.labels, self.labels[indexes], self.temperature, reduction
+            feats,
+            self.features,
+            self.labels,
+            self.labels[indexes],
+            self.temperature,
+            reduction,
+            self.prob_eps,
         )
 
     @torch.no_grad()

@@ -139,6 +139,11 @@ class SpCLHead(BaseModule):
         temperature (float): tau of the contrastive loss. Defaults to 0.05.
         momentum (float): Memory momentum (weight of the old row). Defaults to 0.2.
         loss_weight (float): Defaults to 1.0.
+        prob_eps (float): 0 for the exact ``-log p``; 1e-6 for the official code's ``-log(p + 1e-6)`` (see
+            :func:`~mmssod.models.reid.hybrid_memory.unified_contrastive_loss`). Defaults to 0.0.
+        neck_bias_trainable (bool): Train the BN neck's bias. The official model freezes it (BNNeck), but
+            its UDA training replaces every BN by freshly built domain-specific BNs, whose biases then train;
+            True reproduces that. Defaults to False (frozen, with or without domain-specific BN).
         init_cfg (dict, optional): Defaults to None.
     """
 
@@ -148,14 +153,16 @@ class SpCLHead(BaseModule):
         temperature: float = 0.05,
         momentum: float = 0.2,
         loss_weight: float = 1.0,
+        prob_eps: float = 0.0,
+        neck_bias_trainable: bool = False,
         init_cfg: Optional[dict] = None,
     ) -> None:
         super().__init__(init_cfg=init_cfg)
         self.bn_neck = nn.BatchNorm1d(in_channels)
         nn.init.constant_(self.bn_neck.weight, 1.0)
         nn.init.constant_(self.bn_neck.bias, 0.0)
-        self.bn_neck.bias.requires_grad_(False)
-        self.memory = HybridMemory(in_channels, 0, temperature, momentum)
+        self.bn_neck.bias.requires_grad_(bool(neck_bias_trainable))
+        self.memory = HybridMemory(in_channels, 0, temperature, momentum, prob_eps)
         self.loss_weight = loss_weight
 
     def forward(self, feats: Union[Tensor, Tuple[Tensor, ...]]) -> Tensor:
