@@ -271,12 +271,33 @@ class RecordTable:
         self.records = records
 
     def export(self) -> dict:
+        """The table for the bank file: ``paths`` and the ``records`` structured array (a copy)."""
         return {'paths': list(self.paths), 'records': self.records.copy()}
 
-    def load(self, state: dict) -> None:
+    def state_dict(self) -> dict:
+        """The table as checkpoint state of builtin types and tensors (loadable with ``weights_only=True``).
+
+        Returns:
+            dict: ``paths`` (list[str]), ``image`` ((N,) int64), ``bbox`` ((N, 4) float32), ``label``
+            ((N,) int64), ``score`` ((N,) float32).
+        """
+        records = self.records
+        state = {'paths': list(self.paths)}
+        for field in RECORD_DTYPE.names:
+            state[field] = torch.from_numpy(np.ascontiguousarray(records[field]).copy())
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict` output (or an :meth:`export`, which has a ``records`` array)."""
         self.paths = list(state['paths'])
         self._index = {p: i for i, p in enumerate(self.paths)}
-        self.records = np.asarray(state['records'], RECORD_DTYPE).copy()
+        if 'records' in state:
+            self.records = np.asarray(state['records'], RECORD_DTYPE).copy()
+            return
+        records = np.zeros(len(state['label']), RECORD_DTYPE)
+        for field in RECORD_DTYPE.names:
+            records[field] = np.asarray(state[field])
+        self.records = records
 
     def __len__(self) -> int:
         return self._size
@@ -468,20 +489,27 @@ class CropBank:
             ) from err
 
     # ----- checkpoint state ----------------------------------------------------------------------------
+    #: the per-class arrays of the state (tensors in checkpoints, numpy arrays here)
+    ARRAYS = ('labeled_counts', 'window_confidence', 'window_counts', 'pr', 'mu')
+    TABLES = ('label_bank', 'pseudo_bank', 'candidates')
+
     def state_dict(self) -> dict:
-        """Everything needed to continue training exactly (deep copy)."""
-        state = {k: getattr(self, k) for k in self.SETTINGS}
-        for key in ('version', 'labeled_counts', 'num_labeled_images', 'window_confidence', 'window_counts'):
-            state[key] = getattr(self, key)
+        """Everything needed to continue training exactly, as builtin types and tensors (copies).
+
+        Checkpoints loaded with ``torch.load(..., weights_only=True)`` accept it: no numpy arrays, no custom
+        classes.
+        """
+        state = {k: copy.copy(getattr(self, k)) for k in self.SETTINGS}
         state.update(
-            window_images=self.window_images,
-            pr=self.pr,
-            mu=self.mu,
-            label_bank=self.label_bank.export(),
-            pseudo_bank=self.pseudo_bank.export(),
-            candidates=self.candidates.export(),
+            version=int(self.version),
+            num_labeled_images=int(self.num_labeled_images),
+            window_images=int(self.window_images),
         )
-        return copy.deepcopy(state)
+        for key in self.ARRAYS:
+            state[key] = torch.from_numpy(np.array(getattr(self, key)))
+        for key in self.TABLES:
+            state[key] = getattr(self, key).state_dict()
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         """Restore the data of :meth:`state_dict` output; the settings stay this bank's (the config's).
@@ -503,15 +531,20 @@ class CropBank:
                 f'CropBank: settings differ from the checkpoint, the config wins ({changed})',
                 logger='current',
             )
-        state = copy.deepcopy(state)
-        for key in ('label_bank', 'pseudo_bank', 'candidates'):
+        for key in self.TABLES:
             table = RecordTable()
-            table.load(state[key])
+            table.load_state_dict(state[key])
             setattr(self, key, table)
-        for key in ('version', 'labeled_counts', 'num_labeled_images', 'window_confidence', 'window_counts'):
-            setattr(self, key, state[key])
+        dtypes = dict(
+            labeled_counts=np.int64, window_confidence=np.float64, window_counts=np.int64, pr=np.float64
+        )
+        for key in self.ARRAYS:
+            value = state[key]
+            value = value.numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+            setattr(self, key, np.array(value, dtype=dtypes.get(key, np.float64)))
+        self.version = int(state['version'])
+        self.num_labeled_images = int(state['num_labeled_images'])
         self.window_images = int(state['window_images'])
-        self.pr, self.mu = state['pr'], state['mu']
 
 
 def rank_bank_file(path: str, rank: int, world_size: int) -> str:

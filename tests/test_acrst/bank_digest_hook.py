@@ -5,6 +5,7 @@ import json
 import os.path as osp
 import pickle
 
+import torch
 from mmdet.registry import HOOKS
 from mmengine.dist import get_rank
 from mmengine.hooks import Hook
@@ -12,9 +13,20 @@ from mmengine.hooks import Hook
 from mmssod.engine.hooks import CropBankHook
 
 
+def canonical(state):
+    """A CropBank state with every tensor as (dtype, shape, bytes): equal states pickle to equal bytes."""
+    if isinstance(state, dict):
+        return {k: canonical(v) for k, v in state.items()}
+    if isinstance(state, (list, tuple)):
+        return type(state)(canonical(v) for v in state)
+    if isinstance(state, torch.Tensor):
+        return (str(state.dtype), tuple(state.shape), state.numpy().tobytes())
+    return state
+
+
 def bank_digest(bank) -> str:
     """sha256 of a CropBank's full state (crops, statistics, candidates, version)."""
-    return hashlib.sha256(pickle.dumps(bank.state_dict(), protocol=4)).hexdigest()
+    return hashlib.sha256(pickle.dumps(canonical(bank.state_dict()), protocol=4)).hexdigest()
 
 
 @HOOKS.register_module()

@@ -110,11 +110,23 @@ def assert_same_state(a, b, where='bank'):
         assert len(a) == len(b), where
         for i, (x, y) in enumerate(zip(a, b)):
             assert_same_state(x, y, f'{where}[{i}]')
+    elif isinstance(a, torch.Tensor):
+        assert a.dtype == b.dtype and a.shape == b.shape, where
+        assert a.numpy().tobytes() == b.numpy().tobytes(), where  # bit-exact, NaN included
     elif isinstance(a, np.ndarray):
         assert a.dtype == b.dtype and a.shape == b.shape, where
         assert a.tobytes() == b.tobytes(), where  # bit-exact, NaN included
     else:
         assert a == b, (where, a, b)
+
+
+def weights_only_types(node) -> bool:
+    """True when ``node`` holds only tensors, numbers, strings, None, lists and dicts."""
+    if isinstance(node, dict):
+        return all(isinstance(k, str) and weights_only_types(v) for k, v in node.items())
+    if isinstance(node, (list, tuple)):
+        return all(weights_only_types(v) for v in node)
+    return node is None or isinstance(node, (torch.Tensor, bool, int, float, str))
 
 
 def runner_from(config, checkpoint, work_dir, resume, max_iters=2):
@@ -134,6 +146,7 @@ def test_resume_restores_the_bank_exactly(dist_run, tmp_path):
     checkpoint = torch.load(work_dir / 'iter_2.pth', map_location='cpu', weights_only=False)
     saved = checkpoint['cropbank']
     assert saved['version'] == 2
+    assert weights_only_types(saved)  # loadable with torch.load(weights_only=True)
     runner = runner_from(config, work_dir / 'iter_2.pth', tmp_path, resume=True)
     runner.train()
     (hook,) = [h for h in runner.hooks if isinstance(h, CropBankHook)]
