@@ -139,3 +139,66 @@ def test_selective_regression_mask():
     pasted = torch.tensor([True, False, True])
     assert selective_regression_mask(pasted).tolist() == [True, False, True]
     assert selective_regression_mask(pasted, regress_pseudo=True).tolist() == [True, True, True]
+
+
+def paste_occlusion_loop(boxes, paste_mask, bbox_occluded_thr=10, mask_occluded_thr=300):
+    """The occlusion rule one box at a time (the reference the batched version must equal)."""
+    height, width = paste_mask.shape
+    keep = torch.zeros(len(boxes), dtype=torch.bool)
+    updated = boxes.clone().float()
+    for i, box in enumerate(boxes.tolist()):
+        x1, y1 = max(int(box[0]), 0), max(int(box[1]), 0)
+        x2, y2 = min(int(round(box[2])), width), min(int(round(box[3])), height)
+        if x2 <= x1 or y2 <= y1:
+            continue
+        visible = ~paste_mask[y1:y2, x1:x2]
+        if bool(visible.all()):
+            keep[i] = True
+            continue
+        ys, xs = torch.nonzero(visible, as_tuple=True)
+        if len(ys) == 0:
+            continue
+        tight = torch.tensor(
+            [x1 + xs.min().item(), y1 + ys.min().item(), x1 + xs.max().item() + 1, y1 + ys.max().item() + 1]
+        )
+        moved = (tight - torch.tensor([x1, y1, x2, y2])).abs()
+        keep[i] = bool((moved <= bbox_occluded_thr).all()) or len(ys) > mask_occluded_thr
+        updated[i] = tight
+    return keep, updated
+
+
+def test_paste_occlusion_equals_the_per_box_rule_on_random_inputs():
+    gen = torch.Generator().manual_seed(0)
+    checked_partial = 0
+    for trial in range(60):
+        height, width = (
+            int(torch.randint(20, 90, (1,), generator=gen)),
+            int(torch.randint(20, 90, (1,), generator=gen)),
+        )
+        n = int(torch.randint(0, 12, (1,), generator=gen))
+        xy = torch.rand(n, 2, generator=gen) * torch.tensor([width + 10.0, height + 10.0]) - 5
+        wh = torch.rand(n, 2, generator=gen) * 40
+        boxes = torch.cat([xy, xy + wh], 1)
+        if n:
+            boxes[0] = torch.tensor([2.5, 3.5, 12.5, 13.5])  # halves: round half to even on both sides
+        pastes = torch.rand(int(torch.randint(1, 4, (1,), generator=gen)), 2, generator=gen) * torch.tensor(
+            [width, height]
+        )
+        pastes = torch.cat([pastes, pastes + torch.rand(len(pastes), 2, generator=gen) * 30], 1)
+        mask = boxes_paste_mask(pastes, height, width)
+        thr = (trial % 3) * 5, (trial % 4) * 60
+        keep, updated = paste_occlusion(boxes, mask, *thr)
+        ref_keep, ref_updated = paste_occlusion_loop(boxes, mask, *thr)
+        assert torch.equal(keep, ref_keep), trial
+        assert torch.equal(updated, ref_updated), trial
+        checked_partial += int(((updated != boxes).any(1)).sum())
+    assert checked_partial > 10  # many boxes were partly covered and got a tight box
+
+
+def test_boxes_paste_mask_covers_exactly_the_rounded_boxes():
+    boxes = torch.tensor([[2.4, 1.6, 5.5, 4.0], [-3.0, 6.0, 2.0, 30.0]])
+    mask = boxes_paste_mask(boxes, 8, 7)
+    expected = torch.zeros(8, 7, dtype=torch.bool)
+    expected[2:4, 2:6] = True  # round(2.4)=2, round(1.6)=2, round(5.5)=6, round(4.0)=4
+    expected[6:8, 0:2] = True  # clipped to the image
+    assert torch.equal(mask, expected)

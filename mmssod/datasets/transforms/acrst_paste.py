@@ -36,6 +36,9 @@ def paste_occlusion(
     An instance's visible region is its box minus the pasted pixels. It is kept when the tight box of its
     visible region moved by at most ``bbox_occluded_thr`` pixels on every side, or when more than
     ``mask_occluded_thr`` of its pixels stay visible; kept boxes become the tight box of their visible part.
+    A box is read as its integer pixel region ``[trunc(x1), round(x2)) x [trunc(y1), round(y2))`` clipped to
+    the image; a box with no pixel in the image is dropped. All boxes are handled at once from cumulative
+    sums of the mask (no per-box loop, no host synchronisation on GPU tensors).
 
     Args:
         boxes (Tensor): (N, 4) boxes (x1, y1, x2, y2) in pixels of the pasted image.
@@ -48,28 +51,45 @@ def paste_occlusion(
         equal to the input where nothing was covered).
     """
     height, width = paste_mask.shape
-    keep = torch.zeros(len(boxes), dtype=torch.bool, device=boxes.device)
+    device = boxes.device
     updated = boxes.clone().float()
-    for i, box in enumerate(boxes.tolist()):
-        x1, y1 = max(int(box[0]), 0), max(int(box[1]), 0)
-        x2, y2 = min(int(round(box[2])), width), min(int(round(box[3])), height)
-        if x2 <= x1 or y2 <= y1:
-            continue
-        visible = ~paste_mask[y1:y2, x1:x2]
-        if bool(visible.all()):
-            keep[i] = True
-            continue
-        ys, xs = torch.nonzero(visible, as_tuple=True)
-        if len(ys) == 0:
-            continue
-        tight = torch.tensor(
-            [x1 + xs.min().item(), y1 + ys.min().item(), x1 + xs.max().item() + 1, y1 + ys.max().item() + 1],
-            dtype=updated.dtype,
-            device=updated.device,
-        )
-        moved = (tight - torch.tensor([x1, y1, x2, y2], dtype=updated.dtype, device=updated.device)).abs()
-        keep[i] = bool((moved <= bbox_occluded_thr).all()) or len(ys) > mask_occluded_thr
-        updated[i] = tight
+    if len(boxes) == 0:
+        return torch.zeros(0, dtype=torch.bool, device=device), updated
+    # the integer pixel region of each box: [x1, x2) x [y1, y2), clipped to the image
+    x1 = boxes[:, 0].trunc().clamp(0, width).long()
+    y1 = boxes[:, 1].trunc().clamp(0, height).long()
+    x2 = boxes[:, 2].round().clamp(0, width).long()
+    y2 = boxes[:, 3].round().clamp(0, height).long()
+    nonempty = (x2 > x1) & (y2 > y1)
+    covered = paste_mask.to(device=device, dtype=torch.int32)
+    # covered pixels of column x over rows [y1, y2), and of row y over columns [x1, x2): (N, W) and (N, H)
+    col_cum = torch.cat([covered.new_zeros(1, width), covered.cumsum(0)])
+    row_cum = torch.cat([covered.new_zeros(height, 1), covered.cumsum(1)], 1)
+    col_covered = col_cum[y2] - col_cum[y1]
+    row_covered = (row_cum[:, x2] - row_cum[:, x1]).T
+    xs = torch.arange(width, device=device)
+    ys = torch.arange(height, device=device)
+    in_x = (xs >= x1[:, None]) & (xs < x2[:, None])
+    in_y = (ys >= y1[:, None]) & (ys < y2[:, None])
+    col_visible = in_x & (col_covered < (y2 - y1)[:, None])  # the column has a visible pixel in the box
+    row_visible = in_y & (row_covered < (x2 - x1)[:, None])
+    num_visible = ((y2 - y1)[:, None] - col_covered).mul(in_x).sum(1)
+    area = (x2 - x1) * (y2 - y1)
+    tight = torch.stack(
+        [
+            torch.where(col_visible, xs, width).amin(1),
+            torch.where(row_visible, ys, height).amin(1),
+            torch.where(col_visible, xs, -1).amax(1) + 1,
+            torch.where(row_visible, ys, -1).amax(1) + 1,
+        ],
+        1,
+    )
+    region = torch.stack([x1, y1, x2, y2], 1)
+    moved = (tight - region).abs()
+    partly = nonempty & (num_visible > 0) & (num_visible < area)
+    keep = nonempty & (num_visible == area)  # nothing covered: kept unchanged
+    keep |= partly & ((moved <= bbox_occluded_thr).all(1) | (num_visible > mask_occluded_thr))
+    updated = torch.where(partly[:, None], tight.to(updated.dtype), updated)
     return keep, updated
 
 
@@ -84,10 +104,12 @@ def boxes_paste_mask(boxes: Tensor, height: int, width: int) -> Tensor:
     Returns:
         Tensor: (height, width) bool mask.
     """
-    mask = torch.zeros((height, width), dtype=torch.bool, device=boxes.device)
-    for x1, y1, x2, y2 in boxes.round().long().tolist():
-        mask[max(y1, 0) : min(y2, height), max(x1, 0) : min(x2, width)] = True
-    return mask
+    corners = boxes.reshape(-1, 4).round().long()
+    ys = torch.arange(height, device=boxes.device)
+    xs = torch.arange(width, device=boxes.device)
+    in_y = (ys >= corners[:, 1:2]) & (ys < corners[:, 3:4])  # (M, H)
+    in_x = (xs >= corners[:, 0:1]) & (xs < corners[:, 2:3])  # (M, W)
+    return (in_y[:, :, None] & in_x[:, None, :]).any(0)
 
 
 def crop_box(img: np.ndarray, box) -> Optional[np.ndarray]:
