@@ -12,7 +12,7 @@ train_pipeline = [
     dict(type='Resize', scale=img_size, keep_ratio=False, interpolation='bicubic'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='mmpretrain.RandomCrop', crop_size=(img_size[1], img_size[0]), padding=10),
-    dict(type='mmpretrain.RandomErasing', erase_prob=0.5, mode='const', fill_color={{_base_.erase_fill_bgr}}),
+    dict(type='ReIDRandomErasing', erase_prob=0.5, mode='const', fill_color={{_base_.erase_fill_bgr}}),
     dict(type='PackReIDInputs', meta_keys=('pid', 'camid', 'sample_idx')),
 ]
 test_pipeline = [

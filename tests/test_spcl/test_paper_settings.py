@@ -38,6 +38,7 @@ SPCL = {
     'train_pipeline.2.prob': 0.5,  # RandomHorizontalFlip(p=0.5)
     'train_pipeline.3.padding': 10,  # Pad(10) + RandomCrop
     'train_pipeline.4.erase_prob': 0.5,  # RandomErasing(probability=0.5)
+    'train_pipeline.4.type': 'ReIDRandomErasing',  # aspect ratio uniform in [0.3, 3.33], up to 100 draws
 }
 PERSON = {'train_pipeline.1.scale': (128, 256)}  # (w, h): --height 256 --width 128 (persons)
 USL = {'model.domain_specific_bn': False, 'train_dataloader.batch_size': 64}  # -b 64
