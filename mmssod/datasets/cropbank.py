@@ -140,7 +140,7 @@ def pseudo_recall_v1(
     return pr.float()
 
 
-def affr_distribution(pr: Tensor, beta: float) -> Tensor:
+def affr_distribution(pr: Tensor, beta: float, pr_floor: float = 0.0) -> Tensor:
     """AFFR sampling distribution mu over classes from pseudo-recall (CReST-style reversed ranking).
 
     The distinct PR values sorted descending, ``v_1 > v_2 > ... > v_M``; a class whose PR is ``v_j`` gets
@@ -152,15 +152,24 @@ def affr_distribution(pr: Tensor, beta: float) -> Tensor:
     detected yet). Classes with undefined PR (NaN: v1 form, no labeled instances) count as the best
     recalled (the largest finite PR), since nothing says they are neglected.
 
+    A class with PR = 0 gives the best-recalled class ``(0 / v_1) ** beta = 0``: it is never pasted (the
+    paper's formula). ``pr_floor`` f > 0 adds ``f * v_1`` to every PR first, so the smallest ratio becomes at
+    least ``f / (1 + f)`` and every class keeps a non-zero weight; the order of the classes and the distinctness
+    of their weights are unchanged.
+
     Args:
         pr (Tensor): (K,) pseudo-recall, values >= 0 or NaN.
         beta (float): rebalancing strength, >= 0.
+        pr_floor (float): added to every PR as a fraction of the largest PR, >= 0. Defaults to 0 (the
+            paper: no floor).
 
     Returns:
         Tensor: (K,) float distribution mu (non-negative, sums to 1).
     """
     if beta < 0:
         raise ValueError(f'beta must be >= 0 (0 = plain FBR), got {beta}')
+    if pr_floor < 0:
+        raise ValueError(f'pr_floor must be >= 0 (0 = no floor, the paper), got {pr_floor}')
     if pr.dim() != 1 or pr.numel() == 0:
         raise ValueError(f'pr must have shape (num_classes,), got {tuple(pr.shape)}')
     pr = pr.double()
@@ -171,6 +180,7 @@ def affr_distribution(pr: Tensor, beta: float) -> Tensor:
     pr = torch.nan_to_num(pr, nan=top)
     if beta == 0 or top <= 0:
         return torch.full_like(pr, 1.0 / len(pr)).float()
+    pr = pr + pr_floor * top
     values, index = torch.unique(pr, sorted=True, return_inverse=True)  # ascending: values[-1] = v_1
     # a class at values[i] holds v_j with j = M - i and gets v_(M+1-j) = values[M - 1 - i]
     mirrored = values.flip(0)[index]
@@ -315,10 +325,13 @@ class CropBank:
         beta (float): AFFR exponent (0 = plain FBR). Defaults to 0.6.
         pr_form (str): ``'aaai'`` (PR = summed teacher confidences, the published paper, default) or
             ``'v1'`` (PR = pseudo-label count / (r * labeled count), arXiv v1).
+        pr_floor (float): added to every PR as a fraction of the largest before mu is computed, so that a
+            class with PR 0 does not give the best-recalled class mu = 0 (see :func:`affr_distribution`).
+            Defaults to 0: no floor, the paper's mu.
     """
 
     #: the settings (from the config); everything else in :meth:`state_dict` is data
-    SETTINGS = ('num_classes', 'label_cap', 'pseudo_cap', 'beta', 'pr_form')
+    SETTINGS = ('num_classes', 'label_cap', 'pseudo_cap', 'beta', 'pr_form', 'pr_floor')
 
     def __init__(
         self,
@@ -327,6 +340,7 @@ class CropBank:
         pseudo_cap: int = 1000,
         beta: float = 0.6,
         pr_form: str = 'aaai',
+        pr_floor: float = 0.0,
     ) -> None:
         if num_classes <= 0 or (label_cap is not None and label_cap < 0) or pseudo_cap < 0:
             raise ValueError(
@@ -337,11 +351,14 @@ class CropBank:
             raise ValueError(f'CropBankHook.beta must be >= 0 (0 = plain FBR), got {beta}')
         if pr_form not in PR_FORMS:
             raise ValueError(f'CropBankHook.pr_form must be one of {PR_FORMS}, got {pr_form!r}')
+        if pr_floor < 0:
+            raise ValueError(f'CropBankHook.pr_floor must be >= 0 (0 = no floor, the paper), got {pr_floor}')
         self.num_classes = num_classes
         self.label_cap = label_cap
         self.pseudo_cap = pseudo_cap
         self.beta = beta
         self.pr_form = pr_form
+        self.pr_floor = pr_floor
         self.version = 0
         self.label_bank = RecordTable()
         self.pseudo_bank = RecordTable()
@@ -445,7 +462,7 @@ class CropBank:
         pr = self.pseudo_recall()
         if pr is not None:
             self.pr = pr
-            self.mu = affr_distribution(torch.from_numpy(pr), self.beta).double().numpy()
+            self.mu = affr_distribution(torch.from_numpy(pr), self.beta, self.pr_floor).double().numpy()
         self.window_confidence[:] = 0
         self.window_counts[:] = 0
         self.window_images = 0

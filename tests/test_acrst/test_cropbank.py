@@ -248,3 +248,16 @@ def test_extend_copies_the_table_only_when_its_buffer_doubles():
     empty.extend('a.png', boxes, np.zeros(8), np.ones(8))
     empty.top_per_class(3, 0)
     assert len(empty) == 0 and empty.paths == []
+
+
+def test_pr_floor_option_reaches_mu():
+    records = [record('a.png', [[0, 0, 9, 9], [0, 0, 8, 8]], [1, 2], [0.9, 0.3], [1, 1])]
+    for floor, best_is_zero in ((0.0, True), (0.1, False)):
+        bank = CropBank(3, pr_floor=floor)
+        bank.add_teacher_records(records)
+        bank.refresh()  # PR = [0, 0.9, 0.3]: class 0 never detected
+        assert (bank.mu[1] == 0) == best_is_zero
+        assert bank.mu[0] > bank.mu[2] > bank.mu[1]
+    assert CropBankHook(pr_floor=0.1).bank_kwargs['pr_floor'] == 0.1
+    with pytest.raises(ValueError, match='pr_floor'):
+        CropBankHook(pr_floor=-1)

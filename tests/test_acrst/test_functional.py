@@ -202,3 +202,17 @@ def test_boxes_paste_mask_covers_exactly_the_rounded_boxes():
     expected[2:4, 2:6] = True  # round(2.4)=2, round(1.6)=2, round(5.5)=6, round(4.0)=4
     expected[6:8, 0:2] = True  # clipped to the image
     assert torch.equal(mask, expected)
+
+
+def test_pr_floor_keeps_the_best_recalled_class_sampled():
+    pr = torch.tensor([0.0, 2.0, 5.0, 10.0])
+    paper = affr_distribution(pr, 0.6)
+    assert paper[3] == 0  # the paper's mu: a class with PR 0 leaves the best-recalled class unsampled
+    floored = affr_distribution(pr, 0.6, pr_floor=0.05)
+    shifted = pr + 0.05 * 10  # PR + f * max PR, then the same mirrored ranking
+    expected = (shifted.flip(0) / shifted[-1]) ** 0.6
+    assert torch.allclose(floored, (expected / expected.sum()).float(), atol=1e-6)
+    assert floored[3] > 0 and (floored.diff() < 0).all()  # same order, all distinct
+    assert torch.allclose(affr_distribution(pr + 1, 0.6, 0.0), affr_distribution(pr + 1, 0.6))
+    with pytest.raises(ValueError, match='pr_floor'):
+        affr_distribution(pr, 0.6, pr_floor=-0.1)

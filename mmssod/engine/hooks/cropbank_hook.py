@@ -48,6 +48,9 @@ class CropBankHook(Hook):
         beta (float): AFFR exponent; 0 gives plain FBR (uniform classes). Defaults to 0.6.
         conf_thr (float): teacher detections at or above it enter the AAAI pseudo-recall. Defaults to 0.1.
         pr_form (str): pseudo-recall form, ``'aaai'`` (default) or ``'v1'``.
+        pr_floor (float): a floor on PR relative to the largest (``PR + pr_floor * max PR``) before mu is
+            computed, so that a class never detected (PR 0) does not leave the best-recalled class with
+            mu = 0 (never pasted). Defaults to 0: the paper's mu, no floor.
         labeled_dataset_index (int): index of the labeled dataset inside the train ConcatDataset.
             Defaults to 0.
         unlabeled_dataset_index (int): index of the unlabeled dataset. Defaults to 1.
@@ -64,6 +67,7 @@ class CropBankHook(Hook):
         beta: float = 0.6,
         conf_thr: float = 0.1,
         pr_form: str = 'aaai',
+        pr_floor: float = 0.0,
         labeled_dataset_index: int = 0,
         unlabeled_dataset_index: int = 1,
     ) -> None:
@@ -75,12 +79,16 @@ class CropBankHook(Hook):
             raise ValueError(f'CropBankHook.conf_thr must be in [0, 1], got {conf_thr}')
         if pr_form not in PR_FORMS:
             raise ValueError(f'CropBankHook.pr_form must be one of {PR_FORMS}, got {pr_form!r}')
+        if pr_floor < 0:
+            raise ValueError(f'CropBankHook.pr_floor must be >= 0 (0 = no floor, the paper), got {pr_floor}')
         if label_cap is not None and label_cap < 0 or pseudo_cap < 0:
             raise ValueError(
                 f'CropBankHook.label_cap / pseudo_cap must be >= 0, got {label_cap}, {pseudo_cap}'
             )
         self.bank_file = bank_file
-        self.bank_kwargs = dict(label_cap=label_cap, pseudo_cap=pseudo_cap, beta=beta, pr_form=pr_form)
+        self.bank_kwargs = dict(
+            label_cap=label_cap, pseudo_cap=pseudo_cap, beta=beta, pr_form=pr_form, pr_floor=pr_floor
+        )
         self.refresh_interval = refresh_interval
         self.conf_thr = conf_thr
         self.labeled_dataset_index = labeled_dataset_index
