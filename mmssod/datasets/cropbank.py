@@ -153,9 +153,9 @@ def affr_distribution(pr: Tensor, beta: float, pr_floor: float = 0.0) -> Tensor:
     recalled (the largest finite PR), since nothing says they are neglected.
 
     A class with PR = 0 gives the best-recalled class ``(0 / v_1) ** beta = 0``: it is never pasted (the
-    paper's formula). ``pr_floor`` f > 0 adds ``f * v_1`` to every PR first, so the smallest ratio becomes at
-    least ``f / (1 + f)`` and every class keeps a non-zero weight; the order of the classes and the distinctness
-    of their weights are unchanged.
+    paper's formula). ``pr_floor`` f > 0 adds ``f * v_1`` to every PR first, so the smallest ratio becomes
+    at least ``f / (1 + f)`` and every class keeps a non-zero weight; the order of the classes and the
+    distinctness of their weights are unchanged.
 
     Args:
         pr (Tensor): (K,) pseudo-recall, values >= 0 or NaN.
