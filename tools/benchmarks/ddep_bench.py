@@ -1,25 +1,41 @@
-"""DDeP benchmark on the frozen ImageNet-pretrained EfficientNet-Lite0 encoder (composited data, CPU scale).
+"""DDeP benchmark on the ImageNet-pretrained EfficientNet-Lite0 encoder (composited data, CPU scale).
 
-What it measures (all in one run, "composited from real images": Fashion-MNIST items pasted on scikit-image
-photos, built by :mod:`tools.benchmarks.composited.segmentation`):
+What it measures ("composited from real images": Fashion-MNIST items pasted on scikit-image photos, built by
+the composited segmentation generator):
 
 1. **Pretraining step time**: a DDeP step with the frozen ImageNet encoder vs a whole-network step (encoder +
    decoder trained, the paper's whole-network variant from random init), same batch, median after warm-up.
-2. **Decoder denoising pretraining** per seed: the ``EfficientNetLite`` encoder (``out_indices=(0, 1, 2,
-   3, 4)``, strides 2-32, ImageNet weights, frozen) + the UNet decoder predict the noise added to the
-   benchmark's unlabeled canvases (scaled additive noise, sigma 0.22 on [-1, 1] images). The per-step loss is
-   saved and plotted (``pretrain_loss.png``); the predict-zero level is 1.0.
-3. **Label efficiency** per seed and label fraction (``--percents``): the segmentor (same frozen encoder +
-   UNet decoder + 1x1 classifier) is fine-tuned twice with the same seed, data order and schedule: from the
-   denoising-pretrained decoder (converted with ``ddep_to_segmentor``, the decoder layout recorded and
-   checked on load) and from a randomly initialised decoder. mIoU on the val canvases.
+2. **Decoder denoising pretraining** (one run, ``--pretrain-seed``, shared by every fine-tuning seed):
+   the ``EfficientNetLite`` encoder (``out_indices=(0, 1, 2, 3, 4)``, strides 2-32, ImageNet weights, frozen)
+   + the UNet decoder (1x widths 256/128/64/32/16 by default) predict the noise added to the unlabeled
+   canvases (scaled additive noise, ``--sigma`` 0.22 on [-1, 1] images), ``--pretrain-iters`` Adam steps at a
+   constant lr (or cosine over the whole run) so the loss can level off. The per-step loss is saved and
+   plotted (``pretrain_loss.png``) with two references: predicting zero (1.0) and a 3x3 box-blur high-pass of
+   the noisy image with one least-squares gain (:func:`fit_box_blur_gain`, fitted on the same data).
+3. **Label efficiency** per seed and label fraction (``--percents``; seed ``s`` uses the labeled fold
+   ``s mod --folds + 1``): the segmentor (encoder + UNet decoder + 1x1 classifier) is fine-tuned twice with
+   the same seed, labeled images, data order, augmentation and schedule: from the denoising-pretrained decoder
+   (converted with ``ddep_to_segmentor``, the decoder layout recorded and checked on load) and from a randomly
+   initialised decoder. The whole network is fine-tuned (``--finetune-encoder train``, the paper's recipe,
+   Adam with cosine decay at the paper's lr 1e-4); ``--finetune-encoder frozen`` keeps the encoder frozen.
+   mIoU on the val canvases after each of ``--budgets`` steps of the ``--finetune-iters``-step run
+   (``label_efficiency.png``).
 
-The encoder stays frozen in fine-tuning too (``--finetune-encoder frozen``, the default): both arms then
-differ only in the decoder's initialisation, and each arm takes minutes on one CPU thread. Example::
+Every finished pretraining and fine-tuning run writes a small JSON (its settings + metrics) into
+``--work-dir``; a rerun with the same settings reuses it, one with other settings stops with an error naming
+the file. ``--stage`` runs one part: ``pretrain`` (data, box-blur reference, pretraining, loss plot),
+``finetune`` (the runs of ``--seeds`` x ``--percents``, pretraining first if missing; several processes with
+disjoint ``--seeds`` or ``--arms`` can share a work dir), ``report`` (tables and plots from the saved JSONs
+only) or ``all``.
+Example::
 
-    OMP_NUM_THREADS=1 python tools/benchmarks/ddep_bench.py --work-dir work_dirs/ddep_bench --seeds 0 1 2
+    OMP_NUM_THREADS=1 python tools/benchmarks/ddep_bench.py --work-dir work_dirs/ddep_bench --stage pretrain
+    OMP_NUM_THREADS=1 python tools/benchmarks/ddep_bench.py --work-dir work_dirs/ddep_bench \\
+        --stage finetune --seeds 0 1
+    python tools/benchmarks/ddep_bench.py --work-dir work_dirs/ddep_bench --stage report
 
-Results: ``<work-dir>/ddep_bench.json`` (every number), ``pretrain_loss.png`` and a markdown table on stdout.
+Results: ``<work-dir>/ddep_bench.json`` (every number), ``pretrain_loss.png``, ``label_efficiency.png`` and a
+markdown table on stdout.
 """
 
 from __future__ import annotations
@@ -31,18 +47,20 @@ import os.path as osp
 import statistics
 import sys
 import time
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))  # run from a source checkout
 from mmengine.config import Config  # noqa: E402
+from mmengine.hooks import Hook  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 from mmengine.runner import Runner, set_random_seed  # noqa: E402
 
 import mmssod  # noqa: E402,F401  (compat fixes, registers DDeP and EfficientNetLite)
-from mmssod.models.ddep import ddep_to_segmentor  # noqa: E402
+from mmssod.models.ddep import add_noise, ddep_to_segmentor  # noqa: E402
 from tools.benchmarks.stats import mean_sd  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -57,6 +75,49 @@ LITE_CHANNELS = {
     'lite2': (16, 24, 48, 120, 352),
 }
 STRIDES = (2, 4, 8, 16, 32)
+#: the paper's noise level (on [-1, 1] images); run files of other levels carry it in their names
+PAPER_SIGMA = 0.22
+#: fine-tuning lr (Adam, cosine) when ``--finetune-lr`` is not given: the paper's 1e-4 for the whole network;
+#: a frozen encoder leaves only the decoder to train, which takes a larger step
+DEFAULT_FINETUNE_LR = {'train': 1e-4, 'frozen': 3e-3}
+LABEL = 'composited from real images, CPU scale'
+
+
+def box_blur_highpass(x: torch.Tensor) -> torch.Tensor:
+    """Image minus its 3x3 box blur (replicate padding), channel by channel.
+
+    Args:
+        x (torch.Tensor): (N, C, H, W) images.
+
+    Returns:
+        torch.Tensor: (N, C, H, W) ``x - box3x3(x)``.
+    """
+    blur = F.avg_pool2d(F.pad(x, (1, 1, 1, 1), mode='replicate'), 3, stride=1)
+    return x - blur
+
+
+def fit_box_blur_gain(highpass: torch.Tensor, noise: torch.Tensor) -> Tuple[float, float]:
+    """Least-squares gain ``g`` of the noise predictor ``g * highpass`` and its mean squared error.
+
+    ``g = <h, eps> / <h, h>`` minimises ``mean((eps - g h)^2)`` (closed form, one parameter).
+
+    Args:
+        highpass (torch.Tensor): (N, C, H, W) box-blur high-pass of the noisy images (any shape, same as
+            ``noise``).
+        noise (torch.Tensor): (N, C, H, W) the noise ``eps`` that was added.
+
+    Returns:
+        tuple[float, float]: The gain and the mean squared error of ``g * highpass`` against ``noise`` (the
+        DDeP loss of that predictor; predicting zero scores ``mean(eps^2)``, about 1).
+    """
+    if highpass.shape != noise.shape:
+        raise ValueError(f'highpass {tuple(highpass.shape)} and noise {tuple(noise.shape)} differ in shape')
+    h, e = highpass.double(), noise.double()
+    hh = float((h * h).sum())
+    if hh <= 0:
+        raise ValueError('the high-pass is zero everywhere: the images are constant, no gain can be fitted')
+    gain = float((h * e).sum()) / hh
+    return gain, float(((e - gain * h) ** 2).mean())
 
 
 def encoder_cfg(args, pretrained: bool = True, frozen: bool = False, input_skip: bool = False) -> Dict:
@@ -84,7 +145,7 @@ def ddep_cfg(args, freeze: bool = True, input_skip: bool = False) -> Dict:
     """DDeP model: frozen ImageNet encoder (or, ``freeze=False``, the whole network from random init)."""
     return dict(
         type='DDeP',
-        sigma=0.22,
+        sigma=args.sigma,
         freeze_encoder=freeze,
         encoder_norm=dict(mean=IMAGENET_MEAN, std=IMAGENET_STD),
         backbone=encoder_cfg(args, pretrained=freeze, input_skip=input_skip),
@@ -93,15 +154,21 @@ def ddep_cfg(args, freeze: bool = True, input_skip: bool = False) -> Dict:
     )
 
 
-def build_data(args) -> str:
-    """Build (or reuse) the composited segmentation set of the benchmark."""
-    from tools.benchmarks.composited.segmentation import SegmentationConfig, build_segmentation
+def finetune_lr(args) -> float:
+    """The fine-tuning lr: ``--finetune-lr`` or the default of the ``--finetune-encoder`` mode."""
+    return args.finetune_lr if args.finetune_lr is not None else DEFAULT_FINETUNE_LR[args.finetune_encoder]
 
-    root = osp.join(args.work_dir, 'composited_seg')
-    meta = osp.join(root, 'meta.json')
-    if osp.isfile(meta) and json.load(open(meta)).get('complete'):
-        return root + '/'
-    cfg = SegmentationConfig(
+
+def fold_of(args, seed: int) -> int:
+    """Labeled fold (1-based) that fine-tuning seed ``seed`` uses."""
+    return seed % args.folds + 1
+
+
+def data_config(args):
+    """Sizes of the benchmark's composited segmentation set."""
+    from tools.benchmarks.composited.segmentation import SegmentationConfig
+
+    return SegmentationConfig(
         num_train=args.num_train,
         num_val=args.num_val,
         num_unlabeled=args.num_unlabeled,
@@ -109,55 +176,205 @@ def build_data(args) -> str:
         width=args.canvas,
         objects_per_image=(1, 3),
         size_range=(args.canvas // 4, args.canvas * 2 // 3),
-        percents=tuple(args.percents),
-        folds=(1,),
+        percents=tuple(float(p) for p in args.data_percents),
+        folds=tuple(range(1, args.folds + 1)),
     )
+
+
+def build_data(args) -> str:
+    """Build (or reuse, when built with the same sizes) the composited segmentation set of the benchmark."""
+    from tools.benchmarks.composited.segmentation import build_segmentation
+
+    root = osp.join(args.work_dir, 'composited_seg')
+    meta_file = osp.join(root, 'meta.json')
+    cfg = data_config(args)
+    if osp.isfile(meta_file):
+        meta = json.load(open(meta_file))
+        if meta.get('complete'):
+            if meta.get('params') != cfg.to_dict():
+                raise ValueError(
+                    f'{meta_file} was built with {meta.get("params")}, the options ask for {cfg.to_dict()}: '
+                    f'use another --work-dir or delete {root}'
+                )
+            return root + '/'
+    print(f'building the composited segmentation set in {root} ({cfg.to_dict()})', flush=True)
     build_segmentation(root, seed=0, cfg=cfg)
     return root + '/'
 
 
-def run_pretrain(args, data_root: str, seed: int, device: str, input_skip: bool = False) -> Dict:
-    """DDeP decoder pretraining on the unlabeled canvases; saves the converted checkpoint and loss curve."""
-    from mmengine.optim import build_optim_wrapper
-    from mmpretrain.registry import MODELS
+def sigma_tag(args) -> str:
+    """File-name suffix of a noise level other than the paper's."""
+    return '' if args.sigma == PAPER_SIGMA else f'_sigma{args.sigma:g}'
 
-    tag = f'pretrain{"_inputskip" if input_skip else ""}_s{seed}'
-    ckpt, curve = osp.join(args.work_dir, tag + '.pth'), osp.join(args.work_dir, tag + '_loss.json')
-    if osp.isfile(ckpt) and osp.isfile(curve):
-        return dict(ckpt=ckpt, **json.load(open(curve)))
+
+def pretrain_settings(args, input_skip: bool = False) -> Dict:
+    """The settings a pretraining run depends on (stored in its JSON, compared on reuse)."""
+    return dict(
+        arch=args.arch,
+        decoder_channels=list(args.decoder_channels),
+        sigma=args.sigma,
+        iters=args.pretrain_iters,
+        lr=args.pretrain_lr,
+        schedule=args.pretrain_schedule,
+        seed=args.pretrain_seed,
+        crop=args.crop,
+        batch=args.batch,
+        data=data_config(args).to_dict(),
+        input_skip=input_skip,
+    )
+
+
+def load_run(path: str, settings: Dict) -> Optional[Dict]:
+    """A saved run's JSON if it exists; raise when it was made with other settings."""
+    if not osp.isfile(path):
+        return None
+    res = json.load(open(path))
+    if res.get('settings') != settings:
+        raise ValueError(
+            f'{path} holds a run with settings {res.get("settings")}, the options ask for {settings}: use '
+            f'another --work-dir or delete the file to rerun it'
+        )
+    return res
+
+
+def pretrain_loader(args, data_root: str, seed: int):
+    """Infinite, shuffled loader of random crops of the unlabeled canvases (the pretraining pipeline)."""
     init_default_scope('mmpretrain')
     cfg = Config.fromfile(PRETRAIN_CFG)
     loader_cfg = cfg.train_dataloader
     loader_cfg.dataset.data_root = data_root
     loader_cfg.dataset.pipeline[1].scale = args.crop
     loader_cfg.update(batch_size=args.batch, num_workers=0, persistent_workers=False)
-    set_random_seed(seed)
-    loader = Runner.build_dataloader(loader_cfg.to_dict(), seed=seed)
+    return Runner.build_dataloader(loader_cfg.to_dict(), seed=seed)
+
+
+@torch.no_grad()
+def box_blur_reference(args, data_root: str, model, batches: int) -> Dict:
+    """Fit the box-blur noise predictor on ``batches`` pretraining batches (own noise draws, fixed seed)."""
+    loader = iter(pretrain_loader(args, data_root, seed=10_000 + args.pretrain_seed))
+    gen = torch.Generator().manual_seed(10_000 + args.pretrain_seed)
+    hs, es = [], []
+    for _ in range(batches):
+        x = model.data_preprocessor(next(loader), training=False)['inputs']
+        x = x[0] if isinstance(x, (list, tuple)) else x
+        eps = torch.randn(x.shape, generator=gen)
+        hs.append(box_blur_highpass(add_noise(x, eps, args.sigma, model.noise_type)))
+        es.append(eps)
+    gain, mse = fit_box_blur_gain(torch.cat(hs), torch.cat(es))
+    return dict(gain=gain, loss=mse, batches=batches)
+
+
+def run_pretrain(args, data_root: str, device: str, input_skip: bool = False) -> Dict:
+    """DDeP decoder pretraining on the unlabeled canvases; saves the converted checkpoint and loss curve."""
+    from mmengine.optim import build_optim_wrapper
+    from mmpretrain.registry import MODELS
+
+    tag = f'pretrain{"_inputskip" if input_skip else ""}{sigma_tag(args)}_s{args.pretrain_seed}'
+    ckpt, curve = osp.join(args.work_dir, tag + '.pth'), osp.join(args.work_dir, tag + '.json')
+    settings = pretrain_settings(args, input_skip)
+    done = load_run(curve, settings)
+    if done is not None and osp.isfile(ckpt):
+        return dict(ckpt=ckpt, **done)
+    set_random_seed(args.pretrain_seed)
+    loader = pretrain_loader(args, data_root, seed=args.pretrain_seed)
     model = MODELS.build(ddep_cfg(args, input_skip=input_skip)).to(device)
     model.train()
+    reference = box_blur_reference(args, data_root, model, args.box_blur_batches)
+    print(
+        f'[pretrain {tag}] 3x3 box-blur reference: gain {reference["gain"]:.3f}, '
+        f'loss {reference["loss"]:.4f} ({reference["batches"]} batches)',
+        flush=True,
+    )
     optim = build_optim_wrapper(model, dict(optimizer=dict(type='Adam', lr=args.pretrain_lr)))
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(optim.optimizer, T_max=args.pretrain_iters)
+    sched = None
+    if args.pretrain_schedule == 'cosine':
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(optim.optimizer, T_max=args.pretrain_iters)
     losses: List[float] = []
     t = time.perf_counter()
     batches = iter(loader)
-    for _ in range(args.pretrain_iters):
+    for step in range(args.pretrain_iters):
         losses.append(float(model.train_step(next(batches), optim)['loss']))
-        sched.step()
+        if sched is not None:
+            sched.step()
+        if (step + 1) % 250 == 0:
+            print(
+                f'[pretrain {tag}] step {step + 1}: loss (mean of the last 250) '
+                f'{np.mean(losses[-250:]):.4f}, '
+                f'{(time.perf_counter() - t) / (step + 1):.3f} s/step',
+                flush=True,
+            )
     seconds = time.perf_counter() - t
-    final = float(np.mean(losses[-50:]))
+    final = float(np.mean(losses[-250:]))
     print(
-        f'[pretrain{" input-skip" if input_skip else ""} s{seed}] {args.pretrain_iters} steps in '
-        f'{seconds:.0f} s, '
-        f'loss first 50 {np.mean(losses[:50]):.4f} -> last 50 {final:.4f} (predict-zero level 1.0)',
+        f'[pretrain {tag}] {args.pretrain_iters} steps in {seconds:.0f} s, loss first 50 '
+        f'{np.mean(losses[:50]):.4f} -> last 250 {final:.4f} (predict-zero 1.0, box blur '
+        f'{reference["loss"]:.4f})',
         flush=True,
     )
     layout = model.neck.layout()
     torch.save(
         {'state_dict': ddep_to_segmentor(model.state_dict(), layout), 'meta': {'ddep_decoder': layout}}, ckpt
     )
-    out = dict(losses=losses, final_loss=final, seconds=seconds)
+    out = dict(
+        settings=settings,
+        label=LABEL,
+        losses=[round(v, 5) for v in losses],
+        final_loss=final,
+        window_means=window_means(losses, 500),
+        box_blur=reference,
+        seconds=seconds,
+        s_per_step=seconds / max(1, args.pretrain_iters),
+    )
     json.dump(out, open(curve, 'w'))
     return dict(ckpt=ckpt, **out)
+
+
+def window_means(values: Sequence[float], window: int) -> List[float]:
+    """Means of consecutive windows of ``window`` values (the last window may be shorter)."""
+    return [float(np.mean(values[i : i + window])) for i in range(0, len(values), window)]
+
+
+class BudgetEval(Hook):
+    """Validate after each budget (number of finished training steps) and keep the mIoU."""
+
+    priority = 'LOWEST'
+
+    def __init__(self, budgets: Sequence[int]):
+        self.budgets = sorted({int(b) for b in budgets})
+        self.miou: Dict[str, float] = {}
+        self.seconds: Dict[str, float] = {}
+        self._t0 = time.perf_counter()
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        """Run the val loop when ``runner.iter + 1`` steps are done and that count is a budget."""
+        done = runner.iter + 1
+        if done in self.budgets:
+            metrics = runner.val_loop.run()
+            self.miou[str(done)] = float(metrics['mIoU'])
+            self.seconds[str(done)] = time.perf_counter() - self._t0
+            runner.model.train()
+
+
+def finetune_settings(args, percent: float, seed: int, arm: str) -> Dict:
+    """The settings a fine-tuning run depends on (stored in its JSON, compared on reuse)."""
+    out = dict(
+        arm=arm,
+        percent=float(percent),
+        seed=seed,
+        fold=fold_of(args, seed),
+        arch=args.arch,
+        decoder_channels=list(args.decoder_channels),
+        encoder=args.finetune_encoder,
+        lr=finetune_lr(args),
+        iters=args.finetune_iters,
+        budgets=sorted(args.budgets),
+        crop=args.crop,
+        batch=args.batch,
+        data=data_config(args).to_dict(),
+    )
+    if arm != 'random':
+        out['pretrain'] = pretrain_settings(args, input_skip=arm == 'ddep-inputskip')
+    return out
 
 
 def finetune_config(
@@ -175,7 +392,7 @@ def finetune_config(
     cfg.work_dir = osp.join(args.work_dir, f'ft_{tag}_{percent:g}pct_s{seed}')
     cfg.randomness = dict(seed=seed)
     cfg.log_level = 'WARNING'
-    cfg.default_hooks.logger = dict(type='LoggerHook', interval=25)
+    cfg.default_hooks.logger = dict(type='LoggerHook', interval=50)
     cfg.default_hooks.checkpoint = dict(
         type='CheckpointHook', by_epoch=False, interval=10**9, save_last=False
     )
@@ -194,14 +411,14 @@ def finetune_config(
         if t.type == 'Resize':
             t.scale = (args.canvas, args.canvas)
     cfg.train_dataloader.dataset.data_root = data_root
-    cfg.train_dataloader.dataset.ann_file = f'splits/train.1@{percent:g}.txt'
+    cfg.train_dataloader.dataset.ann_file = f'splits/train.{fold_of(args, seed)}@{percent:g}.txt'
     cfg.train_dataloader.batch_size = args.batch
     cfg.val_dataloader.dataset.data_root = data_root
     cfg.test_dataloader = cfg.val_dataloader
     cfg.train_cfg.max_iters = args.finetune_iters
-    cfg.train_cfg.val_begin = args.finetune_iters + 1  # validate once, below
+    cfg.train_cfg.val_begin = args.finetune_iters + 1  # validation at the budgets, by BudgetEval
     cfg.param_scheduler = [dict(type='CosineAnnealingLR', T_max=args.finetune_iters, by_epoch=False)]
-    cfg.optim_wrapper.optimizer.lr = args.finetune_lr
+    cfg.optim_wrapper.optimizer.lr = finetune_lr(args)
     cfg.load_from = load_from
     return cfg
 
@@ -209,22 +426,37 @@ def finetune_config(
 def run_finetune(
     args, data_root: str, load_from, percent: float, seed: int, tag: str, device: str, **kw
 ) -> Dict:
-    """Fine-tune on ``percent`` % of the labels; return val mIoU (and per-class IoU) and the seconds taken."""
+    """Fine-tune on ``percent`` % of the labels; return val mIoU per budget and the seconds taken."""
     out = osp.join(args.work_dir, f'ft_{tag}_{percent:g}pct_s{seed}.json')
-    if osp.isfile(out):
-        return json.load(open(out))
+    settings = finetune_settings(args, percent, seed, tag.replace(sigma_tag(args), ''))
+    done = load_run(out, settings)
+    if done is not None:
+        return done
     cfg = finetune_config(args, data_root, load_from, percent, seed, tag, device, **kw)
     init_default_scope('mmseg')
     t = time.perf_counter()
     runner = Runner.from_cfg(cfg)
+    budgets = BudgetEval(args.budgets)
+    runner.register_hook(budgets)
     runner.train()
-    metrics = runner.val()
-    res = dict(miou=float(metrics['mIoU']), seconds=time.perf_counter() - t)
-    # training loss per step (does the pretrained decoder give fine-tuning a head start?); from the runner's
-    # own message hub (the visualizer is a process-wide singleton: its scalars file mixes all runs)
+    # training loss (means of 25 steps; does the pretrained decoder give fine-tuning a head start?), from the
+    # runner's own message hub (the visualizer is a process-wide singleton: its scalars file mixes all runs)
     losses = runner.message_hub.get_scalar('train/loss').data[0]
-    res['train_loss'] = [float(v) for v in losses]
+    res = dict(
+        settings=settings,
+        label=LABEL,
+        miou=budgets.miou,
+        seconds_at=budgets.seconds,
+        seconds=time.perf_counter() - t,
+        train_loss_25=[round(v, 4) for v in window_means([float(v) for v in losses], 25)],
+    )
     json.dump(res, open(out, 'w'))
+    print(
+        f'[finetune {tag} {percent:g}% s{seed}] mIoU '
+        + ', '.join(f'{k} steps {v:.2f}' for k, v in res['miou'].items())
+        + f' ({res["seconds"]:.0f} s)',
+        flush=True,
+    )
     return res
 
 
@@ -263,8 +495,8 @@ def mean_sd_text(values: Sequence[float]) -> str:
     return '{:.2f} +- {:.2f}'.format(*mean_sd(values))
 
 
-def plot_losses(curves: Dict[str, List[float]], path: str) -> None:
-    """Pretraining loss per step (moving average of 25) for every run, with the predict-zero level."""
+def plot_losses(curves: Dict[str, List[float]], references: Dict[str, float], path: str) -> None:
+    """Pretraining loss per step (moving average of 25) with the predict-zero and box-blur levels."""
     import matplotlib
 
     matplotlib.use('Agg')
@@ -276,41 +508,185 @@ def plot_losses(curves: Dict[str, List[float]], path: str) -> None:
         smooth = np.convolve(losses, np.ones(k) / k, mode='valid')
         ax.plot(np.arange(len(smooth)) + k, smooth, label=name, lw=1.2)
     ax.axhline(1.0, color='k', ls='--', lw=0.8, label='predict zero (1.0)')
+    for i, (name, level) in enumerate(references.items()):
+        ax.axhline(level, color=f'C{i + 3}', ls=':', lw=1.0, label=f'{name} ({level:.3f})')
     ax.set_xlabel('pretraining step')
     ax.set_ylabel('L2 denoising loss (moving average of 25)')
-    ax.set_title('DDeP pretraining (frozen EfficientNet-Lite0), composited canvases', fontsize=10)
+    ax.set_ylim(0, 1.15)
+    ax.set_title(f'DDeP pretraining (frozen EfficientNet-Lite0)\n{LABEL}', fontsize=10)
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
 
+def plot_label_efficiency(table: Dict, percents: Sequence[float], path: str) -> None:
+    """mIoU (mean +- sd over seeds) against fine-tuning steps, one panel per label fraction."""
+    import matplotlib
+
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(percents), figsize=(4.2 * len(percents), 3.6), squeeze=False)
+    for ax, percent in zip(axes[0], percents):
+        for i, (arm, name) in enumerate((('random', 'random-init decoder'), ('ddep', 'DDeP decoder'))):
+            rows = table.get(f'{percent:g}', {}).get(arm, {})
+            steps = sorted(int(b) for b in rows)
+            if not steps:
+                continue
+            m = np.array([mean_sd(rows[str(b)])[0] for b in steps])
+            sd = np.array([mean_sd(rows[str(b)])[1] if len(rows[str(b)]) > 1 else 0.0 for b in steps])
+            n = min(len(rows[str(b)]) for b in steps)
+            ax.errorbar(
+                steps, m, yerr=sd, marker='o', ms=3, capsize=3, color=f'C{i}', label=f'{name} (n={n})'
+            )
+        ax.set_xscale('log')
+        ax.set_xlabel('fine-tuning steps')
+        ax.set_ylabel('val mIoU (%)')
+        ax.set_title(f'{percent:g}% labels', fontsize=10)
+        ax.legend(fontsize=8)
+    fig.suptitle(f'DDeP label efficiency (mean +- sd over seeds), {LABEL}', fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def collect(args) -> Tuple[Dict, List[Dict]]:
+    """mIoU per fraction, arm, budget (list over the seeds that have both arms) and the per-seed rows."""
+    table: Dict = {}
+    rows: List[Dict] = []
+    for percent in args.percents:
+        per = table.setdefault(f'{percent:g}', {'random': {}, 'ddep': {}, 'seeds': []})
+        for seed in args.seeds:
+            runs = {}
+            for arm, tag in (('random', 'random'), ('ddep', 'ddep' + sigma_tag(args))):
+                path = osp.join(args.work_dir, f'ft_{tag}_{percent:g}pct_s{seed}.json')
+                runs[arm] = load_run(path, finetune_settings(args, percent, seed, arm))
+            if runs['random'] is None or runs['ddep'] is None:
+                continue
+            per['seeds'].append(seed)
+            for arm in ('random', 'ddep'):
+                for b, v in runs[arm]['miou'].items():
+                    per[arm].setdefault(b, []).append(v)
+            rows.append(
+                dict(
+                    percent=percent,
+                    seed=seed,
+                    fold=fold_of(args, seed),
+                    random_init=runs['random']['miou'],
+                    ddep=runs['ddep']['miou'],
+                    seconds=runs['random']['seconds'] + runs['ddep']['seconds'],
+                )
+            )
+    return table, rows
+
+
+def report(args, results: Dict) -> None:
+    """Markdown tables (per seed and mean +- sd) and the gain-versus-spread check, on stdout."""
+    table, rows = collect(args)
+    results['miou'] = rows
+    results['summary'] = {}
+    print(f'\nLabel efficiency ({LABEL}): val mIoU (%) per seed (fold), then mean +- sd\n')
+    print('| labels | steps | random-init decoder | DDeP decoder | DDeP - random | gain > 2 sd? |')
+    print('| --- | --- | --- | --- | --- | --- |')
+    for percent in args.percents:
+        per = table[f'{percent:g}']
+        if not per['seeds']:
+            continue
+        for b in sorted(args.budgets):
+            a, d = per['random'].get(str(b), []), per['ddep'].get(str(b), [])
+            if len(a) != len(per['seeds']) or len(d) != len(a):
+                continue
+            g = [y - x for x, y in zip(a, d)]
+            mean, sd = mean_sd(g)
+            ok = len(g) > 1 and mean > 2 * sd
+            results['summary'][f'{percent:g}pct_{b}steps'] = dict(
+                seeds=per['seeds'], random=a, ddep=d, gain=g, gain_mean=mean, gain_sd=sd, gain_above_2sd=ok
+            )
+            print(
+                f'| {percent:g}% | {b} | {" / ".join(f"{v:.1f}" for v in a)} ({mean_sd_text(a)}) '
+                f'| {" / ".join(f"{v:.1f}" for v in d)} ({mean_sd_text(d)}) '
+                f'| {" / ".join(f"{v:+.1f}" for v in g)} ({mean_sd_text(g)}) '
+                f'| {"yes" if ok else "no"} (n={len(g)}) |'
+            )
+    seeds = sorted({r['seed'] for r in rows})
+    print(f'seeds {seeds}, folds {[fold_of(args, s) for s in seeds]}; {LABEL}')
+    if table:
+        plot_label_efficiency(table, args.percents, osp.join(args.work_dir, 'label_efficiency.png'))
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     """Command-line arguments (the defaults are the benchmark's recipe, see the module docstring)."""
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--work-dir', default='work_dirs/ddep_bench')
+    p.add_argument('--stage', choices=['all', 'pretrain', 'finetune', 'report'], default='all')
     p.add_argument('--arch', choices=sorted(LITE_CHANNELS), default='lite0')
-    p.add_argument('--decoder-channels', type=int, nargs=5, default=[64, 32, 24, 16, 16])
-    p.add_argument('--percents', type=float, nargs='+', default=[1, 5, 10])
-    p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
-    p.add_argument('--num-train', type=int, default=200)
-    p.add_argument('--num-val', type=int, default=40)
-    p.add_argument('--num-unlabeled', type=int, default=300)
+    p.add_argument(
+        '--decoder-channels',
+        type=int,
+        nargs=5,
+        default=[256, 128, 64, 32, 16],
+        help='UNet decoder widths, deepest first (the 1x decoder: 256 128 64 32 16)',
+    )
+    p.add_argument('--percents', type=float, nargs='+', default=[1, 5], help='label fractions fine-tuned')
+    p.add_argument(
+        '--data-percents',
+        type=float,
+        nargs='+',
+        default=[1, 5],
+        help='label fractions the composited set is built with (--percents must be among them)',
+    )
+    p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2, 3, 4])
+    p.add_argument(
+        '--folds', type=int, default=5, help='labeled folds built; seed s uses fold s mod folds + 1'
+    )
+    p.add_argument('--num-train', type=int, default=1000)
+    p.add_argument('--num-val', type=int, default=200)
+    p.add_argument('--num-unlabeled', type=int, default=1000)
     p.add_argument('--canvas', type=int, default=96, help='canvas side of the composited set (px)')
     p.add_argument('--crop', type=int, default=48, help='train crop (px)')
     p.add_argument('--batch', type=int, default=8)
+    p.add_argument('--sigma', type=float, default=PAPER_SIGMA, help='noise level on [-1, 1] images')
+    p.add_argument('--pretrain-iters', type=int, default=4000)
+    p.add_argument('--pretrain-lr', type=float, default=1e-3, help='DDeP decoder pretraining lr (Adam)')
     p.add_argument(
-        '--pretrain-lr', type=float, default=1e-3, help='DDeP decoder pretraining lr (Adam, cosine)'
+        '--pretrain-schedule',
+        choices=['constant', 'cosine'],
+        default='constant',
+        help='pretraining lr schedule: constant, or cosine decay over all --pretrain-iters',
     )
-    p.add_argument('--finetune-lr', type=float, default=3e-3, help='fine-tuning lr (Adam, cosine)')
+    p.add_argument('--pretrain-seed', type=int, default=0, help='seed of the one shared pretraining run')
+    p.add_argument(
+        '--box-blur-batches', type=int, default=50, help='batches the box-blur reference gain is fitted on'
+    )
     p.add_argument(
         '--finetune-encoder',
-        choices=['frozen', 'train'],
-        default='frozen',
-        help='keep the ImageNet encoder frozen in fine-tuning (both arms then differ only in the decoder)',
+        choices=['train', 'frozen'],
+        default='train',
+        help='fine-tune the whole network (the paper) or keep the ImageNet encoder frozen',
     )
-    p.add_argument('--pretrain-iters', type=int, default=1000)
-    p.add_argument('--finetune-iters', type=int, default=500)
+    p.add_argument(
+        '--finetune-lr',
+        type=float,
+        default=None,
+        help='fine-tuning lr (Adam, cosine); default 1e-4 (the paper) with --finetune-encoder train, '
+        '3e-3 with frozen',
+    )
+    p.add_argument(
+        '--arms',
+        nargs='+',
+        choices=['random', 'ddep'],
+        default=['random', 'ddep'],
+        help='fine-tuning arms this process runs (random-init decoder runs need no pretraining)',
+    )
+    p.add_argument('--finetune-iters', type=int, default=1000)
+    p.add_argument(
+        '--budgets',
+        type=int,
+        nargs='+',
+        default=[100, 250, 500, 1000],
+        help='steps at which val mIoU is taken',
+    )
     p.add_argument(
         '--input-skip-percents',
         type=float,
@@ -320,18 +696,22 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     p.add_argument('--steps', type=int, default=20, help='timed steps per throughput variant')
     p.add_argument('--warmup', type=int, default=3)
-    p.add_argument('--skip-miou', action='store_true', help='throughput only')
-    p.add_argument(
-        '--target-percents',
-        type=float,
-        nargs='*',
-        default=[1, 5],
-        help='target checked at these fractions: DDeP above random-init on every seed by > 2 sd of the gain',
-    )
+    p.add_argument('--skip-timing', action='store_true', help='no pretraining step-time comparison')
     p.add_argument(
         '--target-speedup', type=float, default=1.3, help='target: frozen-encoder step this much faster'
     )
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    bad = [b for b in args.budgets if not 0 < b <= args.finetune_iters]
+    if bad:
+        p.error(f'--budgets {bad} outside 1..--finetune-iters ({args.finetune_iters})')
+    if not args.sigma > 0:
+        p.error(f'--sigma must be positive, got {args.sigma}')
+    missing = sorted(set(args.percents) - set(args.data_percents))
+    if missing:
+        p.error(f'--percents {missing} not among --data-percents {args.data_percents}: add them there')
+    if args.folds < 1:
+        p.error(f'--folds must be >= 1, got {args.folds}')
+    return args
 
 
 def main(argv=None) -> int:
@@ -343,111 +723,76 @@ def main(argv=None) -> int:
         f' ({torch.cuda.get_device_name()})' if device == 'cuda' else f', {torch.get_num_threads()} threads'
     )
     print(
-        f'DDeP benchmark on {where}, EfficientNet-{args.arch}, crop {args.crop}, batch {args.batch}',
+        f'DDeP benchmark on {where}, EfficientNet-{args.arch}, decoder {args.decoder_channels}, '
+        f'crop {args.crop}, batch {args.batch}, stage {args.stage}',
         flush=True,
     )
-    results: Dict = {'device': where, 'args': vars(args)}
+    results: Dict = {'device': where, 'args': vars(args), 'label': LABEL}
 
-    # pretraining step time first (independent of the data): frozen encoder vs whole network, same run
-    whole = time_steps(args, freeze=False, device=device)
-    frozen = time_steps(args, freeze=True, device=device)
-    results['throughput'] = dict(
-        whole_network_step_s=whole, frozen_encoder_step_s=frozen, ratio=whole / frozen
-    )
-    print(
-        f'[time] whole-network step {whole * 1e3:.1f} ms, frozen-encoder step {frozen * 1e3:.1f} ms',
-        flush=True,
-    )
+    if args.stage == 'all' and not args.skip_timing:
+        # pretraining step time (independent of the data): frozen encoder vs whole network, same process
+        whole = time_steps(args, freeze=False, device=device)
+        frozen = time_steps(args, freeze=True, device=device)
+        results['throughput'] = dict(
+            whole_network_step_s=whole, frozen_encoder_step_s=frozen, ratio=whole / frozen
+        )
+        print(
+            f'[time] whole-network step {whole * 1e3:.1f} ms, frozen-encoder step {frozen * 1e3:.1f} ms: '
+            f'ratio {whole / frozen:.2f}x (target >= {args.target_speedup:g}x '
+            f'{"met" if whole / frozen >= args.target_speedup else "NOT met"})',
+            flush=True,
+        )
 
-    rows: List[Dict] = []
-    curves: Dict[str, List[float]] = {}
-    if not args.skip_miou:
-        data_root = build_data(args)
-        results['pretrain'] = {}
+    data_root = build_data(args)
+    pre = skip = None
+    if args.stage in ('all', 'pretrain') or (args.stage == 'finetune' and 'ddep' in args.arms):
+        pre = run_pretrain(args, data_root, device)
+    else:
+        pre = load_run(
+            osp.join(args.work_dir, f'pretrain{sigma_tag(args)}_s{args.pretrain_seed}.json'),
+            pretrain_settings(args),
+        )
+    if args.stage in ('all', 'finetune'):
         for seed in args.seeds:
-            pre = run_pretrain(args, data_root, seed, device)
-            curves[f'DDeP seed {seed}'] = pre['losses']
-            results['pretrain'][f's{seed}'] = dict(final_loss=pre['final_loss'], seconds=pre['seconds'])
             for percent in args.percents:
-                rand = run_finetune(args, data_root, None, percent, seed, 'random', device)
-                ddep = run_finetune(args, data_root, pre['ckpt'], percent, seed, 'ddep', device)
-                row = dict(percent=percent, seed=seed, random_init=rand['miou'], ddep=ddep['miou'])
-                row['seconds'] = rand['seconds'] + ddep['seconds']
-                for name, res in (('random_init', rand), ('ddep', ddep)):
-                    row[f'{name}_train_loss'] = res.get('train_loss')
-                rows.append(row)
-                brief = {k: v for k, v in row.items() if not k.endswith('train_loss')}
-                print(f'[finetune] {json.dumps(brief)}', flush=True)
-                results['miou'] = rows
-                json.dump(results, open(osp.join(args.work_dir, 'ddep_bench.json'), 'w'), indent=2)
-        plot_losses(curves, osp.join(args.work_dir, 'pretrain_loss.png'))
+                if 'random' in args.arms:
+                    run_finetune(args, data_root, None, percent, seed, 'random', device)
+                if 'ddep' in args.arms:
+                    run_finetune(
+                        args, data_root, pre['ckpt'], percent, seed, 'ddep' + sigma_tag(args), device
+                    )
         # optional: the decoder with the input as a stride-1 skip (after the main arms, so they finish first)
-        for seed in args.seeds if args.input_skip_percents else []:
-            skip = run_pretrain(args, data_root, seed, device, True)
-            curves[f'DDeP + input skip, seed {seed}'] = skip['losses']
-            results['pretrain'][f's{seed}_input_skip'] = dict(final_loss=skip['final_loss'])
-            for row in rows:
-                if row['seed'] == seed and row['percent'] in args.input_skip_percents:
-                    res = run_finetune(
+        if args.input_skip_percents:
+            skip = run_pretrain(args, data_root, device, input_skip=True)
+            for seed in args.seeds:
+                for percent in args.input_skip_percents:
+                    run_finetune(
                         args,
                         data_root,
                         skip['ckpt'],
-                        row['percent'],
+                        percent,
                         seed,
                         'ddep-inputskip',
                         device,
                         input_skip=True,
                     )
-                    row['ddep_input_skip'] = res['miou']
-                    print(
-                        f'[finetune input skip] {row["percent"]:g}% seed {seed}: {res["miou"]:.2f}',
-                        flush=True,
-                    )
-            json.dump(results, open(osp.join(args.work_dir, 'ddep_bench.json'), 'w'), indent=2)
-        plot_losses(curves, osp.join(args.work_dir, 'pretrain_loss.png'))
 
-    json.dump(results, open(osp.join(args.work_dir, 'ddep_bench.json'), 'w'), indent=2)
-    print()
-    if rows:
+    if pre is not None:
+        curves = {f'DDeP, sigma {args.sigma:g}': pre['losses']}
+        refs = {'3x3 box-blur high-pass, fitted gain': pre['box_blur']['loss']}
+        if skip is not None:
+            curves['DDeP + input skip'] = skip['losses']
+        plot_losses(curves, refs, osp.join(args.work_dir, f'pretrain_loss{sigma_tag(args)}.png'))
+        results['pretrain'] = {k: v for k, v in pre.items() if k not in ('losses', 'ckpt')}
         print(
-            '| labels | random-init decoder mIoU per seed (mean +- sd) '
-            '| DDeP decoder mIoU per seed (mean +- sd) '
-            '| gain per seed (mean +- sd) |'
+            f'pretraining ({LABEL}): loss means per 500 steps '
+            + ', '.join(f'{v:.3f}' for v in pre['window_means'])
+            + f'; box-blur reference {pre["box_blur"]["loss"]:.3f} (gain {pre["box_blur"]["gain"]:.3f}); '
+            f'{pre["s_per_step"]:.3f} s/step'
         )
-        print('| --- | --- | --- | --- |')
-        for percent in args.percents:
-            r = [x for x in rows if x['percent'] == percent]
-            a, b = [x['random_init'] for x in r], [x['ddep'] for x in r]
-            g = [y - x for x, y in zip(a, b)]
-            print(
-                f'| {percent:g}% | {" / ".join(f"{v:.2f}" for v in a)} ({mean_sd_text(a)}) '
-                f'| {" / ".join(f"{v:.2f}" for v in b)} ({mean_sd_text(b)}) '
-                f'| {" / ".join(f"{v:+.2f}" for v in g)} ({mean_sd_text(g)}) |'
-            )
-            skip = [x['ddep_input_skip'] for x in r if 'ddep_input_skip' in x]
-            if skip:
-                values = ' / '.join(f'{v:.2f}' for v in skip)
-                print(f'|   input-skip decoder at {percent:g}% | {values} ({mean_sd_text(skip)}) |')
-        print('(composited from real images, CPU scale: Fashion-MNIST items on scikit-image photos)')
-        for key, pre in results['pretrain'].items():
-            print(f'pretraining {key}: final loss (mean of the last 50 steps) {pre["final_loss"]:.4f}')
-        for percent in args.target_percents:
-            r = [x for x in rows if x['percent'] == percent]
-            if r:
-                g = [x['ddep'] - x['random_init'] for x in r]
-                mean, sd = mean_sd(g)  # sd nan for one seed: the target is not met
-                ok = all(v > 0 for v in g) and mean > 2 * sd
-                print(
-                    f'target at {percent:g}%: DDeP above random-init on every seed by > 2 sd of the '
-                    'difference: '
-                    f'{"met" if ok else "NOT met"} (gains {", ".join(f"{v:+.2f}" for v in g)}, sd {sd:.2f})'
-                )
-    t = results['throughput']
-    print(
-        f'pretraining step ({where}): whole network {t["whole_network_step_s"] * 1e3:.1f} ms, frozen encoder '
-        f'{t["frozen_encoder_step_s"] * 1e3:.1f} ms: ratio {t["ratio"]:.2f}x (median of {args.steps}; '
-        f'target >= {args.target_speedup:g}x {"met" if t["ratio"] >= args.target_speedup else "NOT met"})'
-    )
+    if args.stage in ('all', 'finetune', 'report'):
+        report(args, results)
+    json.dump(results, open(osp.join(args.work_dir, f'ddep_bench{sigma_tag(args)}.json'), 'w'), indent=2)
     return 0
 
 
