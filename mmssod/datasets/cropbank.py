@@ -23,7 +23,7 @@ import os.path as osp
 import pickle
 import struct
 import tempfile
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 import torch
@@ -216,6 +216,13 @@ class RecordTable:
         self._buffer = np.asarray(records, RECORD_DTYPE)
         self._size = len(self._buffer)
 
+    def _reserve(self, size: int) -> None:
+        """Make room for ``size`` records: the buffer at least doubles when it grows."""
+        if size > len(self._buffer):
+            grown = np.zeros(max(size, 2 * len(self._buffer), 1024), RECORD_DTYPE)
+            grown[: self._size] = self._buffer[: self._size]
+            self._buffer = grown
+
     def path_index(self, path: str) -> int:
         """Index of ``path`` in the path table (added when new)."""
         index = self._index.get(path)
@@ -230,10 +237,7 @@ class RecordTable:
         if not len(bboxes):
             return
         start, end = self._size, self._size + len(bboxes)
-        if end > len(self._buffer):
-            grown = np.zeros(max(end, 2 * len(self._buffer), 1024), RECORD_DTYPE)
-            grown[:start] = self._buffer[:start]
-            self._buffer = grown
+        self._reserve(end)
         new = self._buffer[start:end]
         new['image'] = self.path_index(path)
         new['bbox'] = bboxes
@@ -241,12 +245,25 @@ class RecordTable:
         new['score'] = np.asarray(scores, np.float32).reshape(-1)
         self._size = end
 
+    def extend_table(self, table: dict) -> None:
+        """Append the records of another table's :meth:`export` (image indices mapped into this table)."""
+        records = np.asarray(table['records'], RECORD_DTYPE)
+        if not len(records):
+            return
+        remap = np.array([self.path_index(p) for p in table['paths']], np.int64)
+        start, end = self._size, self._size + len(records)
+        self._reserve(end)
+        self._buffer[start:end] = records
+        self._buffer['image'][start:end] = remap[records['image']]
+        self._size = end
+
     def top_per_class(self, num_classes: int, cap: Optional[int]) -> None:
         """Keep per class the ``cap`` best records in (-score, path, bbox) order; drop unused paths.
 
-        The order does not depend on the order the records arrived in, so pruning early and often keeps
-        exactly what one pruning at the end would keep. Only the records scoring at least their class's
-        ``cap``-th best score can be kept; the full order is computed on those alone.
+        Neither the records kept, their order nor the path table depend on the order the records arrived in,
+        so pruning early and often keeps exactly what one pruning at the end would keep, and ranks that merge
+        their parts hold the same table as one process that saw everything. Only the records scoring at least
+        their class's ``cap``-th best score can be kept; the full order is computed on those alone.
         """
         records = self.records
         if cap == 0:
@@ -271,13 +288,16 @@ class RecordTable:
                 starts = np.searchsorted(records['label'], np.arange(num_classes))
                 rank_in_class = np.arange(len(records)) - starts[records['label']]
                 records = records[rank_in_class < cap]
+        # the kept paths in sorted order: the table does not depend on the order the records arrived in
         used = np.unique(records['image'])
+        paths = sorted(self.paths[i] for i in used)
+        rank = {p: i for i, p in enumerate(paths)}
         remap = np.full(len(self.paths), -1, np.int64)
-        remap[used] = np.arange(len(used))
+        remap[used] = [rank[self.paths[i]] for i in used]
         records = records.copy()
         records['image'] = remap[records['image']]
-        self.paths = [self.paths[i] for i in used]
-        self._index = {p: i for i, p in enumerate(self.paths)}
+        self.paths = paths
+        self._index = rank
         self.records = records
 
     def export(self) -> dict:
@@ -364,11 +384,16 @@ class CropBank:
         self.pseudo_bank = RecordTable()
         self.labeled_counts = np.zeros(num_classes, dtype=np.int64)
         self.num_labeled_images = 0
-        # the current window of teacher statistics (reset at each refresh)
+        # the current window of teacher statistics (reset at each refresh), the same on every rank
         self.window_confidence = np.zeros(num_classes, dtype=np.float64)
         self.window_counts = np.zeros(num_classes, dtype=np.int64)
         self.window_images = 0
         self.candidates = RecordTable()  # filtered pseudo-labels of the window (best pseudo_cap per class)
+        # what this process added since the last :meth:`sync` (its own images only)
+        self.pending_confidence = np.zeros(num_classes, dtype=np.float64)
+        self.pending_counts = np.zeros(num_classes, dtype=np.int64)
+        self.pending_images = 0
+        self.pending_candidates = RecordTable()
         self.pr = np.full(num_classes, np.nan)
         self.mu = np.full(num_classes, 1.0 / num_classes)
 
@@ -407,7 +432,10 @@ class CropBank:
 
     # ----- teacher statistics and pseudo bank ---------------------------------------------------------
     def add_teacher_records(self, records: list[dict], conf_thr: float = 0.1) -> None:
-        """Accumulate one batch of teacher detections on unlabeled images.
+        """Accumulate one batch of this process's teacher detections on unlabeled images.
+
+        They enter the window at the next :meth:`sync` (or :meth:`refresh`), which in DDP gathers what every
+        rank added; nothing is exchanged between processes here.
 
         Args:
             records (list[dict]): one per unlabeled image: ``img_path`` (str), ``bboxes`` ((N, 4) float, in
@@ -420,17 +448,51 @@ class CropBank:
             scores = np.asarray(rec['scores'], dtype=np.float64).reshape(-1)
             bboxes = np.asarray(rec['bboxes'], np.float32).reshape(-1, 4)
             confident = scores >= conf_thr
-            np.add.at(self.window_confidence, labels[confident], scores[confident])
+            np.add.at(self.pending_confidence, labels[confident], scores[confident])
             kept = np.asarray(rec['kept'], dtype=bool).reshape(-1)
-            np.add.at(self.window_counts, labels[kept], 1)
-            self.window_images += 1
+            np.add.at(self.pending_counts, labels[kept], 1)
+            self.pending_images += 1
             wide = (bboxes[:, 2] - bboxes[:, 0] >= MIN_BOX_SIZE) & (
                 bboxes[:, 3] - bboxes[:, 1] >= MIN_BOX_SIZE
             )
             sel = kept & wide
-            self.candidates.extend(rec['img_path'], bboxes[sel], labels[sel], scores[sel])
+            self.pending_candidates.extend(rec['img_path'], bboxes[sel], labels[sel], scores[sel])
+        if len(self.pending_candidates) > 2 * self.pseudo_cap * self.num_classes:
+            self.pending_candidates.top_per_class(self.num_classes, self.pseudo_cap)  # bounded memory, exact
+
+    def pending_export(self) -> dict:
+        """What this process added since the last sync (numpy arrays and builtins, for gathering)."""
+        return {
+            'confidence': self.pending_confidence.copy(),
+            'counts': self.pending_counts.copy(),
+            'images': int(self.pending_images),
+            'candidates': self.pending_candidates.export(),
+        }
+
+    def sync(self, gather: Optional[Callable[[dict], list]] = None) -> None:
+        """Move what every process added since the last sync into the window (the same on every rank).
+
+        The best ``pseudo_cap`` candidates per class of a union are among the union of each part's best
+        ``pseudo_cap``, and the kept order does not depend on arrival order, so every rank that merges the
+        same parts in rank order holds the same window.
+
+        Args:
+            gather (Callable, optional): ``all_gather_object``-like: this process's part in, the list of all
+                ranks' parts (rank order) out. Defaults to None: a single process.
+        """
+        part = self.pending_export()
+        parts = [part] if gather is None else gather(part)
+        for part in parts:
+            self.window_confidence += np.asarray(part['confidence'], np.float64)
+            self.window_counts += np.asarray(part['counts'], np.int64)
+            self.window_images += int(part['images'])
+            self.candidates.extend_table(part['candidates'])
         if len(self.candidates) > 2 * self.pseudo_cap * self.num_classes:
-            self.candidates.top_per_class(self.num_classes, self.pseudo_cap)  # bounded memory, exact
+            self.candidates.top_per_class(self.num_classes, self.pseudo_cap)
+        self.pending_confidence[:] = 0
+        self.pending_counts[:] = 0
+        self.pending_images = 0
+        self.pending_candidates = RecordTable()
 
     def pseudo_recall(self) -> Optional[np.ndarray]:
         """(K,) PR of the current window in the configured form; None when the window saw no image."""
@@ -451,11 +513,16 @@ class CropBank:
             .numpy()
         )
 
-    def refresh(self) -> None:
-        """Refill the pseudo bank from the window's best candidates, recompute PR and mu, open a new window.
+    def refresh(self, gather: Optional[Callable[[dict], list]] = None) -> None:
+        """Sync, refill the pseudo bank from the window's best candidates, recompute PR and mu, open a new
+        window.
 
         A window without any unlabeled image keeps the previous PR and mu.
+
+        Args:
+            gather (Callable, optional): see :meth:`sync`.
         """
+        self.sync(gather)
         self.candidates.top_per_class(self.num_classes, self.pseudo_cap)
         self.pseudo_bank = self.candidates
         self.candidates = RecordTable()
@@ -507,20 +574,23 @@ class CropBank:
 
     # ----- checkpoint state ----------------------------------------------------------------------------
     #: the per-class arrays of the state (tensors in checkpoints, numpy arrays here)
-    ARRAYS = ('labeled_counts', 'window_confidence', 'window_counts', 'pr', 'mu')
-    TABLES = ('label_bank', 'pseudo_bank', 'candidates')
+    ARRAYS = ('labeled_counts', 'window_confidence', 'window_counts', 'pending_confidence', 'pending_counts')
+    ARRAYS += ('pr', 'mu')
+    TABLES = ('label_bank', 'pseudo_bank', 'candidates', 'pending_candidates')
 
     def state_dict(self) -> dict:
         """Everything needed to continue training exactly, as builtin types and tensors (copies).
 
         Checkpoints loaded with ``torch.load(..., weights_only=True)`` accept it: no numpy arrays, no custom
-        classes.
+        classes. The ``pending_*`` entries are this process's additions since the last sync (empty when the
+        hook synced right before the checkpoint).
         """
         state = {k: copy.copy(getattr(self, k)) for k in self.SETTINGS}
         state.update(
             version=int(self.version),
             num_labeled_images=int(self.num_labeled_images),
             window_images=int(self.window_images),
+            pending_images=int(self.pending_images),
         )
         for key in self.ARRAYS:
             state[key] = torch.from_numpy(np.array(getattr(self, key)))
@@ -531,7 +601,9 @@ class CropBank:
     def load_state_dict(self, state: dict) -> None:
         """Restore the data of :meth:`state_dict` output; the settings stay this bank's (the config's).
 
-        The class count must match. Other settings that differ from the checkpoint's are reported.
+        The class count must match. Other settings that differ from the checkpoint's are reported. Additions
+        the saving process had not synced yet join the window (every rank loads the same checkpoint, so they
+        count once).
         """
         if int(state['num_classes']) != self.num_classes:
             raise ValueError(
@@ -550,18 +622,19 @@ class CropBank:
             )
         for key in self.TABLES:
             table = RecordTable()
-            table.load_state_dict(state[key])
+            if key in state:
+                table.load_state_dict(state[key])
             setattr(self, key, table)
-        dtypes = dict(
-            labeled_counts=np.int64, window_confidence=np.float64, window_counts=np.int64, pr=np.float64
-        )
         for key in self.ARRAYS:
-            value = state[key]
-            value = value.numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
-            setattr(self, key, np.array(value, dtype=dtypes.get(key, np.float64)))
+            if key in state:
+                value = state[key]
+                value = value.numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+                setattr(self, key, np.array(value, dtype=getattr(self, key).dtype))
         self.version = int(state['version'])
         self.num_labeled_images = int(state['num_labeled_images'])
         self.window_images = int(state['window_images'])
+        self.pending_images = int(state.get('pending_images', 0))
+        self.sync()
 
 
 def rank_bank_file(path: str, rank: int, world_size: int) -> str:

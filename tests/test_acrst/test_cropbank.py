@@ -93,8 +93,11 @@ def test_refresh_aaai_pr_is_the_confidence_sum(labeled_infos):
     bank.add_teacher_records(records, conf_thr=0.1)
     conf = np.zeros(10)
     conf[0], conf[3] = 0.9, 0.8 + 0.4  # the 0.05 detection is below conf_thr
+    np.testing.assert_allclose(bank.pending_confidence, conf)
+    assert bank.window_images == 0 and bank.pending_images == 3  # this process's part, until a sync
+    bank.sync()
     np.testing.assert_allclose(bank.window_confidence, conf)
-    assert bank.window_images == 3 and len(bank.candidates) == 2
+    assert bank.window_images == 3 and len(bank.candidates) == 2 and bank.pending_images == 0
     version = bank.version
     bank.refresh()
     np.testing.assert_allclose(bank.pr, conf, rtol=1e-6)  # no division by the labeled counts, no clip
@@ -129,6 +132,13 @@ def test_state_dict_round_trip_is_exact_and_file_is_atomic(labeled_infos, tmp_pa
     bank = CropBank(10, pseudo_cap=2)
     bank.build_label_bank(labeled_infos)
     bank.add_teacher_records([record(labeled_infos[1]['img_path'], [[1, 1, 30, 30]], [5], [0.75], [1])])
+    # additions not synced when the checkpoint was saved join the window of the loading bank
+    unsynced = CropBank(10, pseudo_cap=2)
+    unsynced.load_state_dict(bank.state_dict())
+    bank.sync()
+    assert canonical(unsynced.state_dict()) == canonical(bank.state_dict())
+    bank.add_teacher_records([record(labeled_infos[2]['img_path'], [[2, 2, 30, 30]], [4], [0.8], [1])])
+    bank.sync()
     restored = CropBank(10, pseudo_cap=2)
     restored.load_state_dict(bank.state_dict())
     assert canonical(restored.state_dict()) == canonical(bank.state_dict())
@@ -139,6 +149,7 @@ def test_state_dict_round_trip_is_exact_and_file_is_atomic(labeled_infos, tmp_pa
     again.load_state_dict(loaded)
     assert canonical(again.state_dict()) == canonical(bank.state_dict())
     np.testing.assert_array_equal(again.candidates.records, bank.candidates.records)
+    assert len(bank.candidates) == 2
     np.testing.assert_array_equal(again.mu, bank.mu)
     # a state written as numpy arrays (record arrays) loads too
     legacy = dict(bank.state_dict(), **{k: getattr(bank, k).export() for k in CropBank.TABLES})
@@ -217,7 +228,8 @@ def test_refresh_keeps_the_pseudo_cap_best_scoring_candidates():
     assert kept['score'].tolist() == pytest.approx([0.93, 0.91])
     assert kept['bbox'][:, 0].tolist() == [3.0, 1.0]  # of the two 0.91 (boxes 1 and 5), the smaller bbox
     got = bank.pseudo_bank.records[bank.pseudo_bank.records['label'] == 4]
-    np.testing.assert_array_equal(got, kept)
+    np.testing.assert_array_equal(got[['bbox', 'label', 'score']], kept[['bbox', 'label', 'score']])
+    assert [bank.pseudo_bank.paths[i] for i in got['image']] == ['b.png', 'b.png']
     assert (bank.pseudo_bank.records['label'] == 2).sum() == 2  # capped, from a.png
     assert set(bank.pseudo_bank.paths) == {'a.png', 'b.png'}
 
@@ -261,3 +273,72 @@ def test_pr_floor_option_reaches_mu():
     assert CropBankHook(pr_floor=0.1).bank_kwargs['pr_floor'] == 0.1
     with pytest.raises(ValueError, match='pr_floor'):
         CropBankHook(pr_floor=-1)
+
+
+def random_records(rng, n_images, prefix):
+    out = []
+    for i in range(n_images):
+        n = int(rng.integers(0, 6))
+        xy = rng.uniform(0, 50, (n, 2))
+        out.append(
+            record(
+                f'{prefix}_{i}.png',
+                np.concatenate([xy, xy + rng.uniform(3, 40, (n, 2))], 1),
+                rng.integers(0, 4, n),
+                rng.uniform(0, 1, n).round(2),  # rounded: ties in score, broken by path and box
+                rng.uniform(0, 1, n) > 0.3,
+            )
+        )
+    return out
+
+
+def test_ranks_that_sync_at_refresh_hold_the_bank_of_one_process_seeing_everything():
+    rng = np.random.default_rng(0)
+    ranks = [CropBank(4, pseudo_cap=3) for _ in range(2)]
+    single = CropBank(4, pseudo_cap=3)
+    for _ in range(5):  # iterations: each rank sees its own images, nothing is exchanged
+        parts = [random_records(rng, 4, f'r{r}_{rng.integers(1e9)}') for r in range(2)]
+        for bank, part in zip(ranks, parts):
+            bank.add_teacher_records(part)
+        single.add_teacher_records(parts[0] + parts[1])
+    exports = [bank.pending_export() for bank in ranks]
+    for bank in ranks:
+        bank.refresh(gather=lambda part: exports)  # what all_gather_object returns on every rank
+    single.refresh()
+    assert canonical(ranks[0].state_dict()) == canonical(ranks[1].state_dict())
+    np.testing.assert_array_equal(ranks[0].pseudo_bank.records, single.pseudo_bank.records)
+    assert ranks[0].pseudo_bank.paths == single.pseudo_bank.paths
+    np.testing.assert_allclose(ranks[0].pr, single.pr)
+    np.testing.assert_allclose(ranks[0].mu, single.mu)
+
+
+def test_hook_exchanges_records_only_at_refresh_and_before_checkpoints(monkeypatch, tmp_path):
+    from types import SimpleNamespace
+
+    from mmengine.hooks import CheckpointHook
+
+    from mmssod.engine.hooks import cropbank_hook
+
+    gathers = []
+
+    def fake_gather(part):
+        gathers.append(runner.iter + 1)
+        return [part, {**part, 'candidates': {'paths': [], 'records': part['candidates']['records'][:0]}}]
+
+    monkeypatch.setattr(cropbank_hook, 'get_world_size', lambda: 2)
+    monkeypatch.setattr(cropbank_hook, 'all_gather_object', fake_gather)
+    rng = np.random.default_rng(1)
+    model = SimpleNamespace(pop_cropbank_records=lambda: random_records(rng, 2, f'i{rng.integers(1e9)}'))
+    hook = CropBankHook(bank_file=str(tmp_path / 'cropbank.pkl'), refresh_interval=10)
+    hook._model = lambda runner: model
+    hook.bank = CropBank(4)
+    runner = SimpleNamespace(
+        iter=0,
+        hooks=[hook, CheckpointHook(interval=4, by_epoch=False, save_last=False)],
+        message_hub=SimpleNamespace(update_info=lambda *args: None),
+    )
+    for it in range(20):
+        runner.iter = it
+        hook.after_train_iter(runner, it)
+    assert gathers == [4, 8, 10, 12, 16, 20]  # checkpoints every 4, refreshes every 10: no other exchange
+    assert hook.bank.version == 2 and hook.bank.pending_images == 0

@@ -80,14 +80,17 @@ def iteration_records(rng: np.random.Generator, it: int, args) -> list[dict]:
 def measure(module, batches: list[list[dict]], args) -> dict:
     """Seconds per iteration by window size, one pruning and one refresh at the end."""
     bank = module.CropBank(args.classes, pseudo_cap=args.pseudo_cap)
+    # where this process's candidates wait for the next refresh (``pending_candidates`` where the bank has
+    # them: gathered across ranks at refresh time only)
+    table = getattr(bank, 'pending_candidates', bank.candidates)
     sizes, times = [], []
     for records in batches:
         start = time.perf_counter()
         bank.add_teacher_records(records)
         times.append(time.perf_counter() - start)
-        sizes.append(len(bank.candidates))
+        sizes.append(len(table))
     start = time.perf_counter()
-    bank.candidates.top_per_class(args.classes, args.pseudo_cap)
+    table.top_per_class(args.classes, args.pseudo_cap)
     prune = time.perf_counter() - start
     start = time.perf_counter()
     bank.refresh()

@@ -5,9 +5,11 @@ The label bank is built before training from the labeled set; the pseudo bank, P
 
 Dataloader workers cannot see the model or the hook, so every rank publishes the bank as a file of its own
 (written atomically, with a version number) that the :class:`~mmssod.datasets.transforms.ACRSTPaste`
-transform of that rank's workers reloads whenever it changes. In DDP every rank gathers the records of all
-ranks (``torch.distributed``) and applies the same deterministic update, so all ranks hold the same bank and
-no file has to be shared between nodes. The bank is saved in checkpoints and restored exactly on
+transform of that rank's workers reloads whenever it changes. In DDP each rank accumulates the teacher
+records of its own images; at each refresh (and at each iteration a ``CheckpointHook`` saves) every rank
+gathers what all ranks added (``torch.distributed``, one exchange) and applies the same deterministic update,
+so all ranks hold the same bank and no file has to be shared between nodes. Other iterations exchange
+nothing. The bank is saved in checkpoints and restored exactly on
 ``--resume``; ``load_from`` (fine-tuning from weights) starts a new bank.
 """
 
@@ -21,7 +23,7 @@ from typing import Optional
 import numpy as np
 from mmdet.registry import HOOKS
 from mmengine.dist import all_gather_object, get_rank, get_world_size
-from mmengine.hooks import Hook
+from mmengine.hooks import CheckpointHook, Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
@@ -174,30 +176,50 @@ class CropBankHook(Hook):
             old._shutdown_workers()
         loop.dataloader_iterator = type(loop.dataloader_iterator)(loader)
 
+    @staticmethod
+    def _checkpoint_due(runner, batch_idx: int) -> bool:
+        """True when a ``CheckpointHook`` saves after this iteration (its own rule, asked of it)."""
+        for hook in runner.hooks:
+            if not isinstance(hook, CheckpointHook):
+                continue
+            if hook.by_epoch:
+                if hook.end_of_epoch(runner.train_dataloader, batch_idx):
+                    return True
+            elif hook.every_n_train_iters(runner, hook.interval, hook.save_begin) or (
+                hook.save_last and hook.is_last_train_iter(runner)
+            ):
+                return True
+        return False
+
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
-        """Gather this iteration's teacher records from all ranks, update, refresh every N iterations."""
-        records = self._model(runner).pop_cropbank_records()
-        if get_world_size() > 1:
-            records = [rec for rank_records in all_gather_object(records) for rec in rank_records]
-        self.bank.add_teacher_records(records, self.conf_thr)
-        if (runner.iter + 1) % self.refresh_interval == 0:
-            self.bank.refresh()
-            self._publish()
-            runner.message_hub.update_info('cropbank_version', self.bank.version)
-            self.history.append(
-                {
-                    'iter': runner.iter + 1,
-                    'pr': [None if np.isnan(v) else float(v) for v in self.bank.pr],
-                    'mu': self.bank.mu.tolist(),
-                    'sizes': self.bank.sizes().tolist(),
-                }
-            )
-            print_log(
-                f'CropBank v{self.bank.version}: records per class {self.bank.sizes().tolist()}, '
-                f'PR ({self.bank.pr_form}) {np.round(self.bank.pr, 3).tolist()}, '
-                f'mu {np.round(self.bank.mu, 3).tolist()}',
-                logger='current',
-            )
+        """Add this rank's teacher records; refresh every N iterations, sync the ranks before checkpoints.
+
+        Ranks exchange their additions only at a refresh and right before a checkpoint is saved (so the
+        checkpoint, written by rank 0, holds every rank's part of the window).
+        """
+        self.bank.add_teacher_records(self._model(runner).pop_cropbank_records(), self.conf_thr)
+        gather = all_gather_object if get_world_size() > 1 else None
+        if (runner.iter + 1) % self.refresh_interval != 0:
+            if self._checkpoint_due(runner, batch_idx):
+                self.bank.sync(gather)
+            return
+        self.bank.refresh(gather)
+        self._publish()
+        runner.message_hub.update_info('cropbank_version', self.bank.version)
+        self.history.append(
+            {
+                'iter': runner.iter + 1,
+                'pr': [None if np.isnan(v) else float(v) for v in self.bank.pr],
+                'mu': self.bank.mu.tolist(),
+                'sizes': self.bank.sizes().tolist(),
+            }
+        )
+        print_log(
+            f'CropBank v{self.bank.version}: records per class {self.bank.sizes().tolist()}, '
+            f'PR ({self.bank.pr_form}) {np.round(self.bank.pr, 3).tolist()}, '
+            f'mu {np.round(self.bank.mu, 3).tolist()}',
+            logger='current',
+        )
 
     def after_train(self, runner) -> None:
         """Write ``<bank folder>/stats.json`` (rank 0): PR / mu / bank sizes per refresh and the class
