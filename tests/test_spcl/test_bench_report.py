@@ -52,3 +52,67 @@ def test_report_merges_the_rows_of_several_logs(tmp_path, capsys):
     assert summary['SpCL (UDA)']['seeds'] == [0, 1, 2]
     assert summary['goal'] is True
     assert 'mean over seeds [0, 1, 2]' in capsys.readouterr().out
+
+
+AFTER_EPOCH_LOG = """
+SpCL epoch 0: 58 clusters, 821 un-clustered instances, independence threshold 0.1000 (1.0 s)
+SpCL epoch 0 pseudo-label quality: ARI 0.1140 NMI 0.7830
+SpCL after epoch 0: memory ARI {mem:.4f} NMI 0.7000 (24 clusters) | \
+fresh eval features ARI {fresh:.4f} NMI 0.7900 (55 clusters) (2.0 s)
+"""
+
+
+@pytest.mark.parametrize('mem, fresh, passed', [(0.052, 0.122, False), (0.110, 0.122, True)])
+def test_after_epoch_measurements_are_parsed_and_gated(mem, fresh, passed):
+    row = dict(arm='SpCL (UDA)', seed=0, **bench.parse_log(AFTER_EPOCH_LOG.format(mem=mem, fresh=fresh)))
+    assert row['after_epoch'] == [
+        dict(
+            epoch=0,
+            memory_ARI=mem,
+            memory_NMI=0.7,
+            memory_clusters=24,
+            fresh_ARI=fresh,
+            fresh_NMI=0.79,
+            fresh_clusters=55,
+        )
+    ]
+    gate = bench.memory_gate(row)
+    assert gate['passed'] is passed
+    assert gate['memory_ARI'] == mem and gate['fresh_ARI'] == fresh
+
+
+def test_gate_is_undecided_without_an_epoch_0_measurement():
+    assert bench.memory_gate(dict(after_epoch=[]))['passed'] is None
+
+
+def accuracy_args(tmp_path, **kw):
+    args = bench.argparse.Namespace(
+        data_root=str(tmp_path),
+        backbone='lite0',
+        iters=30,
+        batch=32,
+        eps=0.4,
+        refresh_memory=False,
+        seeds=[0, 1, 2],
+        skip_gate=False,
+        gate_json=None,
+    )
+    for k, v in kw.items():
+        setattr(args, k, v)
+    return args
+
+
+def test_multi_seed_accuracy_needs_a_passed_gate_of_the_same_schedule(tmp_path):
+    args = accuracy_args(tmp_path)
+    with pytest.raises(SystemExit, match='needs a passed memory-quality gate'):
+        bench.check_gate_json(args)
+    gate_json = tmp_path / 'gate.json'
+    bench.write_json(str(gate_json), dict(schedule=bench.schedule_key(args), gate=dict(passed=False)))
+    with pytest.raises(SystemExit, match='did not pass'):
+        bench.check_gate_json(accuracy_args(tmp_path, gate_json=str(gate_json)))
+    bench.write_json(str(gate_json), dict(schedule=bench.schedule_key(args), gate=dict(passed=True)))
+    bench.check_gate_json(accuracy_args(tmp_path, gate_json=str(gate_json)))  # passes
+    with pytest.raises(SystemExit, match='rerun the gate'):
+        bench.check_gate_json(accuracy_args(tmp_path, gate_json=str(gate_json), iters=84))
+    bench.check_gate_json(accuracy_args(tmp_path, seeds=[0]))  # one seed: no gate needed
+    bench.check_gate_json(accuracy_args(tmp_path, skip_gate=True))

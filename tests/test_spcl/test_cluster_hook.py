@@ -111,3 +111,86 @@ def test_label_quality_is_ari_and_nmi_against_the_true_identities():
     assert perfect == dict(ari=pytest.approx(1.0), nmi=pytest.approx(1.0))
     merged = SpCLClusterHook._label_quality(runner, np.zeros(truth.size, dtype=np.int64))
     assert merged['ari'] == pytest.approx(0.0) and merged['nmi'] == pytest.approx(0.0)
+
+
+def fresh_hook(refresh, fresh_feats, calls=None, **kwargs):
+    """A hook whose eval-mode extraction returns ``fresh_feats`` (scaled: the hook must L2-normalise)."""
+    hook = SpCLClusterHook(pipeline=[], k1=K1, k2=K2, refresh_memory=refresh, **kwargs)
+
+    def extract(model, cfg):
+        if calls is not None:
+            calls.append(cfg)
+        return 3.0 * fresh_feats, torch.zeros(len(fresh_feats), dtype=torch.long)
+
+    hook._extract = extract
+    hook._domain_cfgs = lambda runner: ['target']
+    return hook
+
+
+@pytest.mark.parametrize('refresh', [True, False])
+def test_refresh_memory_overwrites_target_rows_with_fresh_eval_features_before_clustering(refresh):
+    runner = make_runner(f'spcl_hook_refresh_{refresh}')
+    runner.iter, runner.epoch = 10, 1
+    memory = runner.model.memory
+    memory.features[NUM_SOURCE:] = EPOCH1  # the momentum-averaged rows after an epoch
+    source_rows = memory.features[:NUM_SOURCE].clone()
+    calls = []
+    hook = fresh_hook(refresh, EPOCH0, calls)
+    hook.before_train_epoch(runner)
+    expected_rows = EPOCH0 if refresh else EPOCH1
+    torch.testing.assert_close(memory.features[NUM_SOURCE:], F.normalize(expected_rows))
+    assert torch.equal(memory.features[:NUM_SOURCE], source_rows)  # source centroids untouched
+    assert len(calls) == (1 if refresh else 0)
+    # the clustering saw the rows the memory now holds
+    np.testing.assert_array_equal(
+        memory.labels[NUM_SOURCE:].numpy() - NUM_SOURCE, clustering(expected_rows)[0]
+    )
+
+
+def test_refresh_skips_the_epoch_right_after_the_initial_extraction():
+    runner = make_runner('spcl_hook_refresh_init')
+    runner.iter = 0
+    hook = fresh_hook(True, EPOCH1)
+    hook._memory_just_extracted = True  # as before_train leaves it after filling the memory
+    hook.before_train_epoch(runner)
+    torch.testing.assert_close(runner.model.memory.features[NUM_SOURCE:], EPOCH0)
+    runner.iter, runner.epoch = 5, 1
+    hook.before_train_epoch(runner)  # the next epoch refreshes
+    torch.testing.assert_close(runner.model.memory.features[NUM_SOURCE:], F.normalize(EPOCH1))
+
+
+def test_set_target_features_checks_the_shape():
+    memory = make_runner('spcl_hook_set_rows').model.memory
+    with pytest.raises(ValueError, match='one per target row'):
+        memory.set_target_features(EPOCH0[:-1])
+
+
+def test_after_epoch_measures_memory_and_fresh_features_with_the_same_clustering():
+    truth = np.repeat(np.arange(8), 8)
+
+    class Target:
+        def __len__(self):
+            return truth.size
+
+        def get_data_info(self, i):
+            return dict(pid=int(truth[i]))
+
+    runner = make_runner('spcl_hook_after_epoch')
+    runner.train_dataloader.dataset = Target()
+    runner.iter = 7
+    memory = runner.model.memory
+    hook = fresh_hook(False, EPOCH1, label_quality=True)
+    hook.before_train_epoch(runner)  # epoch 0 sets the threshold
+    thr = hook.indep_threshold
+    rows_before = memory.features.clone()
+    labels_before = memory.labels.clone()
+    hook.after_train_epoch(runner)
+    assert hook.indep_threshold == thr  # measuring never moves the threshold
+    assert torch.equal(memory.features, rows_before) and torch.equal(memory.labels, labels_before)
+    hub = runner.message_hub
+    want_mem = SpCLClusterHook._label_quality(runner, clustering(EPOCH0, thr)[0])
+    want_fresh = SpCLClusterHook._label_quality(runner, clustering(EPOCH1, thr)[0])
+    assert hub.get_scalar('train/spcl_memory_ari').current() == pytest.approx(want_mem['ari'])
+    assert hub.get_scalar('train/spcl_fresh_ari').current() == pytest.approx(want_fresh['ari'])
+    assert hub.get_scalar('train/spcl_fresh_nmi').current() == pytest.approx(want_fresh['nmi'])
+    assert want_mem['ari'] != pytest.approx(want_fresh['ari'])  # the two measurements are distinguishable

@@ -12,7 +12,15 @@
     reliability criterion, SpCL (UDA) and SpCL USL on the target alone; reports target mAP / top-1 (Market
     protocol) per seed and mean +- sd, and per epoch the number of clusters / un-clustered instances and
     the pseudo labels' ARI / NMI against the true target identities. ``--epochs`` / ``--iters`` /
-    ``--batch`` scale it to CPUs; ``--eps`` sets the target domain's DBSCAN eps.
+    ``--batch`` scale it to CPUs; ``--eps`` sets the target domain's DBSCAN eps. After every epoch it also
+    clusters the memory's target rows and a fresh eval-mode extraction the same way (Jaccard + DBSCAN +
+    reliability, as the hook does) and records both ARI / NMI; ``--out`` writes the rows to a JSON file.
+    ``--refresh-memory`` turns on ``SpCLClusterHook(refresh_memory=True)`` in every clustering arm.
+(f) ``gate``: the memory-quality gate to pass before a multi-seed ``accuracy`` run: the UDA arm, seed 0,
+    ``--epochs`` (default 1); passes when the clustered memory's ARI after epoch 0 is at least
+    ``--gate-ratio`` (0.8) x the ARI of clustered fresh eval-mode features. Prints the result, writes the JSON
+    (``--out``), exits with status 1 when it fails; ``accuracy`` with several seeds needs ``--gate-json`` of a
+    passed gate with the same data and schedule (or ``--skip-gate``).
 (e) ``eps-sweep``: clusters / outliers / ARI / NMI of the target training images under the untrained model
     (ImageNet Lite0 by default) for several DBSCAN eps, to choose the target domain's eps.
 (d) ``jaccard-compare``: the torch (old) and compiled CPU (new) Jaccard distance + clustering in one
@@ -22,7 +30,9 @@ Runs on CUDA when available (``--device auto``), else on CPU at the sizes given.
 
     python tools/benchmarks/spcl_bench.py clustering --sizes 12936 50000
     python tools/benchmarks/spcl_bench.py update --batch 256
-    python tools/benchmarks/spcl_bench.py accuracy --data-root data/composited_reid --epochs 20 --seeds 0 1 2
+    python tools/benchmarks/spcl_bench.py gate --data-root data/composited_reid --out gate.json
+    python tools/benchmarks/spcl_bench.py accuracy --data-root data/composited_reid --epochs 20 \
+        --seeds 0 1 2 --gate-json gate.json
     python tools/benchmarks/spcl_bench.py jaccard-compare --sizes 5000 12936 --threads 1
 """
 
@@ -351,6 +361,8 @@ def arm_options(args, kind: str, seed: int) -> list:
         ]
     if kind != 'source':
         opts += [f'custom_hooks.0.eps={args.eps}', 'custom_hooks.0.label_quality=True']
+        if getattr(args, 'refresh_memory', False):
+            opts.append('custom_hooks.0.refresh_memory=True')
     if uda:
         opts += [
             f'train_dataloader.dataset.source.data_root={root}/source/',
@@ -387,6 +399,24 @@ def parse_log(log: str) -> dict:
     clusters = re.findall(r'SpCL epoch (\d+): (\d+) clusters, (\d+) un-clustered', log)
     pattern = r'SpCL epoch (\d+) pseudo-label quality: ARI ([-0-9.]+) NMI ([-0-9.]+)'
     quality = {int(e): (float(a), float(n)) for e, a, n in re.findall(pattern, log)}
+    after = re.findall(
+        r'SpCL after epoch (\d+): memory ARI ([-0-9.]+) NMI ([-0-9.]+) \((\d+) clusters\) \| fresh eval '
+        r'features ARI ([-0-9.]+) NMI ([-0-9.]+) \((\d+) clusters\)',
+        log,
+    )
+    if after:
+        out['after_epoch'] = [
+            dict(
+                epoch=int(e),
+                memory_ARI=float(ma),
+                memory_NMI=float(mn),
+                memory_clusters=int(mc),
+                fresh_ARI=float(fa),
+                fresh_NMI=float(fn),
+                fresh_clusters=int(fc),
+            )
+            for e, ma, mn, mc, fa, fn, fc in after
+        ]
     if clusters:
         out['epochs'] = [
             dict(
@@ -400,33 +430,158 @@ def parse_log(log: str) -> dict:
     return out
 
 
+#: The memory-quality gate: the clustered memory's ARI after epoch 0 >= GATE_RATIO x that of fresh features.
+GATE_RATIO = 0.8
+
+
+def memory_gate(row: dict, ratio: float = GATE_RATIO) -> dict:
+    """The gate of one run: memory ARI >= ``ratio`` x fresh eval-feature ARI, after epoch 0.
+
+    Args:
+        row (dict): An accuracy row with ``after_epoch`` measurements (see :func:`parse_log`).
+        ratio (float): Required fraction of the fresh features' ARI. Defaults to 0.8.
+
+    Returns:
+        dict: ``memory_ARI``, ``fresh_ARI``, ``ratio`` and ``passed`` (None when epoch 0 was not measured).
+    """
+    first = [e for e in row.get('after_epoch', []) if e['epoch'] == 0]
+    if not first:
+        return dict(memory_ARI=None, fresh_ARI=None, ratio=ratio, passed=None)
+    m, f = first[0]['memory_ARI'], first[0]['fresh_ARI']
+    return dict(memory_ARI=m, fresh_ARI=f, ratio=ratio, passed=bool(m >= ratio * f))
+
+
+def print_memory_quality(rows: list, ratio: float = GATE_RATIO) -> None:
+    """Per run: clustered memory vs clustered fresh eval features after every epoch, and the gate."""
+    for row in rows:
+        if not row.get('after_epoch'):
+            continue
+        print(f'\n{row["arm"]}, seed {row["seed"]}: clustered memory vs fresh eval features after each epoch')
+        print(
+            '| epoch | memory ARI | memory NMI | memory clusters | fresh ARI | fresh NMI | fresh clusters |'
+        )
+        print('| --- | --- | --- | --- | --- | --- | --- |')
+        for e in row['after_epoch']:
+            print(
+                f'| {e["epoch"]} | {e["memory_ARI"]:.3f} | {e["memory_NMI"]:.3f} | {e["memory_clusters"]} | '
+                f'{e["fresh_ARI"]:.3f} | {e["fresh_NMI"]:.3f} | {e["fresh_clusters"]} |'
+            )
+        g = row.get('gate') or memory_gate(row, ratio)
+        if g['passed'] is not None:
+            print(
+                f'gate (memory ARI >= {g["ratio"]:g} x fresh ARI after epoch 0): {g["memory_ARI"]:.3f} vs '
+                f'{g["ratio"]:g} x {g["fresh_ARI"]:.3f} = {g["ratio"] * g["fresh_ARI"]:.3f}: '
+                f'{"PASSED" if g["passed"] else "FAILED"}'
+            )
+
+
+def schedule_key(args) -> dict:
+    """What a gate result must share with an accuracy run to stand for it."""
+    return dict(
+        data_root=osp.abspath(args.data_root),
+        backbone=args.backbone,
+        iters=args.iters,
+        batch=args.batch,
+        eps=args.eps,
+        refresh_memory=bool(args.refresh_memory),
+    )
+
+
+def check_gate_json(args) -> None:
+    """Refuse a multi-seed accuracy run without a passed gate of the same data and schedule."""
+    if len(args.seeds) < 2 or args.skip_gate:
+        return
+    if not args.gate_json:
+        raise SystemExit(
+            'accuracy with several seeds needs a passed memory-quality gate: run `spcl_bench.py gate ... '
+            '--out GATE.json` with the same --data-root / --backbone / --iters / --batch / --eps / '
+            '--refresh-memory, '
+            'then pass --gate-json GATE.json (or --skip-gate to run anyway)'
+        )
+    with open(args.gate_json) as f:
+        gate = json.load(f)
+    if gate.get('schedule') != schedule_key(args):
+        raise SystemExit(
+            f'--gate-json {args.gate_json} was measured with {gate.get("schedule")}, this run uses '
+            f'{schedule_key(args)}: rerun the gate with these settings'
+        )
+    if not gate.get('gate', {}).get('passed'):
+        raise SystemExit(
+            f'the memory-quality gate in {args.gate_json} did not pass ({gate.get("gate")}): the clustered '
+            'memory is much worse than fresh features; change the schedule (iterations, batch, target set) '
+            'or use --refresh-memory, or pass --skip-gate to run anyway'
+        )
+
+
+def write_json(path: str, payload: dict) -> None:
+    """Write a run's JSON (directories created)."""
+    if path:
+        os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+        with open(path, 'w') as f:
+            json.dump(payload, f, indent=1)
+
+
+def train_arm(args, name: str, config: str, kind: str, seed: int) -> dict:
+    """Train (or evaluate) one arm for one seed; its parsed row (log kept under ``--work-root`` if set)."""
+    if args.work_root:
+        work = osp.join(
+            osp.abspath(args.work_root), f'{re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_")}_s{seed}'
+        )
+        os.makedirs(work, exist_ok=True)
+    else:
+        work = tempfile.mkdtemp(prefix='spcl_acc_')
+    opts = arm_options(args, kind, seed)
+    env = {**os.environ, 'PYTHONPATH': REPO, 'OMP_NUM_THREADS': str(args.threads)}
+    if kind == 'eval':
+        cmd = [sys.executable, __file__, 'eval-untrained', osp.join(REPO, config), work, *opts]
+    else:
+        cmd = [sys.executable, osp.join(REPO, 'tools/train.py'), osp.join(REPO, config)]
+        cmd += ['--work-dir', work, '--cfg-options', *opts]
+    t = time.time()
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    log = res.stdout + res.stderr
+    with open(osp.join(work, 'bench_output.log'), 'w') as f:
+        f.write(log)
+    row = dict(arm=name, backbone=args.backbone, seed=seed, config=config, work_dir=work)
+    row.update(parse_log(log))
+    row['minutes'] = round((time.time() - t) / 60, 1)
+    if row.get('after_epoch'):
+        row['gate'] = memory_gate(row, args.gate_ratio)
+    if res.returncode or 'mAP' not in row:
+        row['error'] = log[-1500:]
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def run_gate(args) -> dict:
+    """The memory-quality gate: the UDA arm, one seed; prints and writes the result; exit 1 when it fails."""
+    config, kind = ARMS[args.backbone]['SpCL (UDA)']
+    row = train_arm(args, 'SpCL (UDA)', config, kind, args.seeds[0])
+    print_memory_quality([row], args.gate_ratio)
+    gate = row.get('gate') or memory_gate(row, args.gate_ratio)
+    out = dict(schedule=schedule_key(args), epochs=args.epochs, seed=args.seeds[0], gate=gate, rows=[row])
+    write_json(args.out, out)
+    if gate['passed'] is None:
+        raise SystemExit('the gate run recorded no after-epoch measurement: see ' + row['work_dir'])
+    if not gate['passed']:
+        raise SystemExit(1)
+    return out
+
+
 def run_accuracy(args) -> list:
     """Train / evaluate the arms for each seed; per seed and mean +- sd of target mAP / top-1."""
+    check_gate_json(args)
     arms = ARMS[args.backbone]
     rows = []
     for seed in args.seeds:
         for name, (config, kind) in arms.items():
             if args.arms and name not in args.arms:
                 continue
-            work = tempfile.mkdtemp(prefix='spcl_acc_')
-            opts = arm_options(args, kind, seed)
-            env = {**os.environ, 'PYTHONPATH': REPO, 'OMP_NUM_THREADS': str(args.threads)}
-            if kind == 'eval':
-                cmd = [sys.executable, __file__, 'eval-untrained', osp.join(REPO, config), work, *opts]
-            else:
-                cmd = [sys.executable, osp.join(REPO, 'tools/train.py'), osp.join(REPO, config)]
-                cmd += ['--work-dir', work, '--cfg-options', *opts]
-            t = time.time()
-            res = subprocess.run(cmd, capture_output=True, text=True, env=env)
-            log = res.stdout + res.stderr
-            row = dict(arm=name, backbone=args.backbone, seed=seed, config=config)
-            row.update(parse_log(log))
-            row['minutes'] = round((time.time() - t) / 60, 1)
-            if res.returncode or 'mAP' not in row:
-                row['error'] = log[-1500:]
-            rows.append(row)
-            print(json.dumps(row), flush=True)
-    accuracy_report(rows, args.min_gap_sd)
+            rows.append(train_arm(args, name, config, kind, seed))
+            write_json(args.out, dict(schedule=schedule_key(args), epochs=args.epochs, rows=rows))
+    summary = accuracy_report(rows, args.min_gap_sd)
+    print_memory_quality(rows, args.gate_ratio)
+    write_json(args.out, dict(schedule=schedule_key(args), epochs=args.epochs, rows=rows, summary=summary))
     return rows
 
 
@@ -565,6 +720,32 @@ def run_eps_sweep(args) -> list:
     return rows
 
 
+def training_options(q, epochs: int) -> None:
+    """Options shared by ``accuracy`` and ``gate``: data, model, schedule, clustering, output."""
+    q.add_argument('--data-root', default='data/composited_reid')
+    q.add_argument('--backbone', choices=sorted(ARMS), default='lite0', help='pretrained Lite0 or random R18')
+    q.add_argument('--epochs', type=int, default=epochs)
+    q.add_argument('--iters', type=int, default=100)
+    q.add_argument('--batch', type=int, default=64, help='images per domain per batch')
+    q.add_argument('--width', type=int, default=64, help='ResNet-18 base channels (64 = standard; r18 only)')
+    q.add_argument('--eps', type=float, default=0.6, help='DBSCAN eps of the target domain (paper: 0.6)')
+    q.add_argument('--workers', type=int, default=2)
+    q.add_argument('--threads', type=int, default=2, help='OMP_NUM_THREADS of each run')
+    q.add_argument('--seeds', type=int, nargs='+', default=[0])
+    q.add_argument(
+        '--refresh-memory',
+        action='store_true',
+        help='SpCLClusterHook(refresh_memory=True): cluster fresh eval-mode features (not the official code)',
+    )
+    q.add_argument(
+        '--gate-ratio', type=float, default=GATE_RATIO, help='gate: memory ARI >= this x fresh ARI'
+    )
+    q.add_argument('--out', help='write the rows (per-epoch memory / fresh ARI, gate) to this JSON file')
+    q.add_argument(
+        '--work-root', help="keep each run's work dir and log under this folder (default: a temp dir)"
+    )
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest='cmd', required=True)
@@ -588,17 +769,12 @@ def main(argv=None):
     u.add_argument('--repeats', type=int, default=51)
     u.add_argument('--device', default='auto')
     a = sub.add_parser('accuracy')
-    a.add_argument('--data-root', default='data/composited_reid')
-    a.add_argument('--backbone', choices=sorted(ARMS), default='lite0', help='pretrained Lite0 or random R18')
-    a.add_argument('--epochs', type=int, default=20)
-    a.add_argument('--iters', type=int, default=100)
-    a.add_argument('--batch', type=int, default=64, help='images per domain per batch')
-    a.add_argument('--width', type=int, default=64, help='ResNet-18 base channels (64 = standard; r18 only)')
-    a.add_argument('--eps', type=float, default=0.6, help='DBSCAN eps of the target domain (paper: 0.6)')
-    a.add_argument('--workers', type=int, default=2)
-    a.add_argument('--threads', type=int, default=2, help='OMP_NUM_THREADS of each run')
-    a.add_argument('--seeds', type=int, nargs='+', default=[0])
+    g = sub.add_parser('gate', help='the memory-quality gate (run before a multi-seed accuracy run)')
+    for q in (a, g):
+        training_options(q, epochs=20 if q is a else 1)
     a.add_argument('--arms', nargs='+', choices=ARM_NAMES, help='run only these (default: all)')
+    a.add_argument('--gate-json', help='JSON of a passed `gate` run (required with several seeds)')
+    a.add_argument('--skip-gate', action='store_true', help='run several seeds without a passed gate')
     a.add_argument(
         '--min-gap-sd', type=float, default=2.0, help='target: each ordering gap > this x its seed sd'
     )
@@ -633,6 +809,8 @@ def main(argv=None):
         run_update(args)
     elif args.cmd == 'report':
         run_report(args)
+    elif args.cmd == 'gate':
+        run_gate(args)
     else:
         run_accuracy(args)
 

@@ -6,7 +6,11 @@
 * ``before_train_epoch``: sparse k-reciprocal Jaccard distance of the memory's target rows, DBSCAN at eps and
   eps -/+ gap, reliability criterion (independence threshold from the first clustering, then fixed); the
   pseudo labels go to the memory and to the :class:`~mmssod.datasets.reid_uda.PseudoIdentitySampler`;
-  numbers of clusters / outliers and the threshold are logged.
+  numbers of clusters / outliers and the threshold are logged. With ``refresh_memory=True`` the memory's
+  target rows are first overwritten by an eval-mode extraction (off by default, as in the official code).
+* ``after_train_epoch`` (``label_quality=True``, benchmarks only): the memory's target rows and a fresh
+  eval-mode extraction are each clustered as above and scored against the true identities (ARI / NMI), to
+  show how far the momentum-averaged, augmented memory lags behind the model.
 * ``after_train_iter``: the momentum update of the batch, after the backward pass and optimizer step.
 * Checkpoints: memory features and labels are buffers of the model; the threshold is saved under
   ``checkpoint['spcl']`` and restored on resume.
@@ -65,7 +69,16 @@ class SpCLClusterHook(Hook):
         num_workers (int): Workers of the initialisation pass. Defaults to 0.
         label_quality (bool): Also log the pseudo labels' agreement with the target set's true identities
             (``pid`` of its data infos): adjusted Rand index and normalised mutual information, for
-            benchmarks; training never reads them. Defaults to False.
+            benchmarks; training never reads them. After every epoch it also clusters the memory's target
+            rows and a fresh eval-mode extraction of the target images the same way and logs the ARI / NMI
+            of both (one extra extraction and two extra clusterings per epoch). Defaults to False.
+        refresh_memory (bool): Before each clustering from the second epoch on (and after a resume),
+            overwrite the memory's target rows with the L2-normalised features of the model in eval mode
+            over the un-augmented target images (``pipeline``), so that clustering sees the current model
+            rather than momentum averages of augmented training-mode views. The official code clusters the
+            memory as it is, so this is off by default; it helps when each target image is drawn only about
+            once per epoch or less (small ``iters_per_epoch x batch / N_t``). Costs one pass over the target
+            images per epoch. Defaults to False.
     """
 
     priority = 'NORMAL'
@@ -84,6 +97,7 @@ class SpCLClusterHook(Hook):
         batch_size: int = 64,
         num_workers: int = 0,
         label_quality: bool = False,
+        refresh_memory: bool = False,
     ) -> None:
         if not 0 < eps_gap < eps:
             raise ValueError(f'SpCLClusterHook needs 0 < eps_gap < eps, got eps={eps}, eps_gap={eps_gap}')
@@ -94,7 +108,11 @@ class SpCLClusterHook(Hook):
         self.use_dataset_labels = use_dataset_labels
         self.batch_size, self.num_workers = batch_size, num_workers
         self.label_quality = label_quality
+        self.refresh_memory = refresh_memory
         self.indep_threshold: Optional[float] = None
+        # (runner.iter, features) of the last eval-mode target extraction, reused within one iteration
+        self._fresh: Optional[tuple] = None
+        self._memory_just_extracted = False  # the rows are an eval-mode extraction already: no refresh
 
     # ----------------------------------------------------------------------------------------- helpers
     @staticmethod
@@ -144,6 +162,13 @@ class SpCLClusterHook(Hook):
         model.train(was_training)
         return torch.cat(feats), torch.as_tensor(labels, dtype=torch.long)
 
+    def _fresh_target_features(self, runner, model) -> torch.Tensor:
+        """L2-normalised eval-mode features of the un-augmented target (rank 0, cached per iter)."""
+        if self._fresh is None or self._fresh[0] != runner.iter:
+            feats = self._extract(model, self._domain_cfgs(runner)[-1])[0]
+            self._fresh = (runner.iter, torch.nn.functional.normalize(feats.float(), dim=1))
+        return self._fresh[1]
+
     # ------------------------------------------------------------------------------------------- hooks
     def before_train(self, runner) -> None:
         """Fill the memory (unless resumed) and hand the current target labels to the sampler."""
@@ -167,6 +192,7 @@ class SpCLClusterHook(Hook):
             source = _broadcast_tensor(source, device) if len(parts) == 2 else None
             target = _broadcast_tensor(target, device)
             memory.init_memory(source, target)
+            self._memory_just_extracted = True
             runner.logger.info(
                 f'SpCL memory initialised: {int(memory.num_source)} source classes + {memory.num_target} '
                 f'target images ({time.time() - start:.1f} s)'
@@ -224,6 +250,13 @@ class SpCLClusterHook(Hook):
         model = self._model(runner)
         memory = model.memory
         start = time.time()
+        if self.refresh_memory and not self._memory_just_extracted:
+            fresh = self._fresh_target_features(runner, model) if get_rank() == 0 else None
+            memory.set_target_features(_broadcast_tensor(fresh, memory.features.device))
+            runner.logger.info(
+                f'SpCL epoch {runner.epoch}: target memory rows refreshed from eval-mode features'
+            )
+        self._memory_just_extracted = False
         labels, stats = None, {}
         if get_rank() == 0:
             labels, stats = self._cluster(runner, memory.features[int(memory.num_source) :].clone())
@@ -259,6 +292,37 @@ class SpCLClusterHook(Hook):
                 hub.update_scalar(f'train/spcl_{key}', stats[key])
         if self.indep_threshold is not None:
             hub.update_scalar('train/spcl_indep_threshold', self.indep_threshold)
+
+    def after_train_epoch(self, runner) -> None:
+        """With ``label_quality``: ARI / NMI of the clustered memory and of clustered fresh eval features.
+
+        Both go through the same Jaccard distance, DBSCAN and reliability criterion (with the fixed
+        independence threshold) as the next epoch's clustering; nothing of the training changes.
+        """
+        if not self.label_quality or self.use_dataset_labels or get_rank() != 0:
+            return
+        model = self._model(runner)
+        memory = model.memory
+        start = time.time()
+        results = {}
+        threshold = self.indep_threshold
+        for name, feats in (
+            ('memory', memory.features[int(memory.num_source) :].clone()),
+            ('fresh', self._fresh_target_features(runner, model)),
+        ):
+            labels, stats = self._cluster(runner, feats)
+            self.indep_threshold = threshold  # a measurement never sets the threshold
+            results[name] = dict(self._label_quality(runner, np.asarray(labels)), **stats)
+        mem, fresh = results['memory'], results['fresh']
+        runner.logger.info(
+            f'SpCL after epoch {runner.epoch}: memory ARI {mem["ari"]:.4f} NMI {mem["nmi"]:.4f} '
+            f'({mem.get("num_clusters", 0)} clusters) | fresh eval features ARI {fresh["ari"]:.4f} '
+            f'NMI {fresh["nmi"]:.4f} ({fresh.get("num_clusters", 0)} clusters) ({time.time() - start:.1f} s)'
+        )
+        for name, res in results.items():
+            for key in ('ari', 'nmi', 'num_clusters'):
+                if key in res:
+                    runner.message_hub.update_scalar(f'train/spcl_{name}_{key}', res[key])
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         """Momentum update of the memory rows of the batch (all ranks, gathered)."""

@@ -272,6 +272,21 @@ class HybridMemory(nn.Module):
         self.initialized.fill_(True)
 
     @torch.no_grad()
+    def set_target_features(self, target_features: Tensor) -> None:
+        """Overwrite the target rows (e.g. with a fresh eval-mode extraction); labels are kept.
+
+        Args:
+            target_features (Tensor): (N_t, D) target instance features, L2-normalised here.
+        """
+        if tuple(target_features.shape) != (self.num_target, self.num_features):
+            raise ValueError(
+                f'set_target_features expects ({self.num_target}, {self.num_features}) features (one per '
+                f'target row), got {tuple(target_features.shape)}'
+            )
+        s = int(self.num_source)
+        self.features[s:] = F.normalize(target_features.float(), dim=1).to(self.features)
+
+    @torch.no_grad()
     def set_target_labels(self, target_labels: Tensor) -> None:
         """Set the pseudo labels of the target rows; their class ids become ``S + label``.
 
