@@ -227,3 +227,89 @@ def test_test_only_arm_tests_the_paper_arms_checkpoint(demo_det_root, tmp_path, 
     assert all('modulate_at_test' in open(c[1]).read() for c in calls)
     assert tested['train_wall_s'] == paper['train_wall_s']
     assert tested['clean']['predictions'] == str(tmp_path / 'dino_paper-modulated-test_seed0_clean.pkl')
+
+
+def test_pilot_gate_and_image_bootstrap_interval():
+    """The gate needs a positive signed gap whose interval lies above 0; the image bootstrap resamples whole
+    images (identical images give a zero-width interval) and covers the pooled value."""
+    bench = _load_bench()
+    assert bench.pilot_gate(2.0, (0.5, 3.0))
+    assert not bench.pilot_gate(2.0, (-0.5, 3.0))  # interval includes 0
+    assert not bench.pilot_gate(-2.0, (-3.0, -1.0))  # under-confident
+    assert not bench.pilot_gate(float('nan'), (float('nan'), float('nan')))
+    same = [dict(confidences=np.array([0.9, 0.8]), is_tp=np.array([True, False]))] * 20
+    lo, hi = bench.image_bootstrap(same, lambda c, t: float(c.mean() - t.mean()), num_samples=30)
+    assert lo == pytest.approx(0.35) and hi == pytest.approx(0.35)
+    rng = np.random.default_rng(0)
+    varied = [
+        dict(confidences=rng.uniform(0.3, 1, k), is_tp=rng.uniform(size=k) < 0.5)
+        for k in rng.integers(0, 4, 80)
+    ]
+    pooled = np.concatenate([v['confidences'] for v in varied]).mean()
+    lo, hi = bench.image_bootstrap(varied, lambda c, t: float(c.mean()), num_samples=100)
+    assert lo < pooled < hi and hi - lo < 0.2
+    with pytest.raises(ValueError, match='level'):
+        bench.image_bootstrap(varied, lambda c, t: 0.0, level=1.0)
+
+
+def test_pilot_writes_a_json_per_checkpoint_the_curve_and_the_first_passing_checkpoint(
+    demo_det_root, tmp_path, monkeypatch
+):
+    """``--pilot`` with tiny settings (4 iterations, a checkpoint every 2): the training and the tests are
+    replaced by files with known calibration: at iteration 2 every ground-truth box at score 0.35
+    (under-confident), at iteration 4 every box plus one false positive per image at 0.95 (over-confident)."""
+    bench = _load_bench()
+    started, tested = [], []
+
+    class FinishedTraining:
+        returncode = 0
+
+        def poll(self):
+            return 0
+
+        def wait(self):
+            return 0
+
+    def fake_start_tool(cmd, log_path):
+        started.append(cmd)
+        run = cmd[cmd.index('--work-dir') + 1]
+        for it in (2, 4):
+            open(osp.join(run, f'iter_{it}.pth'), 'wb').close()
+        return FinishedTraining()
+
+    def fake_run_tool(cmd, log_path):
+        tested.append(cmd)
+        over = cmd[2].endswith('iter_4.pth')
+        _dump_from_ground_truth(
+            bench.ann_file(args, 'clean'),
+            cmd[cmd.index('--out') + 1],
+            lambda i, k, is_fp: 0.95 if over else (0.35 if not is_fp else 0.0),
+        )
+        return 'coco/bbox_mAP: 0.250\ncoco/bbox_mAP_50: 0.400\n'
+
+    monkeypatch.setattr(bench, 'start_tool', fake_start_tool)
+    monkeypatch.setattr(bench, 'run_tool', fake_run_tool)
+    argv = ['--pilot', '--data-root', demo_det_root, '--work-dir', str(tmp_path), '--seeds', '0']
+    argv += ['--pilot-iters', '4', '--pilot-interval', '2', '--bootstrap-samples', '50']
+    args = bench.parse_args(argv)
+    classes = [c['name'] for c in json.loads(open(bench.ann_file(args, 'clean')).read())['categories']]
+    summary = bench.run_pilot(args, classes, poll_s=0)
+    assert len(started) == 1 and [c[2][-10:] for c in tested] == ['iter_2.pth', 'iter_4.pth']
+    config = open(started[0][1]).read()
+    assert 'indices=100' in config and 'max_iters=4' in config and 'interval=2' in config
+    assert '(128, 128)' in config
+    run = tmp_path / 'pilot_dino_baseline_seed0'
+    under, over = (json.loads((run / f'pilot_iter{it}.json').read_text()) for it in (2, 4))
+    assert under['signed_gap'] == pytest.approx(35 - 100) and not under['gate']
+    assert under['signed_gap_interval'][1] < 0
+    assert over['signed_gap'] > 0 and over['signed_gap_interval'][0] > 0 and over['gate']
+    assert over['dece_interval'][0] <= over['dece'] <= over['dece_interval'][1]
+    assert over['num_images'] == 100 and over['epochs'] == pytest.approx(4 * 4 / 100)
+    assert summary['first_passing_iteration'] == 4 and [p['iteration'] for p in summary['points']] == [2, 4]
+    saved = json.loads((tmp_path / 'pilot_dino_baseline_seed0.json').read_text())
+    assert saved['first_passing_iteration'] == 4
+    assert open(summary['curve'], 'rb').read(8) == b'\x89PNG\r\n\x1a\n'
+    # a finished pilot is reused: no training, no test
+    (run / 'iter_4.pth').touch()
+    assert bench.run_pilot(bench.parse_args(argv), classes, poll_s=0)['points'] == summary['points']
+    assert len(started) == 1 and len(tested) == 2

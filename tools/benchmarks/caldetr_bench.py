@@ -44,6 +44,11 @@ Results on these data are "composited from real images".
         --num-train 20 --num-val 600 --height 256 --width 256 --objects 1 4 --object-size 48 112 \
         --imbalance-ratio 10 --val-imbalance-ratio 3 --percents 10 --folds 1
     python tools/benchmarks/caldetr_bench.py --seeds 0 1 2 --test-root data/composited_det_demo_test600
+    # pilot: is the baseline over-confident after long training on few images? (100 train images at 128 px,
+    # 2,500 iterations, a checkpoint every 500 tested on the 600-image set: signed gap and D-ECE with 95%
+    # image-bootstrap intervals, one JSON per checkpoint, a curve PNG; gate: signed gap > 0, interval above 0)
+    OMP_NUM_THREADS=1 python tools/benchmarks/caldetr_bench.py --pilot --seeds 0 --num-workers 1 \
+        --test-root data/composited_det_demo_test600 --work-dir work_dirs/cal_pilot
     # a short single-seed probe that checks the pipeline end to end
     python tools/benchmarks/caldetr_bench.py --seeds 0 --iters 60 --timing-steps 3 --timing-warmup 1
 """
@@ -147,7 +152,32 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--no-timing', action='store_true', help='skip the step timing (e.g. in runs that share the machine)'
     )
     p.add_argument('--work-dir', default='work_dirs/caldetr_bench')
+    pilot = p.add_argument_group(
+        'pilot',
+        'look for an over-confident regime: one arm, few train images, long training, a calibration '
+        'curve over checkpoints on the clean val set of --test-root (first seed of --seeds)',
+    )
+    pilot.add_argument('--pilot', action='store_true', help='run the pilot instead of the benchmark')
+    pilot.add_argument('--pilot-arm', choices=DEFAULT_ARMS, default='baseline')
+    pilot.add_argument('--pilot-iters', type=int, default=2500, help='training iterations of the pilot')
+    pilot.add_argument('--pilot-interval', type=int, default=500, help='iterations between checkpoints')
+    pilot.add_argument('--pilot-train-images', type=int, default=100, help='first N training images')
+    pilot.add_argument('--pilot-img-size', type=int, default=128, help='train and test image size (px)')
+    pilot.add_argument('--bootstrap-samples', type=int, default=200, help='image-bootstrap resamples')
+    pilot.add_argument('--bootstrap-level', type=float, default=0.95, help='coverage of the intervals')
     args = p.parse_args(argv)
+    if args.pilot:
+        for name in (
+            'pilot_iters',
+            'pilot_interval',
+            'pilot_train_images',
+            'pilot_img_size',
+            'bootstrap_samples',
+        ):
+            if getattr(args, name) < 1:
+                p.error(f'--{name.replace("_", "-")} must be at least 1')
+        if not 0 < args.bootstrap_level < 1:
+            p.error('--bootstrap-level must lie in (0, 1)')
     if 'baseline' not in args.arms and not args.train_only:
         p.error('--arms must include baseline (every comparison is against it)')
     args.data_root = args.data_root.rstrip('/') + '/'
@@ -649,14 +679,21 @@ def main(argv=None) -> dict:
         from tools.benchmarks.composited import ensure_demo_detection
 
         ensure_demo_detection(args.data_root.rstrip('/'), seed=0)
+    classes = list(
+        Config.fromfile(config_path(args, 'baseline')).train_dataloader.dataset.metainfo['classes']
+    )
+    if args.pilot:
+        if not osp.isfile(ann_file(args, 'clean')):
+            raise FileNotFoundError(
+                f'{eval_root(args)} has no val set ({ann_file(args, "clean")}); build it with '
+                'python tools/dataset_converters/composited_det.py --out DIR (see the module docstring)'
+            )
+        return run_pilot(args, classes)
     if not osp.isfile(ann_file(args, 'corrupted')):
         raise FileNotFoundError(
             f'{eval_root(args)} has no corrupted val set ({ann_file(args, "corrupted")}); build the set with '
             'python tools/dataset_converters/composited_det.py --out DIR --seed 0'
         )
-    classes = list(
-        Config.fromfile(config_path(args, 'baseline')).train_dataloader.dataset.metainfo['classes']
-    )
     if args.train_only:  # saved beside each run, for a later report that reuses them
         return {f'{s}/{a}': train_and_test(args, a, s) for s in args.seeds for a in args.arms}
     results = dict(
@@ -706,6 +743,335 @@ def save_diagrams(args, seed_result: dict, seed: int) -> list:
         title = f'{domain} val, seed {seed}, score >= {args.score_thr} (composited from real images)'
         paths.append(save_reliability_comparison(named, path, title=title, deces=deces))
     return paths
+
+
+# ---------------------------------------------------------------------------------------------------------
+# --pilot: does the baseline become over-confident in a small-data, long-training regime?
+
+#: what a pilot run's result depends on (a saved checkpoint result with other settings is recomputed)
+PILOT_KEYS = (
+    'family',
+    'pilot_arm',
+    'pilot_iters',
+    'pilot_interval',
+    'pilot_train_images',
+    'pilot_img_size',
+    'batch_size',
+    'lr',
+    'val_images',
+    'data_root',
+    'test_root',
+    'score_thr',
+    'iou_thr',
+    'num_bins',
+    'bootstrap_samples',
+    'bootstrap_level',
+)
+
+
+def pilot_dir(args, seed: int) -> str:
+    return osp.abspath(osp.join(args.work_dir, f'pilot_{args.family}_{args.pilot_arm}_seed{seed}'))
+
+
+def pilot_checkpoints(args) -> list:
+    """Iterations at which the pilot saves and evaluates a checkpoint: every ``--pilot-interval`` up to
+    ``--pilot-iters`` (the last iteration always)."""
+    its = list(range(args.pilot_interval, args.pilot_iters + 1, args.pilot_interval))
+    return its if its and its[-1] == args.pilot_iters else its + [args.pilot_iters]
+
+
+def pilot_config(args, seed: int) -> str:
+    """The pilot's config: the arm's config trained on the first ``--pilot-train-images`` training images at
+    ``--pilot-img-size`` px for ``--pilot-iters`` iterations (a checkpoint every ``--pilot-interval``, all
+    kept), tested on the clean val set of ``--test-root`` (or ``--data-root``) at the same size."""
+    root, troot, nw = args.data_root, eval_root(args), args.num_workers
+    size = (args.pilot_img_size, args.pilot_img_size)
+    train_pipeline = [
+        dict(type='LoadImageFromFile'),
+        dict(type='LoadAnnotations', with_bbox=True),
+        dict(type='Resize', scale=size, keep_ratio=True),
+        dict(type='RandomFlip', prob=0.5),
+        dict(type='PackDetInputs'),
+    ]
+    test_pipeline = [
+        dict(type='LoadImageFromFile'),
+        dict(type='Resize', scale=size, keep_ratio=True),
+        dict(type='LoadAnnotations', with_bbox=True),
+        dict(
+            type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')
+        ),
+    ]
+    val_idx = f', indices={args.val_images}' if args.val_images else ''
+    loader = f'num_workers={nw}, persistent_workers={nw > 0}'
+    ann = ann_file(args, 'clean')
+    lines = [
+        f'_base_ = [{config_path(args, args.pilot_arm)!r}]',
+        f'data_root = {root!r}',
+        f'train_dataloader = dict(batch_size={args.batch_size}, {loader}, dataset=dict(data_root={root!r},'
+        f' indices={args.pilot_train_images}, pipeline={train_pipeline!r}))',
+        f'test_dataloader = dict(batch_size=4, {loader}, dataset=dict(data_root={troot!r}{val_idx},'
+        f' pipeline={test_pipeline!r}))',
+        f"train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters={args.pilot_iters},"
+        f' val_interval={args.pilot_iters + 1})',
+        f"param_scheduler = [dict(type='MultiStepLR', by_epoch=False, begin=0, end={args.pilot_iters},"
+        f' milestones=[{int(args.pilot_iters * 0.85)}], gamma=0.1)]',
+        "default_hooks = dict(logger=dict(type='LoggerHook', interval=50), checkpoint=dict("
+        f"type='CheckpointHook', by_epoch=False, interval={args.pilot_interval}, max_keep_ckpts=-1))",
+        f'randomness = dict(seed={seed})',
+        f"test_evaluator = [dict(type='CocoMetric', ann_file={ann!r}, metric='bbox'), dict(type='DECEMetric',"
+        f" ann_file={ann!r}, prefix='dece', score_thr={args.score_thr}, iou_thr={args.iou_thr},"
+        f' num_bins={args.num_bins}, save_diagram=False)]',
+        'val_cfg = None',
+        'val_dataloader = None',
+        'val_evaluator = None',
+    ]
+    if args.lr is not None:
+        lines.append(f'optim_wrapper = dict(optimizer=dict(lr={args.lr}))')
+    os.makedirs(args.work_dir, exist_ok=True)
+    path = pilot_dir(args, seed) + '.py'
+    with open(path, 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+    return path
+
+
+def start_tool(cmd: list, log_path: str) -> subprocess.Popen:
+    """Start a tool in its own process (output to ``log_path``); the caller polls it."""
+    env = {**os.environ, 'PYTHONPATH': ROOT}
+    log = open(log_path, 'w')
+    return subprocess.Popen([sys.executable, *cmd], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def per_image_calibration_sets(args, predictions: str, classes) -> list:
+    """One matched calibration set (raw score >= thr) per predicted image, for an image-level bootstrap.
+
+    Returns:
+        list: per image, a dict with ``confidences`` and ``is_tp``, each of shape (K_i,).
+    """
+    from mmengine.fileio import load
+
+    from mmssod.evaluation.metrics import DECEMetric
+
+    metric = DECEMetric(
+        ann_file=ann_file(args, 'clean'),
+        score_thr=args.score_thr,
+        iou_thr=args.iou_thr,
+        num_bins=args.num_bins,
+        save_diagram=False,
+    )
+    metric.dataset_meta = dict(classes=classes)
+    metric.process({}, load(predictions))
+    out = []
+    for r in metric.results:
+        cal = metric.calibration_set([r])
+        out.append(dict(confidences=cal['confidences'], is_tp=cal['is_tp']))
+    return out
+
+
+def image_bootstrap(
+    per_image: list, statistic, num_samples: int = 200, level: float = 0.95, seed: int = 0
+) -> tuple:
+    """Percentile bootstrap interval of a statistic of the pooled detections, resampling whole images.
+
+    Detections of one image are not independent (they compete for the same ground truth), so the images are
+    the sampling unit: each resample draws len(per_image) images with replacement and pools their detections.
+
+    Args:
+        per_image (list): Per image, ``confidences`` (K_i,) and ``is_tp`` (K_i,).
+        statistic (callable): ``statistic(confidences (K,), is_tp (K,)) -> float`` on the pooled detections.
+        num_samples (int): Number of resamples. Defaults to 200.
+        level (float): Coverage of the interval, in (0, 1). Defaults to 0.95.
+        seed (int): Seed of the resampling. Defaults to 0.
+
+    Returns:
+        tuple: (low, high) quantiles at (1 - level) / 2 and (1 + level) / 2 of the resampled statistic, NaN
+        when no resample has a detection.
+    """
+    import numpy as np
+
+    if not 0 < level < 1:
+        raise ValueError(f'bootstrap level must lie in (0, 1), got {level}')
+    n = len(per_image)
+    values = []
+    for idx in np.random.default_rng(seed).integers(0, n, size=(num_samples, n)) if n else []:
+        conf = np.concatenate([per_image[i]['confidences'] for i in idx])
+        tp = np.concatenate([per_image[i]['is_tp'] for i in idx])
+        if conf.size:
+            values.append(statistic(conf, tp))
+    if not values:
+        return float('nan'), float('nan')
+    lo, hi = np.quantile(np.asarray(values, dtype=float), [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)
+
+
+def pilot_gate(signed_gap: float, interval: tuple) -> bool:
+    """The pilot's gate: the detections are over-confident (signed gap > 0) and the bootstrap interval of
+    the signed gap excludes 0 (its lower end > 0). NaN (no detection) fails."""
+    lo, hi = interval
+    return bool(signed_gap > 0 and lo > 0 and hi >= lo)
+
+
+def pilot_checkpoint_stats(args, predictions: str, classes) -> dict:
+    """Signed gap and D-ECE (x100) of one checkpoint's predictions, each with its image-bootstrap interval."""
+    import numpy as np
+
+    from mmssod.evaluation.functional import detection_ece, signed_calibration_gap
+
+    per_image = per_image_calibration_sets(args, predictions, classes)
+    conf = np.concatenate([p['confidences'] for p in per_image] or [np.zeros(0)])
+    tp = np.concatenate([p['is_tp'] for p in per_image] or [np.zeros(0, bool)])
+    nb = args.num_bins
+    out = dict(num_images=len(per_image), num_dets=int(conf.size))
+    out['precision'] = float(tp.mean()) if conf.size else float('nan')
+    out['mean_confidence'] = float(conf.mean()) if conf.size else float('nan')
+    for key, fn in (('signed_gap', signed_calibration_gap), ('dece', detection_ece)):
+        out[key] = 100 * fn(conf, tp, nb)
+        lo, hi = image_bootstrap(
+            per_image,
+            lambda c, t, fn=fn: fn(c, t, nb),
+            num_samples=args.bootstrap_samples,
+            level=args.bootstrap_level,
+        )
+        out[f'{key}_interval'] = [100 * lo, 100 * hi]
+    out['gate'] = pilot_gate(out['signed_gap'], out['signed_gap_interval'])
+    return out
+
+
+def pilot_checkpoint_done(run: str, it: int, finished: bool) -> bool:
+    """Whether ``iter_{it}.pth`` of a running training is completely written: MMEngine's ``last_checkpoint``
+    names it or a later one (it is written after the checkpoint), or the training has ended."""
+    ckpt = osp.join(run, f'iter_{it}.pth')
+    if not osp.isfile(ckpt):
+        return False
+    if finished:
+        return True
+    last = osp.join(run, 'last_checkpoint')
+    if not osp.isfile(last):
+        return False
+    found = re.findall(r'iter_(\d+)\.pth', open(last).read())
+    return bool(found) and int(found[-1]) >= it
+
+
+def pilot_evaluate(args, seed: int, it: int, classes) -> dict:
+    """Test checkpoint ``it`` on the clean val set, save its calibration JSON (reused with equal settings)."""
+    run = pilot_dir(args, seed)
+    done = osp.join(run, f'pilot_iter{it}.json')
+    settings = dict({k: getattr(args, k) for k in PILOT_KEYS}, seed=seed, iteration=it)
+    res = saved_run(done, settings)
+    if res is not None:
+        return res
+    pkl = osp.join(run, f'iter{it}_clean.pkl')
+    cmd = ['tools/test.py', pilot_config(args, seed), osp.join(run, f'iter_{it}.pth'), '--work-dir']
+    cmd += [osp.join(run, f'test_iter{it}'), '--out', pkl]
+    out = run_tool(cmd, osp.join(run, f'test_iter{it}.log'))
+    res = dict(
+        iteration=it,
+        epochs=it * args.batch_size / args.pilot_train_images,
+        ap=100 * parse_metric(out, 'coco/bbox_mAP'),
+        ap50=100 * parse_metric(out, 'coco/bbox_mAP_50'),
+        **pilot_checkpoint_stats(args, pkl, classes),
+        predictions=pkl,
+        settings=settings,
+        provenance='composited from real images',
+    )
+    with open(done, 'w') as f:
+        json.dump(res, f, indent=1)
+    return res
+
+
+def save_pilot_curve(args, points: list, seed: int) -> str:
+    """PNG: signed gap and D-ECE (x100) with their bootstrap intervals against the training iteration."""
+    import matplotlib
+
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    its = [p['iteration'] for p in points]
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    for key, label, color in (('signed_gap', 'signed gap', 'tab:red'), ('dece', 'D-ECE', 'tab:blue')):
+        vals = [p[key] for p in points]
+        lo = [p[key] - p[f'{key}_interval'][0] for p in points]
+        hi = [p[f'{key}_interval'][1] - p[key] for p in points]
+        ax.errorbar(its, vals, yerr=[lo, hi], marker='o', capsize=3, color=color, label=label)
+    ax.axhline(0, color='gray', lw=0.8, ls='--')
+    ax.set_xlabel(f'iteration (batch {args.batch_size}, {args.pilot_train_images} train images)')
+    ax.set_ylabel('x100 (> 0 signed gap: over-confident)')
+    pct = int(round(100 * args.bootstrap_level))
+    ax.set_title(
+        f'{arm_name(args, args.pilot_arm)}, {args.pilot_img_size} px, seed {seed}, {pct}% image-bootstrap '
+        'intervals\n(composited from real images, CPU scale)',
+        fontsize=9,
+    )
+    ax.legend()
+    fig.tight_layout()
+    path = osp.join(args.work_dir, f'pilot_curve_{args.family}_{args.pilot_arm}_seed{seed}.png')
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def run_pilot(args, classes, poll_s: float = 20.0) -> dict:
+    """Train one arm (``--pilot-arm``) in the pilot regime and evaluate each checkpoint as soon as it is
+    written (the test runs beside the training); write one JSON per checkpoint, a summary JSON and the curve.
+
+    A finished training (its last checkpoint present) is not repeated; evaluated checkpoints with equal
+    settings are reused.
+    """
+    seed = args.seeds[0]
+    run = pilot_dir(args, seed)
+    os.makedirs(run, exist_ok=True)
+    its = pilot_checkpoints(args)
+    proc = None
+    if not osp.isfile(osp.join(run, f'iter_{args.pilot_iters}.pth')):
+        cmd = ['tools/train.py', pilot_config(args, seed), '--work-dir', run]
+        proc = start_tool(cmd, run + '_train.log')
+    points, pending = [], list(its)
+    summary_path = osp.join(args.work_dir, f'pilot_{args.family}_{args.pilot_arm}_seed{seed}.json')
+    while pending:
+        finished = proc is None or proc.poll() is not None
+        if proc is not None and finished and proc.returncode != 0:
+            raise RuntimeError(f'pilot training failed (exit {proc.returncode}), log: {run}_train.log')
+        ready = [it for it in pending if pilot_checkpoint_done(run, it, finished)]
+        if not ready:
+            if finished:
+                raise FileNotFoundError(f'pilot training ended without checkpoints {pending} in {run}')
+            time.sleep(poll_s)
+            continue
+        for it in ready:
+            points.append(pilot_evaluate(args, seed, it, classes))
+            pending.remove(it)
+            p = points[-1]
+            print(
+                f'pilot iter {it}: signed gap {fmt(p["signed_gap"])} '
+                f'{fmt_interval(p["signed_gap_interval"])}, '
+                f'D-ECE {fmt(p["dece"])} {fmt_interval(p["dece_interval"])}, AP {fmt(p["ap"], 1)}, '
+                f'gate {"passed" if p["gate"] else "not passed"}',
+                flush=True,
+            )
+            summary = pilot_summary(args, points, seed)
+            summary['curve'] = save_pilot_curve(args, points, seed)
+            with open(summary_path, 'w') as f:
+                json.dump(summary, f, indent=1)
+    if proc is not None:
+        proc.wait()
+    return summary
+
+
+def fmt_interval(pair) -> str:
+    return f'[{fmt(pair[0])}, {fmt(pair[1])}]'
+
+
+def pilot_summary(args, points: list, seed: int) -> dict:
+    """The curve's points (without per-checkpoint settings) and the first iteration that passes the gate."""
+    passed = [p['iteration'] for p in points if p['gate']]
+    keep = ('iteration', 'epochs', 'ap', 'ap50', 'num_dets', 'precision', 'mean_confidence', 'gate')
+    keep += ('signed_gap', 'signed_gap_interval', 'dece', 'dece_interval')
+    return dict(
+        settings=dict({k: getattr(args, k) for k in PILOT_KEYS}, seed=seed),
+        provenance='composited from real images',
+        points=[{k: p[k] for k in keep} for p in points],
+        gate='signed gap > 0 and its bootstrap interval excludes 0',
+        first_passing_iteration=min(passed) if passed else None,
+    )
 
 
 if __name__ == '__main__':
