@@ -1,22 +1,7 @@
-# Test set: CorCOCO-style corrupted COCO val2017 (one random corruption and severity per image), the
-# out-of-domain set of Cal-DETR. Build it with tools/dataset_converters/corrupted_coco.py (see README.md).
+# Test set: CorCOCO-style corrupted COCO val2017, the out-of-domain set of Cal-DETR
+# (./_base_/corrupted-coco_test.py).
 # Train with ./cal-dino-4scale_r50_8xb2-12e_coco.py and test its checkpoint here.
-_base_ = ['./cal-dino-4scale_r50_8xb2-12e_coco.py']
+_base_ = ['./cal-dino-4scale_r50_8xb2-12e_coco.py', './_base_/corrupted-coco_test.py']
 
-corrupted_ann = 'data/coco/annotations/instances_val2017_corrupted.json'
-test_dataloader = dict(
-    dataset=dict(
-        ann_file='annotations/instances_val2017_corrupted.json', data_prefix=dict(img='val2017_corrupted/')
-    )
-)
-test_evaluator = [
-    dict(type='CocoMetric', ann_file=corrupted_ann, metric='bbox', format_only=False),
-    dict(
-        type='DECEMetric',
-        ann_file=corrupted_ann,
-        score_thr=0.3,
-        iou_thr=0.5,
-        num_bins=10,
-        prefix='dece_corrupted',
-    ),
-]
+test_dataloader = _base_.corrupted_coco_test_dataloader
+test_evaluator = _base_.corrupted_coco_test_evaluator

@@ -3,18 +3,5 @@
 # that config's checkpoint here.
 _base_ = ['./deformable-detr-small_efficientnet-lite0_1xb4-900it_composited-demo.py']
 
-test_dataloader = dict(
-    dataset=dict(ann_file='annotations/instances_val_corrupted.json', data_prefix=dict(img='val_corrupted/'))
-)
-test_evaluator = [
-    dict(
-        type='CocoMetric',
-        ann_file=_base_.data_root + 'annotations/instances_val_corrupted.json',
-        metric='bbox',
-    ),
-    dict(
-        type='DECEMetric',
-        ann_file=_base_.data_root + 'annotations/instances_val_corrupted.json',
-        prefix='dece_corrupted',
-    ),
-]
+test_dataloader = _base_.corrupted_test_dataloader
+test_evaluator = _base_.demo_corrupted_test_evaluator

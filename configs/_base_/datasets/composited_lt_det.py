@@ -1,37 +1,15 @@
 # Composited long-tailed detection (COCO format), "composited from real images": Fashion-MNIST items pasted on
 # scikit-image photos/textures, exponential class tail (train imbalance 50, val 5 by default).
 # Build it with:  python tools/dataset_converters/composited_det.py --out data/composited_lt_det --seed 0
-# (the small demo set: data/composited_det_demo, built by tools.benchmarks.composited.ensure_demo_detection()).
+# The small demo set (data/composited_det_demo): tools.benchmarks.composited.ensure_demo_detection().
 # Changing data_root in a child config: also override the dataloaders' data_root and the evaluators' ann_file.
+_base_ = './composited_classes.py'
+
 dataset_type = 'CocoDataset'
 data_root = 'data/composited_lt_det/'
 # `provenance` travels with dataset_meta to the evaluators: every results table on these data must say it
 metainfo = dict(
-    provenance='composited from real images',
-    classes=(
-        'T-shirt/top',
-        'Trouser',
-        'Pullover',
-        'Dress',
-        'Coat',
-        'Sandal',
-        'Shirt',
-        'Sneaker',
-        'Bag',
-        'Ankle boot',
-    ),
-    palette=[
-        (230, 25, 75),
-        (60, 180, 75),
-        (255, 225, 25),
-        (0, 130, 200),
-        (245, 130, 48),
-        (145, 30, 180),
-        (70, 240, 240),
-        (240, 50, 230),
-        (210, 245, 60),
-        (250, 190, 190),
-    ],
+    provenance='composited from real images', classes=_base_.fmnist_classes, palette=_base_.fmnist_palette
 )
 img_scale = (384, 384)  # canvases are 384x384 (demo: 256x256)
 backend_args = None

@@ -6,6 +6,8 @@
 # class k, 255 = ignore (never written by the generator; used for padding). 11 classes.
 # mmseg users: type='BaseSegDataset' from mmseg takes the same arguments (put reduce_zero_label=False on the
 # dataset, use mmseg's LoadAnnotations / PackSegInputs and IoUMetric(ignore_index=255)).
+_base_ = './composited_classes.py'
+
 dataset_type = 'BaseSegDataset'
 data_root = 'data/composited_seg/'
 fold = 1
@@ -13,32 +15,8 @@ percent = 10  # few-label fraction used by few_label_dataset (splits/train.{fold
 # `provenance` travels with dataset_meta to the evaluators: every results table on these data must say it
 metainfo = dict(
     provenance='composited from real images',
-    classes=(
-        'background',
-        'T-shirt/top',
-        'Trouser',
-        'Pullover',
-        'Dress',
-        'Coat',
-        'Sandal',
-        'Shirt',
-        'Sneaker',
-        'Bag',
-        'Ankle boot',
-    ),
-    palette=[
-        (0, 0, 0),
-        (230, 25, 75),
-        (60, 180, 75),
-        (255, 225, 25),
-        (0, 130, 200),
-        (245, 130, 48),
-        (145, 30, 180),
-        (70, 240, 240),
-        (240, 50, 230),
-        (210, 245, 60),
-        (250, 190, 190),
-    ],
+    classes=('background',) + _base_.fmnist_classes,
+    palette=[(0, 0, 0)] + _base_.fmnist_palette,
 )
 img_suffix = '.png'
 seg_map_suffix = '.png'

@@ -5,39 +5,14 @@
 # semi_anns/instances_train.{fold}@{percent}.json (+ -unlabeled.json), folds 1-5, percents 1 / 5 / 10.
 # `fold` / `percent` below are read when THIS file is parsed: a child config that wants another split
 # overrides labeled_dataset.ann_file / unlabeled_dataset.ann_file (as mmdet's soft-teacher configs do).
-dataset_type = 'CocoDataset'
-data_root = 'data/composited_lt_det/'
+_base_ = './composited_lt_det.py'  # the data folder, metainfo and the val / test sets
+
+dataset_type = _base_.dataset_type
+data_root = _base_.data_root
+metainfo = _base_.metainfo
+backend_args = _base_.backend_args
 fold = 1
 percent = 10
-# `provenance` travels with dataset_meta to the evaluators: every results table on these data must say it
-metainfo = dict(
-    provenance='composited from real images',
-    classes=(
-        'T-shirt/top',
-        'Trouser',
-        'Pullover',
-        'Dress',
-        'Coat',
-        'Sandal',
-        'Shirt',
-        'Sneaker',
-        'Bag',
-        'Ankle boot',
-    ),
-    palette=[
-        (230, 25, 75),
-        (60, 180, 75),
-        (255, 225, 25),
-        (0, 130, 200),
-        (245, 130, 48),
-        (145, 30, 180),
-        (70, 240, 240),
-        (240, 50, 230),
-        (210, 245, 60),
-        (250, 190, 190),
-    ],
-)
-backend_args = None
 
 color_space = [
     [dict(type='ColorTransform')],
@@ -127,12 +102,6 @@ unsup_pipeline = [
         unsup_student=strong_pipeline,
     ),
 ]
-test_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=backend_args),
-    dict(type='Resize', scale=test_scale, keep_ratio=True),
-    dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
-]
-
 batch_size = 5
 num_workers = 2
 labeled_dataset = dict(
@@ -156,6 +125,7 @@ unlabeled_dataset = dict(
     backend_args=backend_args,
 )
 train_dataloader = dict(
+    _delete_=True,  # another sampler and dataset than the base's supervised loader
     batch_size=batch_size,
     num_workers=num_workers,
     persistent_workers=True,
@@ -163,31 +133,11 @@ train_dataloader = dict(
     dataset=dict(type='ConcatDataset', datasets=[labeled_dataset, unlabeled_dataset]),
 )
 
-val_dataloader = dict(
-    batch_size=1,
-    num_workers=2,
-    persistent_workers=True,
-    drop_last=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        metainfo=metainfo,
-        ann_file='annotations/instances_val.json',
-        data_prefix=dict(img='val/'),
-        test_mode=True,
-        pipeline=test_pipeline,
-        backend_args=backend_args,
-    ),
-)
+# validation and test: the base's val split (no annotations loaded by the pipeline)
+test_pipeline = [
+    dict(type='LoadImageFromFile', backend_args=backend_args),
+    dict(type='Resize', scale=test_scale, keep_ratio=True),
+    dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
+]
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader
-
-val_evaluator = dict(
-    type='CocoMetric',
-    ann_file=data_root + 'annotations/instances_val.json',
-    metric='bbox',
-    classwise=True,
-    format_only=False,
-    backend_args=backend_args,
-)
-test_evaluator = val_evaluator
