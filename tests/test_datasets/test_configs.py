@@ -1,6 +1,8 @@
 """The composited dataset configs load and build with mmdet's datasets / pipelines (and MarketReIDDataset)."""
 
+import contextlib
 import copy
+import logging
 import os.path as osp
 
 import numpy as np
@@ -43,7 +45,7 @@ def test_detection_config_builds_coco_dataset(name, det_root):
         ds = _build(cfg[loader].dataset, data_root=det_root + '/')
         assert type(ds).__name__ == 'CocoDataset'
         assert ds.metainfo['classes'] == FMNIST_CLASSES
-        assert ds.metainfo['provenance'] == PROVENANCE
+        assert ds.metainfo['provenance'] == [PROVENANCE]
         assert len(ds) > 0
         item = ds[0]
         sample = item['data_samples']
@@ -91,7 +93,7 @@ def test_semi_config_multibranch_pipelines_run(det_root):
 def test_segmentation_config_builds_base_seg_dataset(seg_root):
     cfg = _cfg('composited_seg.py')
     assert cfg.metainfo['classes'] == SEG_CLASSES
-    assert _build(cfg.val_dataloader.dataset, data_root=seg_root + '/').metainfo['provenance'] == PROVENANCE
+    assert _build(cfg.val_dataloader.dataset, data_root=seg_root + '/').metainfo['provenance'] == [PROVENANCE]
     for ds_cfg in (cfg.full_label_dataset, cfg.few_label_dataset, cfg.val_dataloader.dataset):
         ds = _build(ds_cfg, data_root=seg_root + '/')
         assert type(ds).__name__ == 'BaseSegDataset' and len(ds) > 0
@@ -118,7 +120,39 @@ def test_reid_config_builds_market_datasets(reid_root):
         assert {'pid', 'camid', 'sample_idx'} <= set(meta)
         assert int(item['data_samples'].gt_label.label) == ds.get_data_info(0)['label']
     val = _build(cfg.val_dataloader.dataset, data_root=osp.join(reid_root, 'target'))
-    assert val.metainfo['provenance'] == PROVENANCE
+    assert val.metainfo['provenance'] == [PROVENANCE]
     subsets = {val.get_data_info(i)['subset'] for i in range(len(val))}
     assert subsets == {'query', 'gallery'}
     assert val[0]['data_samples'].metainfo['subset'] == 'query'
+
+
+@contextlib.contextmanager
+def _logged_warnings():
+    """Collect the WARNING (and worse) records of mmengine's current logger."""
+    from mmengine.logging import MMLogger
+
+    records = []
+    handler = logging.Handler(level=logging.WARNING)
+    handler.emit = records.append
+    logger = MMLogger.get_current_instance()
+    logger.addHandler(handler)
+    try:
+        yield records
+    finally:
+        logger.removeHandler(handler)
+
+
+def test_dataset_configs_build_without_warnings(det_root, seg_root, reid_root):
+    """The provenance travels in metainfo as a list: a str value would be read as a meta-file path (warning)."""
+    builds = [
+        ('composited_lt_det.py', 'val_dataloader', det_root + '/'),
+        ('semi_composited_lt_det.py', 'train_dataloader', det_root + '/'),
+        ('composited_seg.py', 'val_dataloader', seg_root + '/'),
+        ('composited_reid.py', 'val_dataloader', osp.join(reid_root, 'target')),
+    ]
+    for name, loader, root in builds:
+        with _logged_warnings() as records:
+            ds = _build(_cfg(name)[loader].dataset, data_root=root)
+        assert [r.getMessage() for r in records] == [], name
+        metainfo = (ds.datasets[0] if hasattr(ds, 'datasets') else ds).metainfo
+        assert metainfo['provenance'] == [PROVENANCE], name

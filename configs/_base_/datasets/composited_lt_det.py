@@ -8,8 +8,9 @@ _base_ = './composited_classes.py'
 dataset_type = 'CocoDataset'
 data_root = 'data/composited_lt_det/'
 # `provenance` travels with dataset_meta to the evaluators: every results table on these data must say it
+# (a list: mmengine reads a str metainfo value as the path of a meta file)
 metainfo = dict(
-    provenance='composited from real images', classes=_base_.fmnist_classes, palette=_base_.fmnist_palette
+    provenance=['composited from real images'], classes=_base_.fmnist_classes, palette=_base_.fmnist_palette
 )
 img_scale = (384, 384)  # canvases are 384x384 (demo: 256x256)
 backend_args = None

@@ -13,7 +13,8 @@ source_data_root = data_root + 'source/'
 target_data_root = data_root + 'target/'
 img_scale = (128, 256)  # (w, h), the usual person re-ID input; crops are 64x128
 backend_args = None
-metainfo = dict(provenance='composited from real images')
+# provenance: a list, since mmengine reads a str metainfo value as the path of a meta file
+metainfo = dict(provenance=['composited from real images'])
 
 train_pipeline = [
     dict(type='LoadImageFromFile', backend_args=backend_args),

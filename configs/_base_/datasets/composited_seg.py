@@ -13,8 +13,9 @@ data_root = 'data/composited_seg/'
 fold = 1
 percent = 10  # few-label fraction used by few_label_dataset (splits/train.{fold}@{percent}.txt)
 # `provenance` travels with dataset_meta to the evaluators: every results table on these data must say it
+# (a list: mmengine reads a str metainfo value as the path of a meta file)
 metainfo = dict(
-    provenance='composited from real images',
+    provenance=['composited from real images'],
     classes=('background',) + _base_.fmnist_classes,
     palette=[(0, 0, 0)] + _base_.fmnist_palette,
 )

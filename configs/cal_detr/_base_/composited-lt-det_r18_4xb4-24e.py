@@ -11,7 +11,8 @@ _base_ = ['../../_base_/datasets/composited_classes.py']
 custom_imports = dict(imports=['mmssod'], allow_failed_imports=False)
 
 lt_det_data_root = 'data/composited_lt_det/'
-metainfo = dict(provenance='composited from real images', classes=_base_.fmnist_classes)
+# provenance: a list, since mmengine reads a str metainfo value as the path of a meta file
+metainfo = dict(provenance=['composited from real images'], classes=_base_.fmnist_classes)
 img_scale = (384, 384)
 lt_det_model = dict(
     num_queries=300,

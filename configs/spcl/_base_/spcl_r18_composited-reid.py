@@ -10,7 +10,8 @@ custom_imports = dict(imports=['mmssod'], allow_failed_imports=False)
 data_root = 'data/composited_reid/'
 source_root = data_root + 'source/'
 target_root = data_root + 'target/'
-metainfo = dict(provenance='composited from real images')
+# provenance: a list, since mmengine reads a str metainfo value as the path of a meta file
+metainfo = dict(provenance=['composited from real images'])
 model = dict(
     backbone=dict(depth=18, init_cfg=None),
     head=dict(in_channels=512),
