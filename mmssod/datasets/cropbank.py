@@ -59,7 +59,7 @@ def read_bank_version(path: str) -> Optional[int]:
     try:
         with open(path, 'rb') as f:
             header = f.read(_VERSION.size)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return None
     return _VERSION.unpack(header)[0] if len(header) == _VERSION.size else None
 

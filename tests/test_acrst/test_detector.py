@@ -3,6 +3,8 @@ burn-in, and clear errors for bad pseudo-label files / thresholds. Real Faster R
 
 import copy
 import json
+import os.path as osp
+import tempfile
 from types import SimpleNamespace
 
 import numpy as np
@@ -15,6 +17,7 @@ from mmengine.logging import MessageHub
 from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
+from mmssod.datasets.cropbank import CropBank
 from mmssod.engine.hooks import CropBankHook
 from mmssod.models.acrst import ACRST
 
@@ -46,10 +49,33 @@ def write_scores(path, ann, values, num_classes=10, drop=0):
     return str(path)
 
 
+def with_bank_file(node, path):
+    """A config tree whose ACRSTPaste transforms read ``path`` (in place; returns ``node``)."""
+    if isinstance(node, dict):
+        if node.get('type') == 'ACRSTPaste':
+            node['bank_file'] = path
+        for value in node.values():
+            with_bank_file(value, path)
+    elif isinstance(node, list):
+        for value in node:
+            with_bank_file(value, path)
+    return node
+
+
+def with_empty_bank(dataset_cfg):
+    """A copy of a dataset config whose ACRSTPaste transforms read an empty CropBank file."""
+    bank_file = osp.join(tempfile.mkdtemp(), 'cropbank.pkl')
+    CropBank(10).save(bank_file)
+    return with_bank_file(copy.deepcopy(dataset_cfg), bank_file)
+
+
 def unlabeled_batch(cfg, model, n=2):
-    """A real batch of unlabeled images through the demo pipelines (teacher + student views)."""
+    """A real batch of unlabeled images through the demo pipelines (teacher + student views).
+
+    The student pipeline's paste reads an empty CropBank (no paste): the tests add pastes themselves.
+    """
     init_default_scope('mmdet')
-    dataset = DATASETS.build(cfg.train_dataloader.dataset.datasets[1])
+    dataset = DATASETS.build(with_empty_bank(cfg.train_dataloader.dataset.datasets[1]))
     np.random.seed(0)
     items = [dataset[i] for i in range(n)]
     out = {'inputs': {}, 'data_samples': {}}
@@ -133,9 +159,9 @@ def test_pastes_join_pseudo_labels_and_only_they_are_regressed(acrst_cfg):
 
 
 def labeled_batch(cfg, model, n=2):
-    """A real batch of labeled images through the demo 'sup' pipeline."""
+    """A real batch of labeled images through the demo 'sup' pipeline (an empty CropBank: no paste)."""
     init_default_scope('mmdet')
-    dataset = DATASETS.build(cfg.train_dataloader.dataset.datasets[0])
+    dataset = DATASETS.build(with_empty_bank(cfg.train_dataloader.dataset.datasets[0]))
     np.random.seed(0)
     items = [dataset[i] for i in range(n)]
     batch = pseudo_collate(

@@ -105,18 +105,39 @@ def test_occluded_ground_truth_is_removed_visible_kept(tmp_path):
     assert out['gt_bboxes'].shape == (2, 4) and isinstance(out['gt_bboxes'], np.ndarray)
 
 
-def test_no_bank_or_empty_classes_means_no_paste(tmp_path, monkeypatch):
+@pytest.fixture(autouse=True)
+def no_announced_bank(monkeypatch):
+    """Each test starts without a bank announced by a CropBankHook of an earlier test."""
     monkeypatch.delenv(CROPBANK_ENV, raising=False)
-    before = results(boxes=[[1, 2, 30, 40]], labels=[0])
-    img = before['img'].copy()
-    out = ACRSTPaste()(before)  # no bank announced
-    assert np.array_equal(out['img'], img) and out['gt_pasted_flags'].tolist() == [False]
-    assert out['pasted_bboxes'].shape == (0, 4)
-    missing = ACRSTPaste(bank_file=str(tmp_path / 'missing.pkl'))(results())
-    assert len(missing['gt_bboxes']) == 0
+
+
+def test_missing_or_unannounced_bank_is_an_error_empty_classes_no_paste(tmp_path):
+    with pytest.raises(RuntimeError, match='CropBankHook.*custom_hooks.*ACRSTPaste.bank_file'):
+        ACRSTPaste()(results())  # no bank announced, none set
+    with pytest.raises(FileNotFoundError, match=r'missing\.pkl.*ACRSTPaste\.bank_file'):
+        ACRSTPaste(bank_file=str(tmp_path / 'missing.pkl'))(results())
     bank_file = tmp_path / 'bank.pkl'
     write_bank(bank_file, [[], []])
-    assert len(exact_paste(bank_file)(results())['gt_bboxes']) == 0
+    before = results(boxes=[[1, 2, 30, 40]], labels=[0])
+    img = before['img'].copy()
+    out = exact_paste(bank_file)(before)  # a bank whose classes are all empty: nothing to paste
+    assert np.array_equal(out['img'], img) and out['gt_pasted_flags'].tolist() == [False]
+    assert out['pasted_bboxes'].shape == (0, 4)
+
+
+def test_explicit_bank_file_reads_the_rank_copy_the_hook_announces(tmp_path, monkeypatch):
+    """In DDP the hook writes ``<stem>.rank<r><ext>``: a transform set to ``<stem><ext>`` reads that copy."""
+    crops = [[patterned_crop(6, 6, 11)]]
+    write_bank(tmp_path / 'cropbank.rank1.pkl', crops)
+    monkeypatch.setenv(CROPBANK_ENV, str(tmp_path / 'cropbank.rank1.pkl'))
+    out = exact_paste(tmp_path / 'cropbank.pkl')(results())
+    assert out['gt_pasted_flags'].tolist() == [True]
+    monkeypatch.setenv(CROPBANK_ENV, str(tmp_path / 'elsewhere' / 'cropbank.pkl'))
+    with pytest.raises(ValueError, match='ACRSTPaste.bank_file=.*CropBankHook writes'):
+        exact_paste(tmp_path / 'cropbank.pkl')(results())
+    monkeypatch.setenv(CROPBANK_ENV, str(tmp_path / 'cropbank.rank0.pkl'))  # announced, not written
+    with pytest.raises(FileNotFoundError, match=r'cropbank\.rank0\.pkl.*CropBankHook\.bank_file'):
+        exact_paste(tmp_path / 'cropbank.pkl')(results())
 
 
 def test_classes_follow_mu_and_bank_reloads_on_change(tmp_path, monkeypatch):

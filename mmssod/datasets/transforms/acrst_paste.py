@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import os.path as osp
+import re
 from collections import OrderedDict
 from typing import Optional
 
@@ -146,12 +147,15 @@ class ACRSTPaste(BaseTransform):
     ``gt_bboxes_labels``, ``gt_ignore_flags``. Added keys: ``gt_pasted_flags`` ((N,) bool over gt_bboxes),
     ``pasted_bboxes`` ((M, 4) float32), ``pasted_labels`` ((M,) int64).
 
-    Without a bank file yet, or when every class is empty, the image passes through unchanged (no pasted
-    instances).
+    The bank file must exist: ``CropBankHook`` writes it (the label bank) before the first iteration, so a
+    missing file, no file announced, or a ``bank_file`` other than the hook's is a clear error. When every
+    class of the bank is empty the image passes through unchanged (no pasted instances).
 
     Args:
         bank_file (str, optional): the CropBank file. Defaults to None: the file announced by
-            ``CropBankHook`` through the ``MMSSOD_CROPBANK_FILE`` environment variable.
+            ``CropBankHook`` through the ``MMSSOD_CROPBANK_FILE`` environment variable. When set while a
+            hook announces its file, it must be the hook's ``bank_file`` (in DDP the transform then reads
+            its rank's copy ``<stem>.rank<r><ext>``, which the hook announces).
         num_paste (tuple[int, int]): inclusive range of instances pasted per image. Defaults to (1, 3).
         scale_range (tuple[float, float]): random rescale of a crop relative to its size in its own image
             (times this image's resize factor). Defaults to (0.7, 1.3).
@@ -210,14 +214,51 @@ class ACRSTPaste(BaseTransform):
         self._by_class: list[list[tuple[int, int]]] = []
         self._cache: OrderedDict = OrderedDict()
 
-    def _current_bank(self) -> Optional[dict]:
+    def bank_path(self) -> str:
+        """The bank file this transform reads: the hook's announced file, or ``bank_file`` without a hook.
+
+        Raises:
+            RuntimeError: no file is announced and ``bank_file`` is None.
+            ValueError: ``bank_file`` is not the file (or a rank copy of the file) the hook writes.
+        """
+        announced = os.environ.get(CROPBANK_ENV)
+        if self.bank_file is None:
+            if not announced:
+                raise RuntimeError(
+                    f'ACRSTPaste: no CropBank file - CropBankHook announces it through {CROPBANK_ENV} when '
+                    "training starts: add dict(type='CropBankHook') to custom_hooks, or set "
+                    'ACRSTPaste.bank_file to a bank file'
+                )
+            return announced
+        if not announced:
+            return self.bank_file
+        own, announced_abs = osp.abspath(self.bank_file), osp.abspath(announced)
+        stem, ext = osp.splitext(own)
+        if announced_abs == own or re.fullmatch(
+            re.escape(stem) + r'\.rank\d+' + re.escape(ext), announced_abs
+        ):
+            return announced  # the hook's file, or this rank's copy of it in DDP
+        raise ValueError(
+            f'ACRSTPaste.bank_file={self.bank_file!r} but CropBankHook writes {announced!r}: set '
+            'CropBankHook.bank_file to the same path, or leave ACRSTPaste.bank_file=None to read the '
+            "hook's file"
+        )
+
+    def _current_bank(self) -> dict:
         """The published bank, reloaded when the file's version header changes."""
-        path = self.bank_file or os.environ.get(CROPBANK_ENV)
-        if not path:
-            return None
+        path = self.bank_path()
         version = read_bank_version(path)
         if version is None:
-            return None
+            setting = (
+                'ACRSTPaste.bank_file'
+                if path == self.bank_file
+                else f'CropBankHook.bank_file ({CROPBANK_ENV})'
+            )
+            raise FileNotFoundError(
+                f'ACRSTPaste: the CropBank file {path!r} ({setting}) does not exist or is incomplete; '
+                'CropBankHook writes it before the first iteration - check that the hook is in custom_hooks '
+                'and that ACRSTPaste and CropBankHook name the same bank_file'
+            )
         stamp = (osp.abspath(path), version)
         if stamp != self._bank_stamp:
             self._bank = read_bank_file(path)

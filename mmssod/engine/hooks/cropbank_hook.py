@@ -157,11 +157,12 @@ class CropBankHook(Hook):
                 f'records per class {self.bank.sizes().tolist()}',
                 logger='current',
             )
-        self._publish()
         own = osp.abspath(self._own_bank_file())
-        if os.environ.get(CROPBANK_ENV) != own:
+        existed = read_bank_version(own) is not None
+        self._publish()
+        if os.environ.get(CROPBANK_ENV) != own or not existed:
             os.environ[CROPBANK_ENV] = own
-            self._restart_workers(runner)
+            self._restart_workers(runner)  # workers started before the file existed or was announced
 
     @staticmethod
     def _restart_workers(runner) -> None:
