@@ -183,3 +183,20 @@ def test_bad_settings_are_named():
         ACRSTPaste(scale_range=(0, 1))
     with pytest.raises(ValueError, match='flip_prob'):
         ACRSTPaste(flip_prob=2)
+
+
+def test_student_pipeline_must_pass_the_pasted_meta_keys(acrst_cfg):
+    from mmengine.dataset import Compose
+    from mmengine.registry import init_default_scope
+
+    from mmssod.datasets.transforms.acrst_paste import check_pasted_meta_keys
+
+    init_default_scope('mmdet')
+    unlabeled = acrst_cfg.train_dataloader.dataset.datasets[1]
+    check_pasted_meta_keys(Compose(unlabeled.pipeline), 'unlabeled')  # the demo config passes them on
+    student = unlabeled.pipeline[-1]['unsup_student']
+    student[-1]['meta_keys'] = tuple(k for k in student[-1]['meta_keys'] if k != 'pasted_labels')
+    with pytest.raises(ValueError, match=r"unlabeled branch 'unsup_student'.*PackDetInputs.*pasted_labels"):
+        check_pasted_meta_keys(Compose(unlabeled.pipeline), 'unlabeled')
+    no_paste = [t for t in student if t['type'] != 'ACRSTPaste']
+    check_pasted_meta_keys(Compose(no_paste), 'unlabeled')  # nothing pasted: nothing to pass on

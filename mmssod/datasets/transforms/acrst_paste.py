@@ -113,6 +113,40 @@ def boxes_paste_mask(boxes: Tensor, height: int, width: int) -> Tensor:
     return (in_y[:, :, None] & in_x[:, None, :]).any(0)
 
 
+#: What ACRSTPaste adds that the detector reads from the unlabeled student samples' metainfo.
+PASTED_META_KEYS = ('pasted_bboxes', 'pasted_labels')
+
+
+def check_pasted_meta_keys(pipeline, where: str) -> None:
+    """Raise when a pipeline pastes but its packing transform drops ``pasted_bboxes`` / ``pasted_labels``.
+
+    On unlabeled images the ACRST detector learns the pasted instances from these metainfo keys; without
+    them the pasted pixels stay in the image and are learnt as background. Branches of mmdet's
+    ``MultiBranch`` are checked one by one.
+
+    Args:
+        pipeline (Compose | list): the dataset's pipeline (built transforms).
+        where (str): how to name the pipeline in the message (e.g. the config path of the dataset).
+    """
+    transforms = list(getattr(pipeline, 'transforms', pipeline))
+    pastes = False
+    for transform in transforms:
+        branches = getattr(transform, 'branch_pipelines', None)
+        if isinstance(branches, dict):
+            for branch, branch_pipeline in branches.items():
+                check_pasted_meta_keys(branch_pipeline, f'{where} branch {branch!r}')
+        if isinstance(transform, ACRSTPaste):
+            pastes = True
+        meta_keys = getattr(transform, 'meta_keys', None)
+        if pastes and meta_keys is not None:
+            missing = [k for k in PASTED_META_KEYS if k not in meta_keys]
+            if missing:
+                raise ValueError(
+                    f'{where}: ACRSTPaste pastes instances but {type(transform).__name__} drops {missing}: '
+                    f'add {missing} to its meta_keys, or the pasted pixels are learnt as background'
+                )
+
+
 def crop_box(img: np.ndarray, box) -> Optional[np.ndarray]:
     """Cut the rectangle under ``box`` out of ``img`` (full resolution).
 

@@ -28,6 +28,7 @@ from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
 from ...datasets.cropbank import CROPBANK_ENV, PR_FORMS, CropBank, rank_bank_file, read_bank_version
+from ...datasets.transforms.acrst_paste import check_pasted_meta_keys
 
 
 @HOOKS.register_module()
@@ -133,10 +134,16 @@ class CropBankHook(Hook):
             )
 
     def before_train(self, runner) -> None:
-        """Check the SSMLL scores against the data, build the label bank (unless resumed), publish it."""
+        """Check the unlabeled pipeline and the SSMLL scores against the data, build the label bank (unless
+        resumed), publish it."""
         model = self._model(runner)
         labeled = self._dataset(runner, self.labeled_dataset_index)
         unlabeled = self._dataset(runner, self.unlabeled_dataset_index)
+        if getattr(unlabeled, 'pipeline', None) is not None:
+            check_pasted_meta_keys(
+                unlabeled.pipeline,
+                f'train_dataloader.dataset.datasets[{self.unlabeled_dataset_index}].pipeline',
+            )
         model.check_ml_scores(
             labeled.metainfo.get('classes'),
             None if unlabeled is None else [unlabeled.get_data_info(i) for i in range(len(unlabeled))],
