@@ -1,6 +1,7 @@
 """End to end: a 2-process gloo run keeps CropBanks equal on every rank and pastes in dataloader workers;
 --resume restores the bank exactly; SSMLL trains and writes a scores file ACRST accepts."""
 
+import glob
 import json
 import os.path as osp
 import re
@@ -152,6 +153,13 @@ def test_resume_restores_the_bank_exactly(dist_run, tmp_path):
     (hook,) = [h for h in runner.hooks if isinstance(h, CropBankHook)]
     assert_same_state(hook.bank.state_dict(), saved)
     assert read_bank_version(str(tmp_path / 'cropbank' / 'cropbank.pkl')) == 2
+    # the statistics of stats.json continue too: the refresh at iteration 2 and the class histograms
+    saved_stats = checkpoint['cropbank_stats']
+    assert weights_only_types(saved_stats)
+    assert [r['iter'] for r in saved_stats['refreshes']] == [2]
+    stats = json.loads((tmp_path / 'cropbank' / 'stats.json').read_text())
+    assert stats['refreshes'] == saved_stats['refreshes']
+    assert stats['pasted_class_counts'] == saved_stats['pasted_class_counts'].tolist()
 
 
 def test_load_from_starts_a_new_bank_with_the_config_settings(dist_run, tmp_path):
@@ -165,7 +173,9 @@ def test_load_from_starts_a_new_bank_with_the_config_settings(dist_run, tmp_path
     runner.train()
     bank = hook.bank
     assert bank.version == 1 and len(bank.pseudo_bank) == 0  # the label bank only, built anew
-    assert bank.beta == 0.3 and bank.window_images == 0
+    assert bank.beta == 0.3 and bank.window_images == 0 and hook.history == []
+    logs = ''.join(open(p).read() for p in glob.glob(str(tmp_path / '*' / '*.log')))
+    assert 'load_from without --resume: the checkpoint bank is not restored' in logs
 
 
 def test_ssmll_trains_and_writes_scores_acrst_accepts(demo_det_root, tmp_path):
@@ -243,3 +253,4 @@ def test_tools_test_runs_without_the_scores_file(dist_run, tmp_path):
     )
     assert res.returncode == 0, res.stderr[-3000:]
     assert 'bbox_mAP' in res.stdout + res.stderr
+    assert 'CropBank' not in res.stdout + res.stderr  # testing needs no bank and says nothing about it

@@ -21,6 +21,7 @@ import os.path as osp
 from typing import Optional
 
 import numpy as np
+import torch
 from mmdet.registry import HOOKS
 from mmengine.dist import all_gather_object, get_rank, get_world_size
 from mmengine.hooks import CheckpointHook, Hook
@@ -98,7 +99,9 @@ class CropBankHook(Hook):
         self.unlabeled_dataset_index = unlabeled_dataset_index
         self.bank: Optional[CropBank] = None
         self._resume_state: Optional[dict] = None
-        self.history: list[dict] = []  # PR / mu / sizes at each refresh of this run (stats.json)
+        self._resume_stats: Optional[dict] = None
+        self._checkpoint_bank_unused = False  # a checkpoint with a bank was loaded without --resume
+        self.history: list[dict] = []  # PR / mu / sizes at each refresh (stats.json), kept across resumes
 
     @staticmethod
     def _model(runner):
@@ -154,10 +157,17 @@ class CropBankHook(Hook):
         if self._resume_state is not None:
             self.bank.load_state_dict(self._resume_state)
             self._resume_state = None
+            self._restore_stats(model)
             print_log(
                 f'CropBank: restored v{self.bank.version} from the resumed checkpoint', logger='current'
             )
         else:
+            if self._checkpoint_bank_unused:
+                print_log(
+                    'CropBank: load_from without --resume: the checkpoint bank is not restored, the bank '
+                    "starts anew from this run's labeled set and settings",
+                    logger='current',
+                )
             self.bank.build_label_bank(labeled.get_data_info(i) for i in range(len(labeled)))
             print_log(
                 f'CropBank: label bank from {self.bank.num_labeled_images} labeled images, '
@@ -245,22 +255,38 @@ class CropBankHook(Hook):
         with open(osp.join(osp.dirname(osp.abspath(self.bank_file)), 'stats.json'), 'w') as f:
             json.dump(stats, f, indent=1)
 
+    def _restore_stats(self, model) -> None:
+        """The refresh history and the detector's class histograms of the resumed checkpoint."""
+        stats, self._resume_stats = self._resume_stats or {}, None
+        self.history = [dict(entry) for entry in stats.get('refreshes', [])]
+        for key in ('pasted_class_counts', 'pseudo_class_counts'):
+            if key in stats and len(stats[key]) == len(getattr(model, key)):
+                getattr(model, key).copy_(torch.as_tensor(stats[key]))
+
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        """Store the whole bank (records, statistics, pending candidates, version)."""
-        if self.bank is not None:
-            checkpoint['cropbank'] = self.bank.state_dict()
+        """Store the whole bank (records, statistics, pending candidates, version) and what ``stats.json``
+        reports (refresh history, class histograms), as builtin types and tensors."""
+        if self.bank is None:
+            return
+        checkpoint['cropbank'] = self.bank.state_dict()
+        model = self._model(runner)
+        checkpoint['cropbank_stats'] = {
+            'refreshes': [dict(entry) for entry in self.history],
+            'pasted_class_counts': model.pasted_class_counts.detach().cpu().clone(),
+            'pseudo_class_counts': model.pseudo_class_counts.detach().cpu().clone(),
+        }
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        """Keep the saved bank for :meth:`before_train` on ``--resume`` only.
+        """Keep the saved bank and statistics for :meth:`before_train` on ``--resume`` only.
 
         ``load_from`` without ``--resume`` loads weights to fine-tune from: the bank then starts anew from
-        this run's labeled set and settings.
+        this run's labeled set and settings (said when training starts). Testing loads checkpoints too and
+        needs no bank: nothing to say then.
         """
         if 'cropbank' not in checkpoint:
             return
         if getattr(runner, '_resume', False):
             self._resume_state = checkpoint['cropbank']
+            self._resume_stats = checkpoint.get('cropbank_stats')
         else:
-            print_log(
-                'CropBank: load_from (not --resume): the checkpoint bank is not restored', logger='current'
-            )
+            self._checkpoint_bank_unused = True
