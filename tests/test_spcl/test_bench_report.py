@@ -116,3 +116,9 @@ def test_multi_seed_accuracy_needs_a_passed_gate_of_the_same_schedule(tmp_path):
         bench.check_gate_json(accuracy_args(tmp_path, gate_json=str(gate_json), iters=84))
     bench.check_gate_json(accuracy_args(tmp_path, seeds=[0]))  # one seed: no gate needed
     bench.check_gate_json(accuracy_args(tmp_path, skip_gate=True))
+
+
+def test_gate_passes_with_refresh_memory_but_records_the_rows_own_result():
+    row = bench.parse_log(AFTER_EPOCH_LOG.format(mem=0.052, fresh=0.122))
+    gate = bench.memory_gate(dict(row, refresh_memory=True))
+    assert gate['memory_passed'] is False and gate['refresh_memory'] is True and gate['passed'] is True
