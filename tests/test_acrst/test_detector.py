@@ -423,3 +423,33 @@ def test_unwritable_bank_path_fails_before_training(acrst_cfg, tmp_path):
     blocker.write_text('x')
     with pytest.raises(OSError, match='CropBankHook.bank_file'):
         CropBankHook(bank_file=str(blocker / 'cropbank.pkl')).before_train(runner)
+
+
+def test_burn_in_steps_preprocess_the_labeled_branch_only(acrst_cfg):
+    """During burn-in the unlabeled views of a batch never reach the data preprocessor (nor the loss)."""
+    from mmengine.optim import OptimWrapper
+
+    model = build(acrst_cfg, burn_in_iters=5)
+    model.train()
+    init_default_scope('mmdet')
+    np.random.seed(0)
+    labeled = DATASETS.build(with_empty_bank(acrst_cfg.train_dataloader.dataset.datasets[0]))
+    unlabeled = DATASETS.build(with_empty_bank(acrst_cfg.train_dataloader.dataset.datasets[1]))
+    batch = pseudo_collate([labeled[0], labeled[1], unlabeled[0], unlabeled[1]])  # as the sampler mixes them
+    seen = []
+    preprocess = model.data_preprocessor.forward
+
+    def spy(data, training=False):
+        seen.append({branch: sum(x is not None for x in xs) for branch, xs in data['inputs'].items()})
+        return preprocess(data, training)
+
+    model.data_preprocessor.forward = spy
+    optim_wrapper = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.0))
+    hub = MessageHub.get_current_instance()
+    try:
+        hub.update_info('iter', 2)
+        losses = model.train_step(copy.deepcopy(batch), optim_wrapper)
+        assert seen == [{'sup': 2}]
+        assert 'sup_loss_cls' in losses and not any(k.startswith('unsup_') for k in losses)
+    finally:
+        hub.update_info('iter', 0)

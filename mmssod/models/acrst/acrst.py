@@ -417,6 +417,19 @@ class ACRST(SoftTeacher):
         """Teacher = student (weights and buffers), as Unbiased Teacher does at the end of burn-in."""
         self.teacher.load_state_dict(self.student.state_dict())
 
+    def train_step(self, data: dict, optim_wrapper) -> dict:
+        """mmengine's train step; during burn-in only the labeled branch is preprocessed.
+
+        The burn-in loss reads the ``sup`` branch alone, so the unlabeled teacher / student views of the
+        batch are dropped before the data preprocessor (no normalisation, padding or device copy of images
+        nobody reads). The dataloader still delivers them: mmdet's ``GroupMultiSourceSampler`` puts a fixed
+        labeled : unlabeled ratio in every batch and dataloader workers cannot see the iteration, so skipping
+        them in the workers would change the labeled batch size during burn-in.
+        """
+        if self.in_burn_in() and isinstance(data.get('inputs'), dict):
+            data = {key: {'sup': value.get('sup', [])} for key, value in data.items()}
+        return super().train_step(data, optim_wrapper)
+
     def loss(self, multi_batch_inputs: dict, multi_batch_data_samples: dict) -> dict:
         """Supervised loss only during burn-in, Soft Teacher's supervised + unsupervised losses after.
 
