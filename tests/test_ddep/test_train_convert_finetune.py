@@ -14,6 +14,8 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner import load_checkpoint
 
+from mmssod.utils.safe_load import load_checkpoint_file
+
 from ..conftest import REPO_ROOT, run_python
 from .conftest import SMOKE_FINETUNE, SMOKE_PRETRAIN
 
@@ -70,7 +72,7 @@ def build_smoke_segmentor(**decoder):
 def test_converter_round_trip(pretrained):
     """Pretrained encoder and decoder weights land in the fine-tuning segmentor unchanged."""
     work, seg_ckpt = pretrained
-    ddep = torch.load(osp.join(work, 'iter_4.pth'), map_location='cpu', weights_only=False)['state_dict']
+    ddep = load_checkpoint_file(osp.join(work, 'iter_4.pth'), map_location='cpu')['state_dict']
     cfg = Config.fromfile(osp.join(REPO_ROOT, SMOKE_FINETUNE))
     init_default_scope('mmseg')
     from mmseg.registry import MODELS
@@ -89,13 +91,13 @@ def test_converter_round_trip(pretrained):
             n_enc += 1
     assert n_dec > 10 and n_enc > 10
     assert torch.equal(segmentor.decode_head.conv_seg.weight, init_conv_seg)  # classifier starts fresh
-    missing = set(state) - set(torch.load(seg_ckpt, weights_only=False)['state_dict'])
+    missing = set(state) - set(load_checkpoint_file(seg_ckpt, map_location='cpu')['state_dict'])
     assert missing == {'decode_head.conv_seg.weight', 'decode_head.conv_seg.bias'}
 
 
 def test_converter_records_decoder_layout(pretrained):
     _, seg_ckpt = pretrained
-    ckpt = torch.load(seg_ckpt, map_location='cpu', weights_only=False)
+    ckpt = load_checkpoint_file(seg_ckpt, map_location='cpu')
     layout = dict(
         in_strides=[2, 4, 8, 16, 32],
         in_channels=[16, 16, 32, 64, 128],
@@ -132,7 +134,7 @@ def test_loading_into_another_decoder_layout_fails(pretrained, decoder, match):
 
 
 def edited(seg_ckpt, tmp_path, edit):
-    ckpt = torch.load(seg_ckpt, map_location='cpu', weights_only=False)
+    ckpt = load_checkpoint_file(seg_ckpt, map_location='cpu')
     edit(ckpt['state_dict'])
     path = str(tmp_path / 'edited.pth')
     torch.save(ckpt, path)
@@ -263,7 +265,7 @@ def test_distributed_pretraining_two_gloo_processes(ddep_seg_root, tmp_path):
     assert re.search(r'GPU number: 2|world_size: 2', out) and 'Distributed training: True' in out
     ck = sorted(glob.glob(str(tmp_path / 'iter_*.pth')))
     assert [osp.basename(c) for c in ck] == ['iter_2.pth', 'iter_4.pth']
-    a, b = (torch.load(c, map_location='cpu', weights_only=False)['state_dict'] for c in ck)
+    a, b = (load_checkpoint_file(c, map_location='cpu')['state_dict'] for c in ck)
     enc = [k for k in a if k.startswith('backbone.')]
     dec = [k for k in a if k.startswith('neck.') and a[k].is_floating_point()]
     assert enc and all(torch.equal(a[k], b[k]) for k in enc)
@@ -290,9 +292,7 @@ def test_resume_keeps_encoder_frozen(pretrained, ddep_seg_root, tmp_path):
         )
     )
     assert 'resumed epoch: 0, iter: 4' in out and 'Iter(train) [6/6]' in out
-    a, b = (
-        torch.load(osp.join(run, f'iter_{i}.pth'), map_location='cpu', weights_only=False) for i in (4, 6)
-    )
+    a, b = (load_checkpoint_file(osp.join(run, f'iter_{i}.pth'), map_location='cpu') for i in (4, 6))
     enc = [k for k in a['state_dict'] if k.startswith('backbone.')]
     assert enc and all(torch.equal(a['state_dict'][k], b['state_dict'][k]) for k in enc)
     n_enc = sum(1 for k in enc if k.endswith('weight') or k.endswith('bias'))

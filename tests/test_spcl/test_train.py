@@ -11,6 +11,8 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
+from mmssod.utils.safe_load import load_checkpoint_file
+
 from ..conftest import REPO_ROOT, run_python
 from .conftest import SMOKE_CONFIG
 
@@ -48,7 +50,7 @@ def test_train_clusters_logs_and_evaluates(trained):
     assert re.search(r'spcl_num_clusters: \d+', out)
     m = re.search(r'reid/mAP: ([0-9.]+)\s+reid/top1: ([0-9.]+)', out)
     assert m and 0 < float(m.group(1)) <= 100
-    ckpt = torch.load(osp.join(work, 'epoch_2.pth'), map_location='cpu', weights_only=False)
+    ckpt = load_checkpoint_file(osp.join(work, 'epoch_2.pth'), map_location='cpu')
     state = ckpt['state_dict']
     assert state['head.memory.features'].shape == (112, 128)  # 12 source centroids + 100 target images
     assert int(state['head.memory.num_source']) == 12 and bool(state['head.memory.initialized'])
@@ -59,7 +61,7 @@ def test_train_clusters_logs_and_evaluates(trained):
 def test_resume_restores_memory_labels_and_threshold(trained):
     run_dir, work, _ = trained
     ckpt_path = osp.join(work, 'epoch_1.pth')
-    ckpt = torch.load(ckpt_path, map_location='cpu', weights_only=False)
+    ckpt = load_checkpoint_file(ckpt_path, map_location='cpu')
     cfg = Config.fromfile(osp.join(REPO_ROOT, SMOKE_CONFIG))
     cfg.work_dir = str(osp.join(work, 'resume'))
     cfg.resume, cfg.load_from = True, ckpt_path
@@ -128,15 +130,17 @@ def test_two_gloo_processes_keep_identical_memories(spcl_reid_root, tmp_path):
     check(res)
     dumps = sorted(glob.glob(str(work / 'memory_rank*.pt')))
     assert len(dumps) == 2, dumps
-    m0, m1 = (torch.load(p, weights_only=False) for p in dumps)
+    m0, m1 = (load_checkpoint_file(p, map_location='cpu') for p in dumps)
     assert m0['iters'] == m1['iters'] == 3
     assert torch.equal(m0['features'], m1['features']) and torch.equal(m0['labels'], m1['labels'])
-    i0, i1 = (torch.load(str(work / f'init_rank{r}.pt'), weights_only=False) for r in (0, 1))
+    i0, i1 = (load_checkpoint_file(str(work / f'init_rank{r}.pt'), map_location='cpu') for r in (0, 1))
     assert torch.equal(i0['features'], i1['features'])
     # each rank saw 3 batches x 8 target images; the update gathered both ranks' batches
     moved = (m0['features'][12:] != i0['features'][12:]).any(1).sum().item()
     assert 24 < moved <= 48
-    saved = torch.load(str(work / 'epoch_1.pth'), weights_only=False)['state_dict']['head.memory.features']
+    saved = load_checkpoint_file(str(work / 'epoch_1.pth'), map_location='cpu')['state_dict'][
+        'head.memory.features'
+    ]
     assert torch.equal(saved, m0['features'])
 
 
@@ -159,5 +163,5 @@ def test_unsupervised_run_without_source(spcl_reid_root, tmp_path):
     )
     assert 'SpCL memory initialised: 0 source classes + 100 target images' in out
     assert re.search(r'reid/mAP: [0-9.]+', out)
-    state = torch.load(str(work / 'epoch_1.pth'), weights_only=False)['state_dict']
+    state = load_checkpoint_file(str(work / 'epoch_1.pth'), map_location='cpu')['state_dict']
     assert state['head.memory.features'].shape == (100, 128) and int(state['head.memory.num_source']) == 0
