@@ -166,7 +166,7 @@ def test_load_from_starts_a_new_bank_with_the_config_settings(dist_run, tmp_path
     """Fine-tuning from a checkpoint (load_from without --resume) neither restores nor imposes its bank."""
     work_dir, config, _ = dist_run
     saved = torch.load(work_dir / 'iter_2.pth', map_location='cpu', weights_only=False)['cropbank']
-    assert len(saved['pseudo_bank']['records']) > 0
+    assert len(saved['pseudo_bank']['label']) > 0
     runner = runner_from(config, work_dir / 'iter_2.pth', tmp_path, resume=False, max_iters=0)
     (hook,) = [h for h in runner.hooks if isinstance(h, CropBankHook)]
     hook.bank_kwargs['beta'] = 0.3  # a fine-tuning config with another beta
