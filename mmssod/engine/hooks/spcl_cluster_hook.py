@@ -76,9 +76,8 @@ class SpCLClusterHook(Hook):
             overwrite the memory's target rows with the L2-normalised features of the model in eval mode
             over the un-augmented target images (``pipeline``), so that clustering sees the current model
             rather than momentum averages of augmented training-mode views. The official code clusters the
-            memory as it is, so this is off by default; it helps when each target image is drawn only about
-            once per epoch or less (small ``iters_per_epoch x batch / N_t``). Costs one pass over the target
-            images per epoch. Defaults to False.
+            memory as it is, so this is off by default; ``label_quality`` shows whether the clustered memory
+            lags behind the model. Costs one pass over the target images per epoch. Defaults to False.
     """
 
     priority = 'NORMAL'
