@@ -145,6 +145,9 @@ def test_tiny_run_saves_and_reuses(bench, tmp_path, capsys):
     runs = {arm: json.load(open(tmp_path / f'ft_{arm}_10pct_s0.json')) for arm in ('random', 'ddep')}
     for arm, run in runs.items():
         assert run['settings']['arm'] == arm and sorted(run['miou']) == ['1', '2']
+    # the budgets before the last are also kept in a partial file while the run goes on
+    partial = json.load(open(tmp_path / 'ft_ddep_10pct_s0.partial.json'))
+    assert partial['partial'] and partial['miou'] == {'1': runs['ddep']['miou']['1']}
     for name in ('pretrain_loss.png', 'label_efficiency.png', 'ddep_bench.json'):
         assert (tmp_path / name).is_file()
     summary = json.load(open(tmp_path / 'ddep_bench.json'))['summary']

@@ -335,12 +335,22 @@ def window_means(values: Sequence[float], window: int) -> List[float]:
 
 
 class BudgetEval(Hook):
-    """Validate after each budget (number of finished training steps) and keep the mIoU."""
+    """Validate after each budget (number of finished training steps) and keep the mIoU.
+
+    Args:
+        budgets (Sequence[int]): Step counts after which the val loop runs.
+        partial_file (str, optional): JSON that holds the mIoU of the budgets reached so far (with
+            ``partial: true``), rewritten after each budget but the last. Defaults to None (not written).
+        settings (dict, optional): Run settings stored in ``partial_file``. Defaults to None.
+    """
 
     priority = 'LOWEST'
 
-    def __init__(self, budgets: Sequence[int]):
+    def __init__(
+        self, budgets: Sequence[int], partial_file: Optional[str] = None, settings: Optional[Dict] = None
+    ):
         self.budgets = sorted({int(b) for b in budgets})
+        self.partial_file, self.settings = partial_file, settings
         self.miou: Dict[str, float] = {}
         self.seconds: Dict[str, float] = {}
         self._t0 = time.perf_counter()
@@ -353,6 +363,9 @@ class BudgetEval(Hook):
             self.miou[str(done)] = float(metrics['mIoU'])
             self.seconds[str(done)] = time.perf_counter() - self._t0
             runner.model.train()
+            if self.partial_file and done < self.budgets[-1]:  # the budgets so far, should the run be stopped
+                partial = dict(settings=self.settings, label=LABEL, miou=self.miou, partial=True)
+                json.dump(partial, open(self.partial_file, 'w'))
 
 
 def finetune_settings(args, percent: float, seed: int, arm: str) -> Dict:
@@ -436,7 +449,7 @@ def run_finetune(
     init_default_scope('mmseg')
     t = time.perf_counter()
     runner = Runner.from_cfg(cfg)
-    budgets = BudgetEval(args.budgets)
+    budgets = BudgetEval(args.budgets, out.replace('.json', '.partial.json'), settings)
     runner.register_hook(budgets)
     runner.train()
     # training loss (means of 25 steps; does the pretrained decoder give fine-tuning a head start?), from the
