@@ -17,6 +17,7 @@ which reads it with full unpickling and writes a checkpoint that loads safely.
 
 from __future__ import annotations
 
+import codecs
 import io
 import os
 import os.path as osp
@@ -133,6 +134,7 @@ def _tensor_from_bytes(data: bytes):
 
 #: ``module -> {name: object}`` that :class:`_DataUnpickler` resolves; everything else is refused.
 _DATA_GLOBALS = {
+    '_codecs': {'encode': codecs.encode},  # bytes in pickle protocol 2 (mmengine.dump's default)
     'torch._utils': {'_rebuild_tensor_v2': torch._utils._rebuild_tensor_v2},
     'torch.storage': {'_load_from_bytes': _tensor_from_bytes},
     'collections': {'OrderedDict': OrderedDict},

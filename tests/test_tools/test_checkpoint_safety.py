@@ -11,6 +11,7 @@ import os.path as osp
 import pickle
 from argparse import Namespace
 
+import numpy as np
 import pytest
 import torch
 from mmengine.logging import HistoryBuffer, MessageHub
@@ -104,11 +105,13 @@ def test_results_pickle_builds_data_only(tmp_path):
         {'img_id': 3, 'pred_instances': {'scores': torch.tensor([0.5, 0.25]), 'labels': torch.tensor([1, 2])}}
     ]
     good, bad = tmp_path / 'good.pkl', tmp_path / 'bad.pkl'
-    good.write_bytes(pickle.dumps(results))
-    loaded = load_data_pickle(str(good))
-    assert loaded[0]['img_id'] == 3 and torch.equal(
-        loaded[0]['pred_instances']['labels'], torch.tensor([1, 2])
-    )
+    results[0]['pred_instances']['masks'] = np.ones((1, 2, 2), dtype=bool)
+    for protocol in (2, pickle.HIGHEST_PROTOCOL):  # 2: mmengine.dump's, as tools/test.py --out writes it
+        good.write_bytes(pickle.dumps(results, protocol=protocol))
+        loaded = load_data_pickle(str(good))
+        assert loaded[0]['img_id'] == 3
+        assert torch.equal(loaded[0]['pred_instances']['labels'], torch.tensor([1, 2]))
+        assert loaded[0]['pred_instances']['masks'].all()
 
     marker = tmp_path / 'command_ran'
     bad.write_bytes(pickle.dumps([_RunsACommand(marker)]))
