@@ -17,6 +17,7 @@ from mmengine.runner import Runner
 from mmssod.datasets.cropbank import read_bank_version
 from mmssod.engine.hooks import CropBankHook
 from mmssod.models.acrst import load_ml_scores
+from mmssod.utils.safe_load import load_checkpoint_file
 from tests.conftest import REPO_ROOT, run_python
 
 from .conftest import ACRST_DEMO, SSMLL_DEMO, demo_config
@@ -144,7 +145,7 @@ def runner_from(config, checkpoint, work_dir, resume, max_iters=2):
 
 def test_resume_restores_the_bank_exactly(dist_run, tmp_path):
     work_dir, config, _ = dist_run
-    checkpoint = torch.load(work_dir / 'iter_2.pth', map_location='cpu', weights_only=False)
+    checkpoint = load_checkpoint_file(work_dir / 'iter_2.pth', map_location='cpu')
     saved = checkpoint['cropbank']
     assert saved['version'] == 2
     assert weights_only_types(saved)  # loadable with torch.load(weights_only=True)
@@ -165,7 +166,7 @@ def test_resume_restores_the_bank_exactly(dist_run, tmp_path):
 def test_load_from_starts_a_new_bank_with_the_config_settings(dist_run, tmp_path):
     """Fine-tuning from a checkpoint (load_from without --resume) neither restores nor imposes its bank."""
     work_dir, config, _ = dist_run
-    saved = torch.load(work_dir / 'iter_2.pth', map_location='cpu', weights_only=False)['cropbank']
+    saved = load_checkpoint_file(work_dir / 'iter_2.pth', map_location='cpu')['cropbank']
     assert len(saved['pseudo_bank']['label']) > 0
     runner = runner_from(config, work_dir / 'iter_2.pth', tmp_path, resume=False, max_iters=0)
     (hook,) = [h for h in runner.hooks if isinstance(h, CropBankHook)]
