@@ -2,8 +2,8 @@
 
 Sources: Munir et al., "Cal-DETR: Calibrated Detection Transformer", NeurIPS 2023; the official code
 akhtarvision/cal-detr (commit a1a819c, a Deformable-DETR fork: main.py defaults, models/deformable_detr.py)
-for what the paper leaves to its base detectors; DINO's official DINO_4scale config (IDEA-Research/DINO), which
-mmdet's dino-4scale_r50_8xb2-12e_coco reproduces. Config parsing only: no model is built.
+for what the paper leaves to its base detectors; DINO's official DINO_4scale config (IDEA-Research/DINO),
+which mmdet's dino-4scale_r50_8xb2-12e_coco reproduces. Config parsing only: no model is built.
 """
 
 import glob

@@ -143,7 +143,7 @@ def _logged_warnings():
 
 
 def test_dataset_configs_build_without_warnings(det_root, seg_root, reid_root):
-    """The provenance travels in metainfo as a list: a str value would be read as a meta-file path (warning)."""
+    """Provenance travels in metainfo as a list: a str value would be read as a meta-file path (a warning)."""
     builds = [
         ('composited_lt_det.py', 'val_dataloader', det_root + '/'),
         ('semi_composited_lt_det.py', 'train_dataloader', det_root + '/'),

@@ -8,7 +8,6 @@ from collections import defaultdict
 
 import pytest
 
-from tools.benchmarks.composited.reid import build_reid
 from mmssod.datasets.reid import (
     MarketReIDDataset,
     ReIDLayoutError,
@@ -16,6 +15,7 @@ from mmssod.datasets.reid import (
     list_reid_folder,
     parse_market_name,
 )
+from tools.benchmarks.composited.reid import build_reid
 
 SUBSET_DIRS = {'train': 'bounding_box_train', 'query': 'query', 'gallery': 'bounding_box_test'}
 
