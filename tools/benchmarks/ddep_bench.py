@@ -534,7 +534,10 @@ def plot_losses(curves: Dict[str, List[float]], references: Dict[str, float], pa
 
 
 def plot_label_efficiency(table: Dict, percents: Sequence[float], path: str) -> None:
-    """mIoU (mean +- sd over seeds) against fine-tuning steps, one panel per label fraction."""
+    """mIoU (mean +- sd over seeds) against fine-tuning steps, one panel per label fraction with results."""
+    percents = [p for p in percents if table.get(f'{p:g}', {}).get('seeds')]
+    if not percents:
+        return
     import matplotlib
 
     matplotlib.use('Agg')
