@@ -49,6 +49,11 @@ Results on these data are "composited from real images".
     # image-bootstrap intervals, one JSON per checkpoint, a curve PNG; gate: signed gap > 0, interval above 0)
     OMP_NUM_THREADS=1 python tools/benchmarks/caldetr_bench.py --pilot --seeds 0 --num-workers 1 \
         --test-root data/composited_det_demo_test600 --work-dir work_dirs/cal_pilot
+    # the arms in the pilot's over-confident regime (100 train images at 128 px, 1,500 iterations at a constant
+    # learning rate), trained and tested on the demo val, then tested on the 600-image set; one report
+    R="--iters 1500 --lr-drop-at 1 --train-images 100 --img-size 128 --num-workers 1 --work-dir work_dirs/cal_regime"
+    OMP_NUM_THREADS=1 python tools/benchmarks/caldetr_bench.py --train-only --seeds 0 1 2 $R
+    python tools/benchmarks/caldetr_bench.py --seeds 0 1 2 $R --test-root data/composited_det_demo_test600
     # a short single-seed probe that checks the pipeline end to end
     python tools/benchmarks/caldetr_bench.py --seeds 0 --iters 60 --timing-steps 3 --timing-warmup 1
 """
@@ -122,6 +127,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--no-ts', action='store_true', help='skip post-hoc temperature scaling of the baseline')
     p.add_argument('--iters', type=int, default=900, help='training iterations of every run')
     p.add_argument('--batch-size', type=int, default=4)
+    p.add_argument(
+        '--lr-drop-at',
+        type=float,
+        default=0.85,
+        help='the learning rate drops x0.1 at this fraction of --iters (>= 1: constant learning rate)',
+    )
+    p.add_argument('--train-images', type=int, default=None, help='train on the first N train images only')
+    p.add_argument('--img-size', type=int, default=None, help="train and test image size (px; default: the config's)")
     p.add_argument('--lr', type=float, default=None, help='AdamW learning rate (default: the config, 1e-4)')
     p.add_argument('--val-images', type=int, default=None, help='evaluate on the first N val images only')
     p.add_argument('--data-root', default=DEMO_ROOT, help='composited detection set (built if the demo set)')
@@ -211,15 +224,21 @@ def derived_config(args, arm: str, seed: int, corrupted: bool = False) -> str:
     root, troot, nw = args.data_root, eval_root(args), args.num_workers
     indices = f', indices={args.val_images}' if args.val_images else ''
     loader = f'num_workers={nw}, persistent_workers={nw > 0}'
+    train_extra = f', indices={args.train_images}' if args.train_images else ''
+    if args.img_size:
+        train_pipeline, test_pipeline = sized_pipelines(args.img_size)
+        train_extra += f', pipeline={train_pipeline!r}'
+        indices += f', pipeline={test_pipeline!r}'
     lines = [
         f'_base_ = [{config_path(args, arm, corrupted)!r}]',
         f'data_root = {root!r}',
-        f'train_dataloader = dict(batch_size={args.batch_size}, {loader}, dataset=dict(data_root={root!r}))',
+        f'train_dataloader = dict(batch_size={args.batch_size}, {loader}, dataset=dict(data_root={root!r}'
+        f'{train_extra}))',
         f'test_dataloader = dict(batch_size=4, {loader}, dataset=dict(data_root={troot!r}{indices}))',
         f"train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters={args.iters},"
         f' val_interval={args.iters + 1})',
         f"param_scheduler = [dict(type='MultiStepLR', by_epoch=False, begin=0, end={args.iters},"
-        f' milestones=[{int(args.iters * 0.85)}], gamma=0.1)]',
+        f' milestones=[{int(args.iters * args.lr_drop_at)}], gamma=0.1)]',
         "default_hooks = dict(logger=dict(type='LoggerHook', interval=50),"
         f" checkpoint=dict(type='CheckpointHook', by_epoch=False, interval={args.iters}, max_keep_ckpts=1))",
         f'randomness = dict(seed={seed})',
@@ -249,6 +268,27 @@ def derived_config(args, arm: str, seed: int, corrupted: bool = False) -> str:
     return path
 
 
+def sized_pipelines(size: int) -> tuple:
+    """Train and test pipelines of the composited set at ``size`` x ``size`` px (aspect kept)."""
+    scale = (size, size)
+    train = [
+        dict(type='LoadImageFromFile'),
+        dict(type='LoadAnnotations', with_bbox=True),
+        dict(type='Resize', scale=scale, keep_ratio=True),
+        dict(type='RandomFlip', prob=0.5),
+        dict(type='PackDetInputs'),
+    ]
+    test = [
+        dict(type='LoadImageFromFile'),
+        dict(type='Resize', scale=scale, keep_ratio=True),
+        dict(type='LoadAnnotations', with_bbox=True),
+        dict(
+            type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')
+        ),
+    ]
+    return train, test
+
+
 def run_tool(cmd: list, log_path: str) -> str:
     env = {**os.environ, 'PYTHONPATH': ROOT}
     res = subprocess.run([sys.executable, *cmd], cwd=ROOT, env=env, capture_output=True, text=True)
@@ -270,7 +310,12 @@ def parse_metric(out: str, key: str) -> float:
 def run_settings(args, arm: str, seed: int) -> dict:
     """What decides a trained arm's result: a finished run with equal settings is reused, not retrained."""
     keys = ('family', 'iters', 'batch_size', 'lr', 'val_images', 'data_root', 'score_thr', 'iou_thr')
-    return dict({k: getattr(args, k) for k in keys}, arm=arm, seed=seed)
+    settings = dict({k: getattr(args, k) for k in keys}, arm=arm, seed=seed)
+    # the regime options enter only when they differ from the defaults (earlier saved runs stay reusable)
+    for key, default in (('lr_drop_at', 0.85), ('train_images', None), ('img_size', None)):
+        if getattr(args, key) != default:
+            settings[key] = getattr(args, key)
+    return settings
 
 
 def saved_run(path: str, settings: dict) -> Optional[dict]:
@@ -785,22 +830,7 @@ def pilot_config(args, seed: int) -> str:
     ``--pilot-img-size`` px for ``--pilot-iters`` iterations (a checkpoint every ``--pilot-interval``, all
     kept), tested on the clean val set of ``--test-root`` (or ``--data-root``) at the same size."""
     root, troot, nw = args.data_root, eval_root(args), args.num_workers
-    size = (args.pilot_img_size, args.pilot_img_size)
-    train_pipeline = [
-        dict(type='LoadImageFromFile'),
-        dict(type='LoadAnnotations', with_bbox=True),
-        dict(type='Resize', scale=size, keep_ratio=True),
-        dict(type='RandomFlip', prob=0.5),
-        dict(type='PackDetInputs'),
-    ]
-    test_pipeline = [
-        dict(type='LoadImageFromFile'),
-        dict(type='Resize', scale=size, keep_ratio=True),
-        dict(type='LoadAnnotations', with_bbox=True),
-        dict(
-            type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')
-        ),
-    ]
+    train_pipeline, test_pipeline = sized_pipelines(args.pilot_img_size)
     val_idx = f', indices={args.val_images}' if args.val_images else ''
     loader = f'num_workers={nw}, persistent_workers={nw > 0}'
     ann = ann_file(args, 'clean')
