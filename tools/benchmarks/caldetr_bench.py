@@ -134,7 +134,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         help='the learning rate drops x0.1 at this fraction of --iters (>= 1: constant learning rate)',
     )
     p.add_argument('--train-images', type=int, default=None, help='train on the first N train images only')
-    p.add_argument('--img-size', type=int, default=None, help="train and test image size (px; default: the config's)")
+    p.add_argument(
+        '--img-size', type=int, default=None, help="train and test image size (px; default: the config's)"
+    )
     p.add_argument('--lr', type=float, default=None, help='AdamW learning rate (default: the config, 1e-4)')
     p.add_argument('--val-images', type=int, default=None, help='evaluate on the first N val images only')
     p.add_argument('--data-root', default=DEMO_ROOT, help='composited detection set (built if the demo set)')
