@@ -50,7 +50,7 @@ Results on these data are "composited from real images".
     OMP_NUM_THREADS=1 python tools/benchmarks/caldetr_bench.py --pilot --seeds 0 --num-workers 1 \
         --test-root data/composited_det_demo_test600 --work-dir work_dirs/cal_pilot
     # the arms in the pilot's over-confident regime (100 train images at 128 px, 1,500 iterations at a
-    # constant learning rate), trained and tested on the demo val, then tested on the 600-image set; one report
+    # constant learning rate), trained and tested on the demo val, then on the 600-image set; one report
     R="--iters 1500 --lr-drop-at 1 --train-images 100 --img-size 128 --num-workers 1"
     R="$R --work-dir work_dirs/cal_regime"
     OMP_NUM_THREADS=1 python tools/benchmarks/caldetr_bench.py --train-only --seeds 0 1 2 $R
