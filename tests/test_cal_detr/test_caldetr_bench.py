@@ -95,6 +95,12 @@ def test_bench_evaluation_reports_direction_per_class_temperature_scaling_and_di
     assert base['num_dets'] == num_gt + num_img and base['precision'] == pytest.approx(precision)
     assert base['dece'] == pytest.approx(100 * (0.95 - precision), abs=1e-3)  # one bin
     assert base['direction'] == 'over' and base['signed_gap'] == pytest.approx(base['dece'], abs=1e-6)
+    for arm in ('baseline', 'paper'):  # image-bootstrap interval of the signed gap, in and out of domain
+        for domain in bench.DOMAINS:
+            r = out[arm][domain]
+            lo, hi = r['signed_gap_interval']
+            assert lo <= r['signed_gap'] <= hi and hi - lo < 20
+    assert base['signed_gap_interval'][0] > 0  # every detection over-confident: the interval excludes 0
     assert cal['dece'] < base['dece']
     assert set(base['per_class']) == set(classes)
     # temperature scaling keeps the detections (and AP), changes only confidences; both halves got a T
@@ -109,6 +115,7 @@ def test_bench_evaluation_reports_direction_per_class_temperature_scaling_and_di
     assert len(paths) == 2 and all(open(p, 'rb').read(8) == b'\x89PNG\r\n\x1a\n' for p in paths)
     text = bench.report(args, dict(settings=dict(device='cpu'), per_seed={'0': out}, summary=summary))
     assert 'over (' in text and 'DINO + temperature scaling' in text and 'Per-class D-ECE' in text
+    assert 'constant lr' not in text and 'lr x0.1 at 765' in text
 
 
 def _fake_tools(bench, monkeypatch) -> list:

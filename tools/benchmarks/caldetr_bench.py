@@ -179,21 +179,20 @@ def parse_args(argv=None) -> argparse.Namespace:
     pilot.add_argument('--pilot-interval', type=int, default=500, help='iterations between checkpoints')
     pilot.add_argument('--pilot-train-images', type=int, default=100, help='first N training images')
     pilot.add_argument('--pilot-img-size', type=int, default=128, help='train and test image size (px)')
-    pilot.add_argument('--bootstrap-samples', type=int, default=200, help='image-bootstrap resamples')
-    pilot.add_argument('--bootstrap-level', type=float, default=0.95, help='coverage of the intervals')
+    p.add_argument(
+        '--bootstrap-samples', type=int, default=200, help='image-bootstrap resamples (signed-gap intervals)'
+    )
+    p.add_argument('--bootstrap-level', type=float, default=0.95, help='coverage of the intervals')
     args = p.parse_args(argv)
-    if args.pilot:
-        for name in (
-            'pilot_iters',
-            'pilot_interval',
-            'pilot_train_images',
-            'pilot_img_size',
-            'bootstrap_samples',
-        ):
-            if getattr(args, name) < 1:
-                p.error(f'--{name.replace("_", "-")} must be at least 1')
-        if not 0 < args.bootstrap_level < 1:
-            p.error('--bootstrap-level must lie in (0, 1)')
+    checked = ('bootstrap_samples', 'train_images', 'img_size')
+    checked += ('pilot_iters', 'pilot_interval', 'pilot_train_images', 'pilot_img_size') if args.pilot else ()
+    for name in checked:
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            p.error(f'--{name.replace("_", "-")} must be at least 1')
+    if not 0 < args.bootstrap_level < 1:
+        p.error('--bootstrap-level must lie in (0, 1)')
+    if args.lr_drop_at <= 0:
+        p.error('--lr-drop-at must be > 0 (>= 1: no drop)')
     if 'baseline' not in args.arms and not args.train_only:
         p.error('--arms must include baseline (every comparison is against it)')
     args.data_root = args.data_root.rstrip('/') + '/'
@@ -488,7 +487,12 @@ def evaluate_seed(args, trained: dict, classes) -> dict:
             stats = calibration_stats(
                 args, cal['confidences'], cal['is_tp'], cal['labels'], cal['class_names']
             )
-            out[arm][domain] = dict(ap=res[domain]['ap'], ap50=res[domain]['ap50'], **stats)
+            out[arm][domain] = dict(
+                ap=res[domain]['ap'],
+                ap50=res[domain]['ap50'],
+                signed_gap_interval=signed_gap_interval(args, res[domain]['predictions'], classes, domain),
+                **stats,
+            )
     if not args.no_ts:
         out['ts'] = {}
         clean, corrupted = sets[('baseline', 'clean')], sets[('baseline', 'corrupted')]
@@ -511,6 +515,21 @@ def evaluate_seed(args, trained: dict, classes) -> dict:
             base = out['baseline'][domain]
             out['ts'][domain] = dict(ap=base['ap'], ap50=base['ap50'], temperature=t, **stats)
     return out
+
+
+def signed_gap_interval(args, predictions: str, classes, domain: str) -> list:
+    """Image-bootstrap interval (x100, ``--bootstrap-level``) of the signed gap of dumped predictions: whether
+    an arm is over- (interval above 0) or under-confident (below 0) beyond the sampling of test images."""
+    from mmssod.evaluation.functional import signed_calibration_gap
+
+    per_image = per_image_calibration_sets(args, predictions, classes, domain)
+    lo, hi = image_bootstrap(
+        per_image,
+        lambda c, t: signed_calibration_gap(c, t, args.num_bins),
+        num_samples=args.bootstrap_samples,
+        level=args.bootstrap_level,
+    )
+    return [100 * lo, 100 * hi]
 
 
 def time_steps(args, device: str) -> dict:
@@ -635,10 +654,18 @@ def fmt_ms(pair, digits: int = 2) -> str:
     return fmt(m, digits) if math.isnan(sd) else f'{fmt(m, digits)} ± {fmt(sd, digits)}'
 
 
+def regime_text(args) -> str:
+    """The training regime options that differ from the configs' (for the report's first line)."""
+    parts = [f'first {args.train_images} train images'] if args.train_images else []
+    parts += [f'{args.img_size} px'] if args.img_size else []
+    drop = f'lr x0.1 at {int(args.iters * args.lr_drop_at)}' if args.lr_drop_at < 1 else 'constant lr'
+    return ', '.join(parts + [drop]) + '; '
+
+
 def report(args, results: dict) -> str:
     lines = [
         f'Cal-DETR benchmark, {FAMILIES[args.family][0]} ({results["settings"]["device"]}; '
-        f'{args.iters} iterations, batch {args.batch_size}, '
+        f'{args.iters} iterations, batch {args.batch_size}, {regime_text(args)}'
         f'seeds {args.seeds}; D-ECE x100 at raw score >= {args.score_thr}, IoU >= {args.iou_thr}, '
         f'{args.num_bins} bins; data composited from real images; trained on {args.data_root}, '
         f'tested on {eval_root(args)})',
@@ -648,9 +675,9 @@ def report(args, results: dict) -> str:
     if per_seed:
         head = (
             '| seed | arm | domain | AP | AP_50 | #dets >= thr | precision | D-ECE (bootstrap sd) '
-            '| D-ECE if calibrated | direction (signed gap) |'
+            '| D-ECE if calibrated | direction (signed gap) | signed gap, image-bootstrap interval |'
         )
-        lines += [head, '| --- ' * 10 + '|']
+        lines += [head, '| --- ' * 11 + '|']
         for s, arms in per_seed.items():
             for arm, doms in arms.items():
                 for d, r in doms.items():
@@ -658,7 +685,8 @@ def report(args, results: dict) -> str:
                         f'| {s} | {arm_name(args, arm)} | {d} | {fmt(r["ap"], 1)} | {fmt(r["ap50"], 1)} '
                         f'| {r["num_dets"]} | {fmt(r["precision"], 3)} | {fmt(r["dece"])} '
                         f'({fmt(r.get("dece_bootstrap_sd"))}) | {fmt(r.get("dece_calibrated"))} '
-                        f'| {r["direction"]} ({fmt(r["signed_gap"], 2)}) |'
+                        f'| {r["direction"]} ({fmt(r["signed_gap"], 2)}) '
+                        f'| {fmt_interval(r["signed_gap_interval"]) if "signed_gap_interval" in r else "-"} |'
                     )
         summary = results['summary']
         lines += ['', f'Mean ± sd over {len(per_seed)} seed(s):', '']
@@ -874,7 +902,7 @@ def start_tool(cmd: list, log_path: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, *cmd], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
-def per_image_calibration_sets(args, predictions: str, classes) -> list:
+def per_image_calibration_sets(args, predictions: str, classes, domain: str = 'clean') -> list:
     """One matched calibration set (raw score >= thr) per predicted image, for an image-level bootstrap.
 
     Returns:
@@ -885,7 +913,7 @@ def per_image_calibration_sets(args, predictions: str, classes) -> list:
     from mmssod.evaluation.metrics import DECEMetric
 
     metric = DECEMetric(
-        ann_file=ann_file(args, 'clean'),
+        ann_file=ann_file(args, domain),
         score_thr=args.score_thr,
         iou_thr=args.iou_thr,
         num_bins=args.num_bins,
