@@ -4,9 +4,13 @@ Identity = one Fashion-MNIST item with its own colour; camera = background sourc
 blur / noise / resolution; ``source`` and ``target`` domains render in different styles with disjoint items.
 Results on it are "composited from real images".
 
+``--target-domain hard`` draws source and target items from disjoint Fashion-MNIST classes and gives the
+identities colours from a small shared palette (written to data/composited_reid_hard unless --out is given).
+
 Example::
 
     python tools/dataset_converters/composited_reid.py --out data/composited_reid --seed 0 --preview
+    python tools/dataset_converters/composited_reid.py --target-domain hard --seed 0
 """
 
 import os.path as osp
@@ -14,7 +18,13 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))  # run from a source checkout
 from tools.benchmarks.composited.cli import base_parser, int_range, run_cli  # noqa: E402
-from tools.benchmarks.composited.reid import DOMAIN_STYLES, ReIDConfig, build_reid  # noqa: E402
+from tools.benchmarks.composited.reid import (  # noqa: E402
+    DOMAIN_STYLES,
+    TARGET_DOMAIN_ROOTS,
+    TARGET_DOMAINS,
+    ReIDConfig,
+    build_reid,
+)
 
 
 def main(argv=None):
@@ -48,8 +58,18 @@ def main(argv=None):
         '--distractors', type=int, default=d.num_distractors, help='gallery distractors (pid 0000)'
     )
     p.add_argument('--junk', type=int, default=d.num_junk, help='gallery junk crops (pid -1)')
+    p.add_argument(
+        '--target-domain',
+        default='default',
+        choices=sorted(TARGET_DOMAINS),
+        help='hard: disjoint Fashion-MNIST classes per domain, 4 palette colours shared by the identities; '
+        f'without --out, written to {TARGET_DOMAIN_ROOTS}[target domain]',
+    )
+    p.set_defaults(out=None)
     args = p.parse_args(argv)
-    cfg = ReIDConfig(
+    args.out = args.out or TARGET_DOMAIN_ROOTS[args.target_domain]
+    cfg = ReIDConfig.for_target_domain(
+        args.target_domain,
         domains=tuple(args.domains),
         train_ids=args.train_ids,
         test_ids=args.test_ids,

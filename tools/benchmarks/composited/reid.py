@@ -7,6 +7,12 @@ domains use different camera styles (``source``: photo backgrounds, mild casts, 
 backgrounds, strong casts, low resolution, blur and noise) and disjoint Fashion-MNIST items, giving a
 source -> target adaptation task.
 
+The ``hard`` target domain (:data:`TARGET_DOMAINS`, ``--target-domain hard``) widens the gap between the
+domains and takes colour away as an identity cue: the two domains draw their items from disjoint
+Fashion-MNIST class groups (``source_classes`` / ``target_classes``: garments vs footwear and bags), and
+every identity's colour comes from a small palette (``palette_size`` colours) shared by many identities,
+so an identity is the specific item image together with its palette colour. Cameras and poses are as above.
+
 Layout written under ``out``::
 
     <domain>/bounding_box_train/PPPP_cCs1_FFFFFF_BB.jpg   train identities (Fashion-MNIST train items)
@@ -21,6 +27,7 @@ Fashion-MNIST test split.
 
 from __future__ import annotations
 
+import colorsys
 import dataclasses
 import os.path as osp
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -34,7 +41,7 @@ from mmssod.datasets.reid import DISTRACTOR_PID, JUNK_PID, MARKET_SUBSETS, forma
 from .canvas import child_rng, crop_background, random_tint, render_item
 from .errors import CompositedDataError
 from .files import META_FILE, makedirs, save_image, start_build, write_json
-from .sources import Background, backgrounds_of_family, load_fashion_mnist
+from .sources import FMNIST_CLASSES, Background, backgrounds_of_family, load_fashion_mnist
 
 GENERATOR = 'composited_reid'
 GENERATOR_VERSION = 1
@@ -68,6 +75,20 @@ DOMAIN_STYLES: Dict[str, DomainStyle] = {
 }
 _DOMAIN_KEYS = {'source': 21, 'target': 22}
 _PART_CAMERAS, _PART_IDS, _PART_TRAIN, _PART_TEST, _PART_DISTRACT, _PART_JUNK = 1, 2, 3, 4, 5, 6
+_PART_PALETTE = 7
+
+#: ``--target-domain`` presets: the :class:`ReIDConfig` fields each sets (``default``: none). ``hard``:
+#: source identities are garments (T-shirt/top, Trouser, Pullover, Dress, Coat, Shirt), target identities
+#: footwear and bags (Sandal, Sneaker, Bag, Ankle boot), and 4 palette colours are shared by all identities.
+TARGET_DOMAINS: Dict[str, Dict[str, Any]] = {
+    'default': {},
+    'hard': dict(source_classes=(0, 1, 2, 3, 4, 6), target_classes=(5, 7, 8, 9), palette_size=4),
+}
+#: Where each target domain's benchmark is built by default (its own folder per domain preset).
+TARGET_DOMAIN_ROOTS: Dict[str, str] = {
+    'default': 'data/composited_reid',
+    'hard': 'data/composited_reid_hard',
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,6 +107,13 @@ class ReIDConfig:
         width (int): Crop width. Defaults to 64.
         num_distractors (int): Gallery distractors (pid 0000) per domain. Defaults to 200.
         num_junk (int): Gallery junk crops (pid -1) per domain. Defaults to 100.
+        source_classes (tuple[int]): Fashion-MNIST classes the ``source`` identities (and distractor items)
+            come from; empty = any class. Set together with ``target_classes``, disjoint from it.
+            Defaults to ().
+        target_classes (tuple[int]): The same for the ``target`` domain. Defaults to ().
+        palette_size (int): 0 = every identity has its own random colour; k > 0 = every identity's colour is
+            one of k fixed palette colours, each shared by about ``ids / k`` identities of a domain and part.
+            Defaults to 0.
     """
 
     domains: Tuple[str, ...] = ('source', 'target')
@@ -98,6 +126,37 @@ class ReIDConfig:
     width: int = 64
     num_distractors: int = 200
     num_junk: int = 100
+    source_classes: Tuple[int, ...] = ()
+    target_classes: Tuple[int, ...] = ()
+    palette_size: int = 0
+
+    @classmethod
+    def for_target_domain(cls, target_domain: str, **kwargs: Any) -> ReIDConfig:
+        """A config with the fields of a :data:`TARGET_DOMAINS` preset (``kwargs`` override sizes).
+
+        Args:
+            target_domain (str): Preset name, ``'default'`` or ``'hard'``.
+            **kwargs: Other :class:`ReIDConfig` fields.
+
+        Returns:
+            ReIDConfig: The config.
+        """
+        if target_domain not in TARGET_DOMAINS:
+            raise CompositedDataError(
+                f'target domain must be one of {sorted(TARGET_DOMAINS)}, got {target_domain!r}'
+            )
+        return cls(**{**TARGET_DOMAINS[target_domain], **kwargs})
+
+    def domain_classes(self, domain: str) -> Tuple[int, ...]:
+        """The Fashion-MNIST classes a domain's items come from (empty = any class).
+
+        Args:
+            domain (str): ``'source'`` or ``'target'``.
+
+        Returns:
+            tuple[int]: Class ids.
+        """
+        return self.source_classes if domain == 'source' else self.target_classes
 
     def validate(self, num_train_items: int = 60000, num_test_items: int = 10000) -> None:
         """Raise :class:`CompositedDataError` for impossible sizes.
@@ -146,6 +205,46 @@ class ReIDConfig:
             raise CompositedDataError(f'crops must be at least 16x16, got {self.width}x{self.height}')
         if self.num_distractors < 0 or self.num_junk < 0:
             raise CompositedDataError('numbers of distractors and junk crops must be >= 0')
+        src, tgt = set(self.source_classes), set(self.target_classes)
+        num_classes = len(FMNIST_CLASSES)
+        for name, group in (('source_classes', self.source_classes), ('target_classes', self.target_classes)):
+            if len(set(group)) != len(group) or not all(0 <= c < num_classes for c in group):
+                raise CompositedDataError(
+                    f'{name} must be distinct Fashion-MNIST class ids in 0..{num_classes - 1}, got {group}'
+                )
+        if bool(src) != bool(tgt) or src & tgt:
+            raise CompositedDataError(
+                'source_classes and target_classes must both be empty (items of any class) or both set and '
+                f'disjoint (so that the domains never share an item), got {self.source_classes} and '
+                f'{self.target_classes}'
+            )
+        if not 0 <= self.palette_size <= 64:
+            raise CompositedDataError(
+                'palette_size must be 0 (a colour per identity) or 1..64 shared colours, got '
+                f'{self.palette_size}'
+            )
+
+    def validate_classes(self, train_labels: np.ndarray, test_labels: np.ndarray) -> None:
+        """Raise :class:`CompositedDataError` when a domain's classes hold too few items.
+
+        Args:
+            train_labels (np.ndarray): (60000,) Fashion-MNIST train labels.
+            test_labels (np.ndarray): (10000,) Fashion-MNIST test labels.
+        """
+        for domain in self.domains:
+            classes = self.domain_classes(domain)
+            if not classes:
+                continue
+            for split, labels, need in (
+                ('train', train_labels, self.train_ids),
+                ('test', test_labels, self.test_ids),
+            ):
+                have = int(np.isin(labels, classes).sum())
+                if need > have:
+                    raise CompositedDataError(
+                        f'{domain} domain: {need} {split} identities need more Fashion-MNIST {split} items '
+                        f'of classes {list(classes)} than the {have} available (one item per identity)'
+                    )
 
     def to_dict(self) -> Dict[str, Any]:
         """JSON-friendly parameters.
@@ -153,7 +252,12 @@ class ReIDConfig:
         Returns:
             dict: Field name -> value.
         """
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+        params = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+        # the target-domain preset fields appear only when set: a default build's meta.json keeps its keys
+        for key in ('source_classes', 'target_classes', 'palette_size'):
+            if not params[key]:
+                del params[key]
+        return params
 
 
 @dataclasses.dataclass(frozen=True)
@@ -211,6 +315,48 @@ def make_cameras(style: DomainStyle, num: int, rng: np.random.Generator) -> List
             )
         )
     return cams
+
+
+def palette_colours(k: int) -> np.ndarray:
+    """The k shared identity colours of a palette build: evenly spaced hues, one saturation and value.
+
+    Args:
+        k (int): Palette size, >= 1.
+
+    Returns:
+        np.ndarray: (k, 3) float32 RGB in [0, 1]; the same k always gives the same colours.
+    """
+    return np.asarray(
+        [colorsys.hsv_to_rgb((0.02 + i / k) % 1.0, 0.75, 0.9) for i in range(k)], dtype=np.float32
+    )
+
+
+def domain_items(perm: np.ndarray, labels: np.ndarray, classes: Sequence[int]) -> np.ndarray:
+    """The items a class-restricted domain draws from, in the order of the shared permutation.
+
+    Args:
+        perm (np.ndarray): (N,) permutation of the Fashion-MNIST split's item indices.
+        labels (np.ndarray): (N,) class of every item of the split.
+        classes (Sequence[int]): The domain's classes.
+
+    Returns:
+        np.ndarray: (M,) item indices of ``perm`` whose class is in ``classes``, in ``perm`` order.
+    """
+    return perm[np.isin(labels[perm], np.asarray(classes, dtype=np.int64))]
+
+
+def palette_assignment(n: int, k: int, rng: np.random.Generator) -> np.ndarray:
+    """Palette colour of each of n identities: every colour used by ``n // k`` or ``n // k + 1`` of them.
+
+    Args:
+        n (int): Number of identities.
+        k (int): Palette size.
+        rng (np.random.Generator): Random stream (which identities share a colour).
+
+    Returns:
+        np.ndarray: (n,) int64 palette indices in [0, k).
+    """
+    return (rng.permutation(n) % k).astype(np.int64)
 
 
 def render_crop(
@@ -306,29 +452,49 @@ def build_domain(
     folders = {s: osp.join(root, f) for s, f in MARKET_SUBSETS.items()}
     makedirs(*folders.values())
     # items: one shared permutation per Fashion-MNIST split, each domain takes its own chunk (disjoint)
-    train_items, _ = load_fashion_mnist(fmnist_root, 'train')
-    test_items, _ = load_fashion_mnist(fmnist_root, 'test')
+    train_items, train_labels = load_fashion_mnist(fmnist_root, 'train')
+    test_items, test_labels = load_fashion_mnist(fmnist_root, 'test')
     train_perm = child_rng(seed, 20, 1).permutation(len(train_items))
     test_perm = child_rng(seed, 20, 2).permutation(len(test_items))
     n_dom = len(cfg.domains)
+    classes = cfg.domain_classes(domain)
+    if classes:
+        # class-restricted domains: the first items of the shared permutation that have the domain's classes
+        # (the class groups are disjoint, so the domains never share an item)
+        train_chunk = domain_items(train_perm, train_labels, classes)[: cfg.train_ids]
+        test_pool = domain_items(test_perm, test_labels, classes)
+        test_chunk, spare = test_pool[: cfg.test_ids], test_pool[cfg.test_ids :]
+    else:
+        train_chunk = train_perm[domain_index * cfg.train_ids : (domain_index + 1) * cfg.train_ids]
+        test_chunk = test_perm[domain_index * cfg.test_ids : (domain_index + 1) * cfg.test_ids]
+        spare = test_perm[n_dom * cfg.test_ids :]
+    palette = palette_colours(cfg.palette_size) if cfg.palette_size else None
     ids_rng = child_rng(seed, dkey, _PART_IDS)
     pids = ids_rng.permutation(np.arange(1, MAX_PID + 1))[: cfg.train_ids + cfg.test_ids]
     identities = []
-    for part, n, perm, fm_split in (
-        ('train', cfg.train_ids, train_perm, 'train'),
-        ('test', cfg.test_ids, test_perm, 'test'),
+    for part, n, chunk, fm_split, labels in (
+        ('train', cfg.train_ids, train_chunk, 'train', train_labels),
+        ('test', cfg.test_ids, test_chunk, 'test', test_labels),
     ):
         offset = 0 if part == 'train' else cfg.train_ids
+        shades = None
+        if palette is not None:
+            shades = palette_assignment(n, len(palette), child_rng(seed, dkey, _PART_PALETTE, offset))
         for j in range(n):
-            identities.append(
-                {
-                    'pid': int(pids[offset + j]),
-                    'part': part,
-                    'fmnist_split': fm_split,
-                    'fmnist_index': int(perm[domain_index * n + j]),
-                    'color': [round(float(v), 4) for v in random_tint(ids_rng)],
-                }
-            )
+            ident = {
+                'pid': int(pids[offset + j]),
+                'part': part,
+                'fmnist_split': fm_split,
+                'fmnist_index': int(chunk[j]),
+            }
+            if shades is None:
+                ident['color'] = [round(float(v), 4) for v in random_tint(ids_rng)]
+            else:
+                ident['color'] = [round(float(v), 4) for v in palette[shades[j]]]
+                ident['palette_index'] = int(shades[j])
+            if classes:
+                ident['fmnist_class'] = int(labels[chunk[j]])
+            identities.append(ident)
     jobs = []  # (subset, pid, camid, item array or None, color, truncate, key)
     frames = [0] * cfg.num_cameras
     for ident in identities:
@@ -345,25 +511,17 @@ def build_domain(
                 jobs.append(
                     (subset, ident['pid'], int(c), items[ident['fmnist_index']], ident['color'], False, t)
                 )
-    used_test = n_dom * cfg.test_ids
-    spare = test_perm[used_test:]
     extra_rng = child_rng(seed, dkey, _PART_DISTRACT)
     for d in range(cfg.num_distractors):
         c = int(extra_rng.integers(cfg.num_cameras))
         # half show an item no identity uses (when any is left), half are background only
         use_item = len(spare) > 0 and d % 2 == 0
         item = test_items[int(spare[(d // 2) % len(spare)])] if use_item else None
-        jobs.append(
-            (
-                'gallery',
-                DISTRACTOR_PID,
-                c,
-                item,
-                [round(float(v), 4) for v in random_tint(extra_rng)],
-                False,
-                d,
-            )
-        )
+        if palette is None:
+            colour = random_tint(extra_rng)
+        else:
+            colour = palette[int(extra_rng.integers(len(palette)))]
+        jobs.append(('gallery', DISTRACTOR_PID, c, item, [round(float(v), 4) for v in colour], False, d))
     junk_rng = child_rng(seed, dkey, _PART_JUNK)
     test_idents = [i for i in identities if i['part'] == 'test']
     for d in range(cfg.num_junk):
@@ -385,6 +543,8 @@ def build_domain(
     table = {
         'domain': domain,
         'style': dataclasses.asdict(style),
+        **({'classes': list(classes)} if classes else {}),
+        **({'palette': [[round(float(v), 4) for v in p] for p in palette]} if palette is not None else {}),
         'cameras': [
             {
                 'camid': c,
@@ -429,9 +589,10 @@ def build_reid(
         dict: The content of ``meta.json``.
     """
     cfg = cfg or ReIDConfig()
-    train_items, _ = load_fashion_mnist(fmnist_root, 'train')
-    test_items, _ = load_fashion_mnist(fmnist_root, 'test')
+    train_items, train_labels = load_fashion_mnist(fmnist_root, 'train')
+    test_items, test_labels = load_fashion_mnist(fmnist_root, 'test')
     cfg.validate(len(train_items), len(test_items))
+    cfg.validate_classes(train_labels, test_labels)
     out, meta = start_build(
         out, GENERATOR, GENERATOR_VERSION, tuple(DOMAIN_STYLES) + ('preview.png',), seed, cfg.to_dict()
     )
