@@ -1,25 +1,54 @@
-"""ACRST benchmark: supervised vs Soft Teacher vs ACRST on composited long-tailed data, same schedule, seeds.
+"""ACRST ablation benchmark on composited long-tailed data: every arm on the same data, schedule and seeds.
 
-Each arm is trained with ``tools/train.py`` in its own process (CUDA when available, else CPU) from configs
-derived from one ACRST config, so data, detector, schedule, batch and seed are shared:
+Each arm is trained with ``tools/train.py`` in its own process (CUDA when available, else CPU) from a config
+derived from one ACRST config, so data, detector, schedule, batch, seeds, burn-in, thresholds and augmentation
+are shared; an arm differs from its neighbour only in the part under test (``--methods`` picks the arms):
 
-* supervised - the same Faster R-CNN on the labeled split only (the labeled half of each batch);
-* soft_teacher - mmdet's ``SoftTeacher`` with its default semi_train_cfg, no CropBank / paste;
-* acrst - the ACRST config (beta 0.6); acrst_beta0 - the same with beta = 0 (plain FBR, uniform classes).
+* a ``supervised`` - the same Faster R-CNN on the labeled split only (the labeled half of each batch);
+* b ``supervised_fbr`` - a + the ``ACRSTPaste`` transform on the labeled images, fed by a label bank only
+  (every ground-truth box of the labeled split, written by this script with the package's ``CropBank`` before
+  training, since ``CropBankHook`` needs an ACRST detector), uniform classes (beta 0), no pseudo bank;
+* c ``soft_teacher_base`` - Soft Teacher on ACRST's recipe: the ACRST detector with its burn-in, the teacher
+  reset at the end of burn-in, ``tau_cls`` and the same Soft Teacher thresholds, EMA, unsupervised weight and
+  strong augmentation as e, with every ACRST addition off: no CropBank / paste, no filter stage 2
+  (``tau_ml=None``), and box regression on every filtered pseudo-label (``regress_pseudo=True``). Against
+  mmdet's ``SoftTeacher`` it keeps the R-CNN classification weighted by the teacher's background score but
+  has no box-jitter uncertainty filter (``ACRST.compute_uncertainty_with_aug`` gives 0, ``reg_pseudo_thr``
+  is inf): mmdet regresses only pseudo boxes whose jitter uncertainty is below 0.02;
+* d ``soft_teacher_fbr`` - c + the CropBank (label and pseudo banks) pasted on labeled and unlabeled
+  images with uniform classes (FBR, beta 0);
+* e ``acrst`` - ACRST: d with AFFR (beta 0.6), filter stage 2 (SSMLL scores, ``tau_ml``) and selective
+  supervision (unlabeled box regression on pasted instances only);
+* f ``acrst_no_stage2`` - e with ``tau_ml=None`` (needs SSMLL scores, else e runs without stage 2 too);
+* g ``acrst_regress_all`` - e with ``regress_pseudo=True`` (regression on every pseudo-label);
+* h ``acrst_label_bank`` / ``acrst_pseudo_bank`` - e with the pseudo bank (``pseudo_cap=0``) or the label
+  bank (``label_cap=0``) empty;
+* ``acrst_beta0`` - e at beta 0 (added by ``--mechanism`` for the class histograms);
+* ``soft_teacher_mmdet`` - mmdet's ``SoftTeacher`` with its default semi_train_cfg (no burn-in, thresholds
+  0.5 / 0.9, box-jitter filter), no CropBank; a reference recipe, not in the default arms (``soft_teacher``
+  is read as this arm, also in results files).
 
 The detector is the ImageNet-pretrained EfficientNet-Lite0 Faster R-CNN FPN
 (``configs/_base_/models/faster-rcnn_efficientnet-lite0_fpn.py``) unless ``--backbone r18-scratch`` (the
 demo's from-scratch half-width ResNet-18). The data: by default a bench set built on first use with
-``tools/dataset_converters/composited_det.py`` (``--bench-*`` flags), or ``--demo`` / ``--config``.
+``tools/dataset_converters/composited_det.py`` (``--bench-*`` flags), or ``--demo`` / ``--config``. The
+regime changes only through settings applied to every arm: schedule (``--iters``, ``--burn-in``), data size
+(``--bench-num-train``) and ``--tau-cls`` (every arm on ACRST's recipe, c to h).
 
 Reported per seed and as mean +- sd over seeds: mAP, mAP_50, the AP of the rarest third of classes (by
-labeled-set frequency), the median per-iteration time after burn-in, and the differences ACRST - Soft Teacher.
-``--mechanism`` adds, against the composited ground truth of the unlabeled images: the final ACRST teacher's
-pseudo-label precision / recall per class after filter stage 1 alone and after both stages (needs SSMLL
-scores: ``--ml-scores`` or ``--ssmll-iters``), and the class histograms of pasted instances and of
-pseudo-labels for beta 0 vs 0.6 (the ``acrst_beta0`` arm is added). Results on these data are "composited
-from real images", never COCO numbers.
+labeled-set frequency), the median per-iteration time after burn-in, and the per-seed differences c - a,
+e - c (with the goal check: rarest-third gain above twice its sd on every seed), e - b, e - d. Each finished
+arm and seed is saved as ``<work-dir>/seed<S>/<arm>_result.json`` and reused by a later run with equal
+settings. ``--mechanism`` adds, against the composited ground truth of the unlabeled images: the final ACRST
+teacher's pseudo-label precision / recall per class after filter stage 1 alone and after both stages (needs
+SSMLL scores: ``--ml-scores`` or ``--ssmll-iters``), and the class histograms of pasted instances and of
+pseudo-labels for beta 0 vs 0.6. ``--pilot`` trains one semi-supervised arm (``--pilot-arm``) with a
+checkpoint every ``--pilot-interval`` iterations and counts, at each, the classes whose teacher pseudo-labels
+(filter stage 1) reach recall ``--gate-recall`` on the unlabeled images; the gate passes with at least
+``--gate-classes`` of them at the end (JSON and PNG; a linear extrapolation of the crossing when it fails).
+Results on these data are "composited from real images", never COCO numbers.
 
+    python tools/benchmarks/acrst_bench.py --pilot --iters 800 --pilot-interval 100   # gate first
     python tools/benchmarks/acrst_bench.py --seeds 0 1 2 --mechanism --ssmll-iters 1000   # CPU evidence
     python tools/benchmarks/acrst_bench.py --iters 4 --burn-in 2 --refresh-interval 2 --val-images 8 \\
         --bench-num-train 60 --bench-num-val 20 --mechanism --ssmll-iters 2                # smoke
@@ -29,6 +58,7 @@ from __future__ import annotations
 
 import argparse
 import glob
+import hashlib
 import json
 import math
 import os
@@ -37,7 +67,7 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -49,7 +79,61 @@ DEMO_CONFIG = osp.join(
 )
 SSMLL_CONFIG = osp.join(ROOT, 'configs/acrst/ssmll/ssmll_r18_semi-0.1-composited-lt.py')
 LITE0_BASE = osp.join(ROOT, 'configs/_base_/models/faster-rcnn_efficientnet-lite0_fpn.py')
-METHODS = ('supervised', 'soft_teacher', 'acrst', 'acrst_beta0')
+
+#: Every arm, in report order, with what it is (the letters are the ablation's).
+ARMS = {
+    'supervised': 'a. supervised, labeled split only',
+    'supervised_fbr': 'b. a + CropBank paste (label bank, beta 0)',
+    'soft_teacher_base': "c. Soft Teacher on ACRST's recipe (burn-in, teacher reset, tau_cls)",
+    'soft_teacher_fbr': 'd. c + CropBank paste (beta 0, FBR)',
+    'acrst': 'e. ACRST (beta 0.6)',
+    'acrst_no_stage2': 'f. e without filter stage 2',
+    'acrst_regress_all': 'g. e regressing every pseudo-label',
+    'acrst_label_bank': 'h. e with the label bank only',
+    'acrst_pseudo_bank': 'h. e with the pseudo bank only',
+    'acrst_beta0': 'e at beta 0',
+    'soft_teacher_mmdet': "mmdet's SoftTeacher, default recipe",
+}
+METHODS = tuple(ARMS)
+#: The arms run by default: the ablation a to h.
+DEFAULT_ARMS = METHODS[:9]
+#: Former arm names, read as the arm they name now (also in results files).
+ARM_ALIASES = {'soft_teacher': 'soft_teacher_mmdet'}
+#: What each arm with a CropBank changes against ``acrst``: (CropBankHook settings, semi_train_cfg settings).
+CROPBANK_ARMS = {
+    'acrst': ({}, {}),
+    'acrst_beta0': ({'beta': 0.0}, {}),
+    'acrst_no_stage2': ({}, {'tau_ml': None}),
+    'acrst_regress_all': ({}, {'regress_pseudo': True}),
+    'acrst_label_bank': ({'pseudo_cap': 0}, {}),
+    'acrst_pseudo_bank': ({'label_cap': 0}, {}),
+    'soft_teacher_fbr': ({'beta': 0.0}, {'tau_ml': None, 'regress_pseudo': True}),
+}
+#: ``soft_teacher_base``: the semi_train_cfg of ``soft_teacher_fbr``, without CropBank and paste.
+BASE_SEMI = {'tau_ml': None, 'regress_pseudo': True}
+#: Arms on the ACRST detector (the ones ``--tau-cls`` and the pilot apply to).
+ACRST_RECIPE_ARMS = ('soft_teacher_base',) + tuple(CROPBANK_ARMS)
+#: The differences the report reads, (minuend, subtrahend); the first e - c pair carries the goal check.
+DIFFERENCES = (
+    ('soft_teacher_base', 'supervised'),
+    ('acrst', 'soft_teacher_base'),
+    ('acrst', 'supervised_fbr'),
+    ('acrst', 'soft_teacher_fbr'),
+    ('acrst', 'soft_teacher_mmdet'),
+)
+#: What decides the data, schedule and thresholds of a run (a pilot counts for runs with the same values).
+REGIME_KEYS = (
+    'config', 'demo', 'lt', 'percent', 'backbone', 'bench_root', 'bench_num_train', 'bench_num_val',
+    'bench_size', 'bench_imbalance', 'bench_percent', 'iters', 'burn_in', 'batch_size', 'refresh_interval',
+    'lr', 'tau_cls',
+)  # fmt: skip
+#: What else decides a trained arm's result: a saved result with equal settings is reused.
+RUN_KEYS = REGIME_KEYS + ('ml_scores', 'ssmll_iters', 'val_images')
+
+
+def canonical_arm(name: str) -> str:
+    """The arm a (possibly former) arm name stands for."""
+    return ARM_ALIASES.get(name, name)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -73,13 +157,24 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--batch-size', type=int, default=4, help='labeled + unlabeled images per batch')
     parser.add_argument('--refresh-interval', type=int, default=50, help='CropBank refresh')
     parser.add_argument('--lr', type=float, default=None, help='optimizer lr (default: the config)')
+    parser.add_argument(
+        '--tau-cls',
+        type=float,
+        default=None,
+        help="filter stage 1 threshold of every arm on ACRST's recipe (c to h), rpn_pseudo_thr and "
+        "cls_pseudo_thr set equal to it (default: the config's)",
+    )
     parser.add_argument('--ml-scores', help='SSMLL scores file of the unlabeled set (filter stage 2)')
     parser.add_argument(
         '--ssmll-iters', type=int, default=0, help='train SSMLL for N iterations first and use its scores'
     )
     parser.add_argument('--val-images', type=int, default=None, help='evaluate on the first N val images')
     parser.add_argument(
-        '--methods', nargs='+', default=['supervised', 'soft_teacher', 'acrst'], choices=METHODS
+        '--methods',
+        nargs='+',
+        default=list(DEFAULT_ARMS),
+        choices=METHODS + tuple(ARM_ALIASES),
+        help=f'arms (default: {" ".join(DEFAULT_ARMS)}); soft_teacher = soft_teacher_mmdet',
     )
     parser.add_argument('--mechanism', action='store_true', help='pseudo-label quality and class histograms')
     parser.add_argument('--seeds', type=int, nargs='+', default=[0])
@@ -89,7 +184,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--max-time-ratio',
         type=float,
         default=1.15,
-        help='target: ACRST / Soft Teacher iteration time at most this (with the accuracy criteria)',
+        help='target: ACRST / Soft Teacher (c) iteration time at most this (with the accuracy criteria)',
     )
     parser.add_argument('--out', help='JSON with all numbers (default: <work-dir>/results.json)')
     parser.add_argument(
@@ -99,13 +194,23 @@ def parse_args(argv=None) -> argparse.Namespace:
         help='no training: report the union of these results files '
         '(e.g. seeds run as separate processes) and write it to --out',
     )
+    pilot = parser.add_argument_group('pilot gate (run before a multi-seed run)')
+    pilot.add_argument('--pilot', action='store_true', help='run the pilot gate instead of the benchmark')
+    pilot.add_argument('--pilot-arm', default='acrst', choices=ACRST_RECIPE_ARMS)
+    pilot.add_argument('--pilot-interval', type=int, default=100, help='iterations between checkpoints')
+    pilot.add_argument('--gate-recall', type=float, default=0.3, help='per-class pseudo-label recall')
+    pilot.add_argument('--gate-classes', type=int, default=6, help='classes that must reach it')
     args = parser.parse_args(argv)
     if args.seed is not None:
         args.seeds = [args.seed]
-    if args.mechanism and 'acrst_beta0' not in args.methods:
-        args.methods = list(args.methods) + ['acrst_beta0']
-    if args.mechanism and 'acrst' not in args.methods:
-        args.methods = list(args.methods) + ['acrst']
+    methods = list(dict.fromkeys(canonical_arm(m) for m in args.methods))
+    if args.mechanism:
+        methods += [m for m in ('acrst', 'acrst_beta0') if m not in methods]
+    args.methods = methods
+    if args.pilot_interval <= 0:
+        raise SystemExit(f'--pilot-interval must be > 0, got {args.pilot_interval}')
+    if args.tau_cls is not None and not 0 <= args.tau_cls <= 1:
+        raise SystemExit(f'--tau-cls must be in [0, 1], got {args.tau_cls}')
     return args
 
 
@@ -167,6 +272,135 @@ def pseudo_label_quality(
         'precision_all': total_tp / (total_tp + total_fp) if total_tp + total_fp else math.nan,
         'recall_all': total_tp / (total_tp + total_fn) if total_tp + total_fn else math.nan,
     }
+
+
+def recall_gate(recall: dict, min_recall: float = 0.3, min_classes: int = 6) -> dict:
+    """The pilot gate: the teacher's pseudo-labels reach ``min_recall`` on at least ``min_classes`` classes.
+
+    Args:
+        recall (dict[str, float]): per-class pseudo-label recall on the unlabeled images (K entries; NaN
+            where the class has no ground truth there, which does not count as covered).
+        min_recall (float): recall a class must reach. Defaults to 0.3.
+        min_classes (int): classes that must reach it. Defaults to 6.
+
+    Returns:
+        dict: ``covered`` (int, classes with recall >= ``min_recall``), ``covered_classes`` (their names, in
+        ``recall``'s order), ``passed`` (bool), ``min_recall``, ``min_classes``.
+    """
+    covered = [c for c, r in recall.items() if r is not None and not math.isnan(r) and r >= min_recall]
+    return {
+        'covered': len(covered),
+        'covered_classes': covered,
+        'passed': len(covered) >= min_classes,
+        'min_recall': min_recall,
+        'min_classes': min_classes,
+    }
+
+
+def least_squares_line(x: Sequence[float], y: Sequence[float]) -> tuple[float, float]:
+    """Slope and intercept of the least-squares line through (P,) points ``x``, ``y`` (>= 2 distinct x).
+
+    Closed form, so equal ``y`` give a slope of exactly 0.
+    """
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    dx, dy = x - x.mean(), y - y.mean()
+    slope = float((dx * dy).sum() / (dx * dx).sum())
+    return slope, float(y.mean() - slope * x.mean())
+
+
+def extrapolate_crossing(
+    iterations: Sequence[float], covered: Sequence[float], target: float
+) -> Optional[float]:
+    """Where a least-squares line through (iteration, classes covered) reaches ``target``: an extrapolation.
+
+    Args:
+        iterations (Sequence[float]): (P,) checkpoint iterations.
+        covered (Sequence[float]): (P,) classes covered at each.
+        target (float): the number of classes the gate needs.
+
+    Returns:
+        float | None: the iteration where the line reaches ``target`` (not earlier than the last checkpoint);
+        None with fewer than two distinct iterations or a slope <= 0 (the line never gets there).
+    """
+    x = np.asarray(iterations, np.float64)
+    if len(np.unique(x)) < 2:
+        return None
+    slope, intercept = least_squares_line(x, covered)
+    if slope <= 0:
+        return None
+    return float(max((target - intercept) / slope, x.max()))
+
+
+def arm_differences(results: dict, minuend: str, subtrahend: str, keys=('mAP', 'rare_AP')) -> Optional[dict]:
+    """Per-seed differences ``minuend - subtrahend`` over the seeds that ran both arms.
+
+    Args:
+        results (dict): ``{seed: {arm: {key: float}}}``.
+        minuend (str): arm.
+        subtrahend (str): arm.
+        keys (tuple[str]): the numbers to difference. Defaults to mAP and rarest-third AP.
+
+    Returns:
+        dict | None: ``seeds`` (list) and per key ``per_seed`` (S,), ``mean``, ``sd`` (sample sd, NaN with
+        one seed) and ``above_2sd`` (S,) bool (the seed's difference is above twice the sd; False when the sd
+        is NaN); None when no seed ran both arms.
+    """
+    from tools.benchmarks.stats import mean_sd
+
+    seeds = [s for s, per in results.items() if minuend in per and subtrahend in per]
+    if not seeds:
+        return None
+    out: dict = {'seeds': seeds}
+    for key in keys:
+        per_seed = [results[s][minuend][key] - results[s][subtrahend][key] for s in seeds]
+        mean, sd = mean_sd(per_seed)
+        out[key] = {
+            'per_seed': per_seed,
+            'mean': mean,
+            'sd': sd,
+            'above_2sd': [bool(v > 2 * sd) for v in per_seed],
+        }
+    return out
+
+
+def goal_met(diff: dict, time_ratios: Sequence[float], max_ratio: float) -> bool:
+    """ACRST's target against the Soft Teacher base: >= 3 seeds, rarest-third gain above twice its sd on
+    every seed, mAP not lower by more than its sd, iteration-time ratio <= ``max_ratio`` on every seed.
+
+    Args:
+        diff (dict): :func:`arm_differences` output of ``acrst - soft_teacher_base``.
+        time_ratios (Sequence[float]): (S,) ACRST / base median iteration times.
+        max_ratio (float): the largest acceptable time ratio.
+    """
+    rare, m_ap = diff['rare_AP'], diff['mAP']
+    return bool(
+        len(rare['per_seed']) >= 3
+        and all(rare['above_2sd'])
+        and m_ap['mean'] >= -m_ap['sd']
+        and max(time_ratios) <= max_ratio
+    )
+
+
+def config_diff(a, b, prefix: str = '') -> list[str]:
+    """Dotted paths where two config trees differ (dicts by key, equal-length lists by index).
+
+    Args:
+        a (dict | list | Any): a config (``Config.to_dict()``) or part of one.
+        b (dict | list | Any): the other.
+        prefix (str): path of ``a`` / ``b`` in the whole config. Defaults to ''.
+
+    Returns:
+        list[str]: sorted paths (``''`` for the whole tree when its values differ).
+    """
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for key in sorted(set(a) | set(b), key=str):
+            path = f'{prefix}.{key}' if prefix else str(key)
+            out += [path] if (key in a) != (key in b) else config_diff(a[key], b[key], path)
+        return sorted(out)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)) and len(a) == len(b):
+        return sorted(p for i, (x, y) in enumerate(zip(a, b)) for p in config_diff(x, y, f'{prefix}.{i}'))
+    return [] if a == b else [prefix]
 
 
 # ----- data and configs -------------------------------------------------------------------------------
@@ -287,10 +521,22 @@ def use_backbone(detector, name: str) -> None:
     detector.roi_head.bbox_roi_extractor.featmap_strides = strides
 
 
+def label_bank_file(work_dir: str) -> str:
+    """Where the ``supervised_fbr`` arm's label bank is written (absolute: the training runs elsewhere)."""
+    return osp.join(osp.abspath(work_dir), 'cropbank', 'label_bank.pkl')
+
+
 def derive_config(args, method: str, work_dir: str, seed: int, setup: dict):
-    """The config of one arm, derived from the ACRST config."""
+    """The config of one arm, derived from the ACRST config (see the module docstring for the arms).
+
+    Everything but the part under test is shared: data, detector, schedule, batch, seed, burn-in, filter
+    thresholds, EMA, augmentation and the CropBank settings come from the same ACRST config and flags.
+    """
     from mmengine.config import Config, ConfigDict
 
+    method = canonical_arm(method)
+    if method not in ARMS:
+        raise ValueError(f'unknown arm {method!r}; the arms are {list(ARMS)}')
     cfg = Config.fromfile(setup['config'])
     labeled, unlabeled = cfg.train_dataloader.dataset.datasets
     if setup.get('root'):
@@ -326,20 +572,27 @@ def derive_config(args, method: str, work_dir: str, seed: int, setup: dict):
     semi = cfg.model.semi_train_cfg
     semi.ml_scores_file = args.ml_scores
     semi.burn_in_iters = args.burn_in
+    if getattr(args, 'tau_cls', None) is not None:  # a threshold of the regime: every arm on ACRST's recipe
+        semi.update(tau_cls=args.tau_cls, rpn_pseudo_thr=args.tau_cls, cls_pseudo_thr=args.tau_cls)
     bank_hook = [h for h in cfg.custom_hooks if h.type == 'CropBankHook'][0]
     bank_hook.refresh_interval = args.refresh_interval
-    bank_hook.update(label_cap=None, pseudo_cap=1000)  # the paper's bank: the whole labeled set, a wide range
-    if method == 'acrst':
-        bank_hook.beta = 0.6
-        return cfg
-    if method == 'acrst_beta0':
-        bank_hook.beta = 0.0
+    # the paper's bank: the whole labeled set, a wide pseudo bank; AFFR at the paper's beta
+    bank_hook.update(label_cap=None, pseudo_cap=1000, beta=0.6)
+    if method in CROPBANK_ARMS:
+        hook_settings, semi_settings = CROPBANK_ARMS[method]
+        bank_hook.update(hook_settings)
+        semi.update(semi_settings)
         return cfg
 
-    labeled.pipeline = _strip_paste(labeled.pipeline)
+    # no CropBank on the unlabeled images; the labeled images keep the paste only in supervised_fbr
     unlabeled.pipeline = _strip_paste(unlabeled.pipeline)
+    if method != 'supervised_fbr':
+        labeled.pipeline = _strip_paste(labeled.pipeline)
     cfg.custom_hooks = [h for h in cfg.custom_hooks if h.type != 'CropBankHook']
-    if method == 'soft_teacher':
+    if method == 'soft_teacher_base':
+        semi.update(BASE_SEMI)
+        return cfg
+    if method == 'soft_teacher_mmdet':
         cfg.model = ConfigDict(
             type='SoftTeacher',
             detector=cfg.model.detector,
@@ -359,10 +612,21 @@ def derive_config(args, method: str, work_dir: str, seed: int, setup: dict):
             semi_test_cfg=dict(predict_on='teacher'),
         )
         return cfg
-    # supervised: the detector alone on the labeled split, the labeled share of each batch
+    # supervised arms: the detector alone on the labeled split, the labeled share of each batch
     ratio = cfg.train_dataloader.sampler.source_ratio
     batch = max(cfg.train_dataloader.batch_size * ratio[0] // sum(ratio), 1)
     sup = [t for t in labeled.pipeline if t['type'] != 'MultiBranch'] + [dict(type='PackDetInputs')]
+    if method == 'supervised_fbr':
+        # the ACRST config's own paste transform on the labeled images, reading a label bank that
+        # write_label_bank() fills before training (no CropBankHook: it needs an ACRST detector)
+        sup = [
+            ConfigDict(t, bank_file=label_bank_file(work_dir)) if t['type'] == 'ACRSTPaste' else t
+            for t in sup
+        ]
+        if not any(t['type'] == 'ACRSTPaste' for t in sup):
+            raise ValueError(
+                f'supervised_fbr: the labeled pipeline of {setup["config"]} has no ACRSTPaste to paste with'
+            )
     labeled.pipeline = sup
     cfg.model = cfg.model.detector
     cfg.train_dataloader = dict(
@@ -378,12 +642,48 @@ def derive_config(args, method: str, work_dir: str, seed: int, setup: dict):
     return cfg
 
 
+def write_label_bank(cfg) -> str:
+    """Write the label-bank-only CropBank file the ``supervised_fbr`` arm's ``ACRSTPaste`` reads.
+
+    The bank is the one ``CropBankHook`` builds before training (every ground-truth box of the labeled
+    split, no image read), with an empty pseudo bank and uniform classes (beta 0); it never changes.
+
+    Args:
+        cfg (Config): the ``supervised_fbr`` config (its train dataset is the labeled split).
+
+    Returns:
+        str: the bank file.
+    """
+    from mmdet.registry import DATASETS
+    from mmengine.registry import init_default_scope
+
+    import mmssod  # noqa: F401
+    from mmssod.datasets.cropbank import CropBank
+
+    init_default_scope('mmdet')
+    dataset_cfg = cfg.train_dataloader.dataset
+    (paste,) = [t for t in dataset_cfg.pipeline if t['type'] == 'ACRSTPaste']
+    dataset = DATASETS.build(dict(dataset_cfg, pipeline=[]))
+    bank = CropBank(cfg.model.roi_head.bbox_head.num_classes, label_cap=None, pseudo_cap=0, beta=0.0)
+    bank.build_label_bank(dataset.get_data_info(i) for i in range(len(dataset)))
+    bank.save(paste['bank_file'])
+    print(
+        f'[acrst_bench] label bank of {bank.num_labeled_images} labeled images, records per class '
+        f'{bank.sizes().tolist()} -> {paste["bank_file"]}',
+        flush=True,
+    )
+    return paste['bank_file']
+
+
 # ----- runs -------------------------------------------------------------------------------------------
 def run_train(config_file: str, work_dir: str, what: str) -> None:
+    """Train a config with ``tools/train.py`` in its own process; raise with the end of its stderr."""
+    # a bank location announced in this process' environment would override the arm's own bank file
+    env = {k: v for k, v in os.environ.items() if k != 'MMSSOD_CROPBANK_FILE'}
     proc = subprocess.run(
         [sys.executable, osp.join(ROOT, 'tools/train.py'), config_file, '--work-dir', work_dir],
         cwd=ROOT,
-        env={**os.environ, 'PYTHONPATH': ROOT},
+        env={**env, 'PYTHONPATH': ROOT},
         capture_output=True,
         text=True,
     )
@@ -512,24 +812,29 @@ def teacher_detections(config_file: str, checkpoint: str, min_score: float) -> t
     return dets, gts, ids, paths
 
 
-def mechanism(args, config_file: str, work_dir: str, ml_scores: Optional[str], classes: list[str]) -> dict:
-    """Pseudo-label precision / recall per class: filter stage 1 alone vs both stages."""
+def pseudo_quality(config_file: str, checkpoint: str, ml_scores: Optional[str], classes: list[str]) -> dict:
+    """A checkpoint's teacher pseudo-labels on the unlabeled images against their composited ground truth.
+
+    Precision / recall per class after filter stage 1 (``tau_cls``) alone, and after both stages when SSMLL
+    scores are given and the config has ``tau_ml``.
+
+    Returns:
+        dict: ``{'stage1': {...}, 'both': {...}}``, each with per-class ``precision``, ``recall``,
+        ``num_pseudo`` and the pooled ``precision_all`` / ``recall_all``.
+    """
+    import torch
     from mmengine.config import Config
 
     from mmssod.models.acrst.functional import two_stage_filter
 
-    cfg = Config.fromfile(config_file)
-    semi = cfg.model.semi_train_cfg
-    ckpt = osp.join(work_dir, f'iter_{args.iters}.pth')
-    dets, gts, ids, _ = teacher_detections(config_file, ckpt, semi.pseudo_label_initial_score_thr)
+    semi = Config.fromfile(config_file).model.semi_train_cfg
+    dets, gts, ids, _ = teacher_detections(config_file, checkpoint, semi.pseudo_label_initial_score_thr)
     scores = None
-    if ml_scores:
+    if ml_scores and semi.get('tau_ml') is not None:
         with open(ml_scores) as f:
             scores = json.load(f)['scores']
-    import torch
-
     out = {}
-    for stage, tau_ml in (('stage1', None), ('both', semi.tau_ml)):
+    for stage, tau_ml in (('stage1', None), ('both', semi.get('tau_ml'))):
         if stage == 'both' and scores is None:
             continue
         kept = []
@@ -550,6 +855,252 @@ def mechanism(args, config_file: str, work_dir: str, ml_scores: Optional[str], c
     return out
 
 
+def mechanism(args, config_file: str, work_dir: str, ml_scores: Optional[str], classes: list[str]) -> dict:
+    """Pseudo-label precision / recall per class of the final teacher: filter stage 1 alone vs both stages."""
+    return pseudo_quality(config_file, osp.join(work_dir, f'iter_{args.iters}.pth'), ml_scores, classes)
+
+
+def config_digest(cfg) -> str:
+    """SHA-256 of a config's content (a saved run is reused only for an equal config)."""
+    text = json.dumps(cfg.to_dict(), sort_keys=True, default=repr)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def run_settings(args, method: str, seed: int, cfg) -> dict:
+    """What decides a trained arm's result: a finished run with equal settings is reused, not retrained."""
+    settings = {k: getattr(args, k, None) for k in RUN_KEYS}
+    return dict(settings, arm=method, seed=seed, config_sha256=config_digest(cfg))
+
+
+def saved_run(path: str, settings: dict) -> Optional[dict]:
+    """The result saved at ``path`` when it was made with ``settings``, else None."""
+    if not osp.isfile(path):
+        return None
+    with open(path) as f:
+        res = json.load(f)
+    return res if res.get('settings') == settings else None
+
+
+def run_arm(args, method: str, seed: int, setup: dict, classes: list, rare: list) -> dict:
+    """Train one arm with one seed and read its numbers; a saved result with equal settings is reused.
+
+    The result is saved as ``<work-dir>/seed<S>/<arm>_result.json`` (with its settings), so arms and seeds
+    trained by several processes are reported together by one.
+    """
+    work_dir = osp.join(args.work_dir, f'seed{seed}', method)
+    cfg = derive_config(args, method, work_dir, seed, setup)
+    config_file = osp.join(args.work_dir, f'seed{seed}', f'{method}.py')
+    os.makedirs(osp.dirname(config_file), exist_ok=True)
+    cfg.dump(config_file)
+    settings = run_settings(args, method, seed, cfg)
+    done = osp.join(args.work_dir, f'seed{seed}', f'{method}_result.json')
+    res = saved_run(done, settings)
+    if res is not None:
+        print(f'[acrst_bench] reusing seed {seed} {method}: {done}', flush=True)
+    else:
+        start = time.time()
+        if method == 'supervised_fbr':
+            write_label_bank(cfg)
+        run_train(config_file, work_dir, f'{method} (seed {seed})')
+        # the same timing window for every arm: after warm-up and after ACRST's supervised-only burn-in
+        run = read_run(work_dir, skip=max(5, args.burn_in))
+        m_ap, m_ap50, per_class = class_ap(run['metrics'], classes)
+        res = {
+            'mAP': m_ap,
+            'mAP_50': m_ap50,
+            'rare_AP': statistics.mean(per_class[c] for c in rare),
+            'per_class_AP': per_class,
+            'iter_time_s': run['iter_time'],
+            'iters_logged': run['iters'],
+            'wall_s': time.time() - start,
+        }
+        stats_file = osp.join(work_dir, 'cropbank', 'stats.json')
+        if osp.isfile(stats_file):
+            with open(stats_file) as f:
+                stats = json.load(f)
+            res['pasted_hist'] = dict(zip(classes, stats['pasted_class_counts']))
+            res['pseudo_hist'] = dict(zip(classes, stats['pseudo_class_counts']))
+            res['final_mu'] = dict(zip(classes, stats['refreshes'][-1]['mu'])) if stats['refreshes'] else None
+        res['settings'] = settings
+    if args.mechanism and method == 'acrst' and 'pseudo_quality' not in res:
+        res['pseudo_quality'] = mechanism(args, config_file, work_dir, args.ml_scores, classes)
+    with open(done, 'w') as f:
+        json.dump(res, f, indent=1, default=float)
+    print(
+        f'[acrst_bench] seed {seed} {method}: mAP {res["mAP"]:.2f}, mAP_50 {res["mAP_50"]:.2f}, rare-third '
+        f'AP {res["rare_AP"]:.2f}, {res["iter_time_s"]:.3f} s/iter, {res["wall_s"]:.0f} s',
+        flush=True,
+    )
+    return res
+
+
+# ----- pilot gate -------------------------------------------------------------------------------------
+def pilot_checkpoints(iters: int, interval: int) -> list[int]:
+    """Iterations with a pilot checkpoint: every ``interval`` up to ``iters`` (the last one always)."""
+    its = list(range(interval, iters + 1, interval))
+    return its if its and its[-1] == iters else its + [iters]
+
+
+def regime(args) -> dict:
+    """The data, schedule and thresholds of a run (a pilot vouches for runs with the same regime)."""
+    return {k: getattr(args, k, None) for k in REGIME_KEYS}
+
+
+def run_pilot(args, setup: dict, classes: list[str]) -> dict:
+    """Train ``--pilot-arm`` with a checkpoint every ``--pilot-interval`` iterations; evaluate the gate.
+
+    At each checkpoint the teacher's pseudo-labels after filter stage 1 (the stage every arm on ACRST's recipe
+    shares) are matched against the composited ground truth of the unlabeled images; the classes with recall
+    >= ``--gate-recall`` are counted. The gate is read at the last checkpoint. When it fails, a least-squares
+    line through the checkpoints after burn-in gives the iteration where it would reach ``--gate-classes``
+    (an extrapolation, labelled so). Per-checkpoint JSONs are reused with equal settings; writes
+    ``<work-dir>/pilot_<arm>_seed<S>.json`` and ``.png``.
+    """
+    seed, arm = args.seeds[0], args.pilot_arm
+    ml_scores = args.ml_scores or (train_ssmll(args, setup, seed) if args.ssmll_iters else None)
+    seed_args = argparse.Namespace(**{**vars(args), 'ml_scores': ml_scores})
+    name = f'pilot_{arm}_seed{seed}'
+    work_dir = osp.join(args.work_dir, name)
+    cfg = derive_config(seed_args, arm, work_dir, seed, setup)
+    cfg.default_hooks.checkpoint = dict(
+        type='CheckpointHook', by_epoch=False, interval=args.pilot_interval, max_keep_ckpts=-1
+    )
+    os.makedirs(work_dir, exist_ok=True)
+    config_file = work_dir + '.py'
+    cfg.dump(config_file)
+    its = pilot_checkpoints(args.iters, args.pilot_interval)
+    settings = dict(run_settings(seed_args, arm, seed, cfg), pilot_interval=args.pilot_interval)
+    ckpts = [osp.join(work_dir, f'iter_{it}.pth') for it in its]
+    if not all(osp.isfile(c) for c in ckpts):
+        run_train(config_file, work_dir, f'pilot {arm} (seed {seed})')
+    points = []
+    for it, ckpt in zip(its, ckpts):
+        done = osp.join(work_dir, f'pilot_iter{it}.json')
+        point = saved_run(done, dict(settings, iteration=it, gate_recall=args.gate_recall))
+        if point is None:
+            quality = pseudo_quality(config_file, ckpt, ml_scores, classes)
+            point = {
+                'iteration': it,
+                'after_burn_in': it > args.burn_in,
+                'gate': recall_gate(quality['stage1']['recall'], args.gate_recall, args.gate_classes),
+                'pseudo_quality': quality,
+                'settings': dict(settings, iteration=it, gate_recall=args.gate_recall),
+            }
+            with open(done, 'w') as f:
+                json.dump(point, f, indent=1, default=float)
+        point['gate'] = recall_gate(
+            point['pseudo_quality']['stage1']['recall'], args.gate_recall, args.gate_classes
+        )
+        points.append(point)
+        print(
+            f'[acrst_bench] pilot {arm} iteration {it}: {point["gate"]["covered"]} classes with pseudo-label '
+            f'recall >= {args.gate_recall} ({point["gate"]["covered_classes"]})',
+            flush=True,
+        )
+    final = points[-1]['gate']
+    summary = {
+        'arm': arm,
+        'seed': seed,
+        'regime': regime(args),
+        'provenance': 'composited from real images, CPU scale',
+        'gate': dict(final, iteration=its[-1]),
+        'points': [
+            {
+                'iteration': p['iteration'],
+                'after_burn_in': p['after_burn_in'],
+                **p['gate'],
+                'recall': p['pseudo_quality']['stage1']['recall'],
+            }
+            for p in points
+        ],  # fmt: skip
+    }
+    if not final['passed']:
+        after = [p for p in points if p['after_burn_in']]
+        fit = after if len(after) >= 2 else points
+        crossing = extrapolate_crossing(
+            [p['iteration'] for p in fit], [p['gate']['covered'] for p in fit], args.gate_classes
+        )
+        which = 'after burn-in' if fit is after else '(fewer than 2 after burn-in: all)'
+        summary['extrapolation'] = {
+            'what': f'linear extrapolation (least squares over {len(fit)} checkpoints {which}), not a '
+            'measurement',
+            'iterations_fitted': [p['iteration'] for p in fit],
+            'crossing_iteration': crossing,
+        }
+    print(
+        f'[acrst_bench] pilot gate ({args.gate_classes} of {len(classes)} classes with recall >= '
+        f'{args.gate_recall} at iteration {its[-1]}): {"passed" if final["passed"] else "NOT passed"}'
+        + (
+            ''
+            if final['passed']
+            else f'; linear extrapolation: crossing near iteration '
+            f'{summary["extrapolation"]["crossing_iteration"]} (None: the fit does not rise)'
+        ),
+        flush=True,
+    )
+    path = osp.join(args.work_dir, name + '.json')
+    with open(path, 'w') as f:
+        json.dump(summary, f, indent=1, default=float)
+    summary['png'] = save_pilot_curve(args, summary, osp.join(args.work_dir, name + '.png'), len(classes))
+    print(f'pilot -> {path}, {summary["png"]}')
+    return summary
+
+
+def save_pilot_curve(args, summary: dict, path: str, num_classes: int) -> str:
+    """PNG: classes whose pseudo-label recall reaches the gate's recall, against the iteration."""
+    import matplotlib
+
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    points = summary['points']
+    its = [p['iteration'] for p in points]
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    ax.plot(its, [p['covered'] for p in points], marker='o', label='measured (teacher, filter stage 1)')
+    ax.axhline(
+        args.gate_classes, color='tab:red', ls='--', lw=0.8, label=f'gate: {args.gate_classes} classes'
+    )
+    ax.axvline(args.burn_in, color='gray', ls=':', lw=0.8, label='end of burn-in')
+    crossing = summary.get('extrapolation', {}).get('crossing_iteration')
+    if crossing is not None:
+        fit = [p for p in points if p['iteration'] in summary['extrapolation']['iterations_fitted']]
+        slope, intercept = least_squares_line([p['iteration'] for p in fit], [p['covered'] for p in fit])
+        xs = np.array([fit[0]['iteration'], crossing])
+        ax.plot(xs, slope * xs + intercept, ls='--', color='tab:orange', label='linear extrapolation')
+    ax.set_ylim(0, num_classes + 0.5)
+    ax.set_xlabel('iteration')
+    ax.set_ylabel(f'classes with pseudo-label recall >= {args.gate_recall}')
+    ax.set_title(
+        f'{summary["arm"]}, seed {summary["seed"]}, {args.iters} iterations\n'
+        '(composited from real images, CPU scale)',
+        fontsize=9,
+    )
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def pilot_status(args) -> Optional[dict]:
+    """The gate of a pilot in ``--work-dir`` run in this regime (any arm and seed), else None."""
+    found = None
+    for path in sorted(glob.glob(osp.join(args.work_dir, 'pilot_*_seed*.json'))):
+        with open(path) as f:
+            summary = json.load(f)
+        if isinstance(summary, dict) and summary.get('regime') == regime(args):
+            found = {'file': path, 'arm': summary['arm'], **summary['gate']}
+            if found['passed']:
+                return found
+    return found
+
+
+# ----- report -----------------------------------------------------------------------------------------
+def normalise_results(results: dict) -> dict:
+    """``{seed: {arm: result}}`` with former arm names read as the arms they name now."""
+    return {str(seed): {canonical_arm(arm): res for arm, res in per.items()} for seed, per in results.items()}
+
+
 def merge(args) -> None:
     """Report the seeds of several results files (same data and classes) as one run."""
     runs = []
@@ -560,11 +1111,16 @@ def merge(args) -> None:
     for path, run in zip(args.merge, runs):
         if run['labeled_instances'] != first['labeled_instances']:
             raise SystemExit(f'--merge: {path} ran on data other than {args.merge[0]} (class counts)')
-    results = {seed: per for run in runs for seed, per in run['results'].items()}
+    results: dict = {}
+    for run in runs:
+        for seed, per in normalise_results(run['results']).items():
+            results.setdefault(seed, {}).update(per)
     out = args.out or args.merge[0].replace('.json', '_merged.json')
     run_args = argparse.Namespace(**{**first['args'], 'out': out, 'max_time_ratio': args.max_time_ratio})
     freq = first['labeled_instances']
-    report(run_args, results, list(freq), first['rare_classes'], freq, first['device'])
+    report(
+        run_args, results, list(freq), first['rare_classes'], freq, first['device'], first.get('pilot_gate')
+    )
 
 
 def main(argv=None) -> None:
@@ -587,6 +1143,21 @@ def main(argv=None) -> None:
     classes = [c['name'] for c in cats]
     rare = sorted(classes, key=lambda c: freq[c])[: math.ceil(len(classes) / 3)]
     print(f'[acrst_bench] labeled instances per class: {freq}; rarest third: {rare}', flush=True)
+    if args.pilot:
+        run_pilot(args, setup, classes)
+        return
+    if 'acrst_no_stage2' in args.methods and not (args.ml_scores or args.ssmll_iters):
+        raise SystemExit(
+            'acrst_no_stage2 differs from acrst only in filter stage 2, which needs SSMLL scores: pass '
+            '--ml-scores FILE or --ssmll-iters N, or leave acrst_no_stage2 out of --methods'
+        )
+    gate = pilot_status(args)
+    if any(m in ACRST_RECIPE_ARMS + ('soft_teacher_mmdet',) for m in args.methods):
+        print(
+            '[acrst_bench] pilot gate of this regime: '
+            + ('none in --work-dir (run --pilot first)' if gate is None else f'{gate}'),
+            flush=True,
+        )
 
     results: dict = {}
     for seed in args.seeds:
@@ -595,96 +1166,70 @@ def main(argv=None) -> None:
             ml_scores = train_ssmll(args, setup, seed)
         seed_args = argparse.Namespace(**{**vars(args), 'ml_scores': ml_scores})
         for method in args.methods:
-            work_dir = osp.join(args.work_dir, f'seed{seed}', method)
-            cfg = derive_config(seed_args, method, work_dir, seed, setup)
-            config_file = osp.join(args.work_dir, f'seed{seed}', f'{method}.py')
-            os.makedirs(osp.dirname(config_file), exist_ok=True)
-            cfg.dump(config_file)
-            start = time.time()
-            run_train(config_file, work_dir, f'{method} (seed {seed})')
-            # the same timing window for every arm: after warm-up and after ACRST's supervised-only burn-in
-            run = read_run(work_dir, skip=max(5, args.burn_in))
-            m_ap, m_ap50, per_class = class_ap(run['metrics'], classes)
-            res = {
-                'mAP': m_ap,
-                'mAP_50': m_ap50,
-                'rare_AP': statistics.mean(per_class[c] for c in rare),
-                'per_class_AP': per_class,
-                'iter_time_s': run['iter_time'],
-                'iters_logged': run['iters'],
-                'wall_s': time.time() - start,
-            }
-            stats_file = osp.join(work_dir, 'cropbank', 'stats.json')
-            if osp.isfile(stats_file):
-                with open(stats_file) as f:
-                    stats = json.load(f)
-                res['pasted_hist'] = dict(zip(classes, stats['pasted_class_counts']))
-                res['pseudo_hist'] = dict(zip(classes, stats['pseudo_class_counts']))
-                res['final_mu'] = (
-                    dict(zip(classes, stats['refreshes'][-1]['mu'])) if stats['refreshes'] else None
-                )
-            if args.mechanism and method == 'acrst':
-                res['pseudo_quality'] = mechanism(seed_args, config_file, work_dir, ml_scores, classes)
+            res = run_arm(seed_args, method, seed, setup, classes, rare)
             results.setdefault(str(seed), {})[method] = res
-            print(
-                f'[acrst_bench] seed {seed} {method}: mAP {m_ap:.2f}, mAP_50 {m_ap50:.2f}, rare-third AP '
-                f'{res["rare_AP"]:.2f}, {run["iter_time"]:.3f} s/iter, {res["wall_s"]:.0f} s',
-                flush=True,
-            )
-        report(args, results, classes, rare, freq, 'cuda' if torch.cuda.is_available() else 'cpu')
+        report(args, results, classes, rare, freq, 'cuda' if torch.cuda.is_available() else 'cpu', gate)
 
 
-def report(args, results: dict, classes: list, rare: list, freq: dict, device: str) -> None:
-    """Print the tables (per seed, mean +- sd, mechanism) and write the JSON."""
+def report(
+    args, results: dict, classes: list, rare: list, freq: dict, device: str, gate: Optional[dict] = None
+) -> None:
+    """Print the tables (per seed, mean +- sd, differences, mechanism) and write the JSON."""
     from tools.benchmarks.stats import mean_sd
 
+    results = normalise_results(results)
+    provenance = 'composited from real images, ' + ('CPU scale' if device == 'cpu' else device)
     data = 'demo set' if args.demo else 'composited LT' if args.lt else f'bench set ({args.bench_root})'
     print(
         f'\nACRST benchmark ({device}, {args.backbone}, {args.iters} iterations, burn-in {args.burn_in}, '
-        f'batch {args.batch_size}, seeds {list(results)}; {data}, composited from real images); '
-        f'rarest third: {rare}'
+        f'batch {args.batch_size}, seeds {list(results)}; {data}, {provenance}); rarest third: {rare}'
     )
+    if gate is not None:
+        print(f'pilot gate of this regime ({gate["arm"]}): {"passed" if gate["passed"] else "NOT passed"}')
     print('| method | seed | mAP | mAP_50 | AP rarest third | s/iter |')
     print('| --- | --- | --- | --- | --- | --- |')
     for seed, per_method in results.items():
-        for method, r in per_method.items():
+        for method in [m for m in METHODS if m in per_method]:
+            r = per_method[method]
             print(
                 f'| {method} | {seed} | {r["mAP"]:.2f} | {r["mAP_50"]:.2f} | {r["rare_AP"]:.2f} | '
                 f'{r["iter_time_s"]:.3f} |'
             )
-    summary = {}
+    summary: dict = {}
     methods = [m for m in METHODS if all(m in r for r in results.values())]
-    print('\n| method | mAP | mAP_50 | AP rarest third (mean +- sd over seeds) |')
-    print('| --- | --- | --- | --- |')
+    print('\n| method | what | mAP | mAP_50 | AP rarest third (mean +- sd over seeds) |')
+    print('| --- | --- | --- | --- | --- |')
     for method in methods:
         row = {k: mean_sd([results[s][method][k] for s in results]) for k in ('mAP', 'mAP_50', 'rare_AP')}
         summary[method] = row
-        print(f'| {method} | ' + ' | '.join(f'{row[k][0]:.2f} +- {row[k][1]:.2f}' for k in row) + ' |')
-    if 'acrst' in methods and 'soft_teacher' in methods:
-        diff = {
-            k: [results[s]['acrst'][k] - results[s]['soft_teacher'][k] for s in results]
-            for k in ('mAP', 'rare_AP')
-        }
+        cells = ' | '.join(f'{row[k][0]:.2f} +- {row[k][1]:.2f}' for k in row)
+        print(f'| {method} | {ARMS[method]} | {cells} |')
+    differences = {}
+    for minuend, subtrahend in DIFFERENCES:
+        diff = arm_differences(results, minuend, subtrahend)
+        if diff is None:
+            continue
+        differences[f'{minuend} - {subtrahend}'] = diff
+        rare_d, map_d = diff['rare_AP'], diff['mAP']
+        print(
+            f'\n{minuend} - {subtrahend} per seed {diff["seeds"]}: rare-third AP '
+            f'{[round(v, 2) for v in rare_d["per_seed"]]} (above 2 sd: {rare_d["above_2sd"]}), mAP '
+            f'{[round(v, 2) for v in map_d["per_seed"]]}; mean rare {rare_d["mean"]:+.2f} +- '
+            f'{rare_d["sd"]:.2f}, mean mAP {map_d["mean"]:+.2f} +- {map_d["sd"]:.2f}'
+        )
+    summary['differences'] = differences
+    goal_diff = differences.get('acrst - soft_teacher_base')
+    if goal_diff is not None:
+        seeds = goal_diff['seeds']
         ratio = [
-            results[s]['acrst']['iter_time_s'] / results[s]['soft_teacher']['iter_time_s'] for s in results
+            results[s]['acrst']['iter_time_s'] / results[s]['soft_teacher_base']['iter_time_s'] for s in seeds
         ]
-        (d_rare, sd_rare), (d_map, sd_map) = mean_sd(diff['rare_AP']), mean_sd(diff['mAP'])
-        summary['acrst_minus_soft_teacher'] = {'per_seed': diff, 'time_ratio': ratio}
-        max_ratio = args.max_time_ratio
+        goal = goal_met(goal_diff, ratio, args.max_time_ratio)
+        summary['goal'] = {'time_ratio': ratio, 'met': goal}
         print(
-            f'\nACRST - Soft Teacher per seed: rare-third AP {[round(v, 2) for v in diff["rare_AP"]]}, mAP '
-            f'{[round(v, 2) for v in diff["mAP"]]}; mean rare {d_rare:+.2f} +- {sd_rare:.2f}, mean mAP '
-            f'{d_map:+.2f} +- {sd_map:.2f}; time ratio {[round(v, 2) for v in ratio]}'
-        )
-        goal = (
-            len(diff['rare_AP']) >= 3
-            and all(v > 2 * sd_rare for v in diff['rare_AP'])
-            and d_map >= -sd_map
-            and max(ratio) <= max_ratio
-        )
-        print(
-            f'target: >= 3 seeds, rare-third gain > 2 sd on every seed, mAP not lower by > sd, time ratio <= '
-            f'{max_ratio}: {"met" if goal else "NOT met"}'
+            f'time ratio acrst / soft_teacher_base {[round(v, 2) for v in ratio]}; target: >= 3 seeds, '
+            f'rare-third gain > 2 sd on every seed, mAP not lower by > sd, time ratio <= '
+            f'{args.max_time_ratio}: {"met" if goal else "NOT met"}'
         )
     for seed, per_method in results.items():
         if 'acrst' in per_method and 'pseudo_quality' in per_method['acrst']:
@@ -726,9 +1271,10 @@ def report(args, results: dict, classes: list, rare: list, freq: dict, device: s
             {
                 'args': vars(args),
                 'device': device,
-                'provenance': 'composited from real images',
+                'provenance': provenance,
                 'rare_classes': rare,
                 'labeled_instances': freq,
+                'pilot_gate': gate,
                 'results': results,
                 'summary': summary,
             },
