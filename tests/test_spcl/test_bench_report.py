@@ -1,7 +1,10 @@
-"""The SpCL accuracy benchmark's report: the ordering gaps per seed and the > 2 sd target check."""
+"""The SpCL accuracy benchmark: the report (ordering gaps per seed, > 2 sd target check, target-domain goals,
+label quality per epoch), the arms' options and the data root of each target domain."""
 
 import importlib.util
 import json
+import math
+import os
 import os.path as osp
 
 import pytest
@@ -122,3 +125,201 @@ def test_gate_passes_with_refresh_memory_but_records_the_rows_own_result():
     row = bench.parse_log(AFTER_EPOCH_LOG.format(mem=0.052, fresh=0.122))
     gate = bench.memory_gate(dict(row, refresh_memory=True))
     assert gate['memory_passed'] is False and gate['refresh_memory'] is True and gate['passed'] is True
+
+
+def option_args(tmp_path, **kw):
+    """What arm_options reads, for a small schedule."""
+    args = bench.argparse.Namespace(
+        data_root=str(tmp_path),
+        backbone='lite0',
+        epochs=3,
+        iters=5,
+        batch=16,
+        workers=0,
+        width=64,
+        eps=0.4,
+        refresh_memory=False,
+    )
+    for k, v in kw.items():
+        setattr(args, k, v)
+    return args
+
+
+def option_diff(a, b):
+    """(options only in a, options only in b)."""
+    return sorted(set(a) - set(b)), sorted(set(b) - set(a))
+
+
+@pytest.mark.parametrize('backbone', sorted(bench.ARMS))
+def test_oracle_differs_from_source_only_only_in_its_train_set(tmp_path, backbone):
+    arms = bench.ARMS[backbone]
+    assert arms['target oracle'][0] == arms['source-only'][0]  # same config: the same loss and model
+    args = option_args(tmp_path, backbone=backbone)
+    oracle = bench.arm_options(args, arms['target oracle'][1], 0)
+    source = bench.arm_options(args, arms['source-only'][1], 0)
+    assert option_diff(oracle, source) == (
+        [f'train_dataloader.dataset.data_root={tmp_path}/target/'],
+        [f'train_dataloader.dataset.data_root={tmp_path}/source/'],
+    )
+    # both evaluate on the target test set, and neither clusters
+    assert f'val_dataloader.dataset.datasets.0.data_root={tmp_path}/target/' in oracle
+    assert not any('label_quality' in o or 'custom_hooks.0.eps' in o for o in oracle)
+
+
+@pytest.mark.parametrize('backbone', sorted(bench.ARMS))
+def test_uda_without_reliability_differs_from_uda_only_in_the_criterion(tmp_path, backbone):
+    from mmengine.config import Config
+
+    arms = bench.ARMS[backbone]
+    (cfg_a, kind_a), (cfg_b, kind_b) = arms['SpCL (UDA)'], arms['SpCL w/o reliability']
+    args = option_args(tmp_path, backbone=backbone)
+    assert kind_a == kind_b == 'uda'
+    assert bench.arm_options(args, kind_a, 1) == bench.arm_options(args, kind_b, 1)
+    a = Config.fromfile(osp.join(REPO_ROOT, cfg_a), import_custom_modules=False).to_dict()
+    b = Config.fromfile(osp.join(REPO_ROOT, cfg_b), import_custom_modules=False).to_dict()
+    hook_a, hook_b = a.pop('custom_hooks'), b.pop('custom_hooks')
+    assert a == b
+    assert len(hook_a) == len(hook_b) == 1
+    assert hook_b[0].pop('use_reliability') is False and hook_a[0].pop('use_reliability', True) is True
+    assert hook_a == hook_b
+
+
+@pytest.mark.parametrize('backbone', sorted(bench.ARMS))
+def test_usl_trains_the_start_it_is_compared_with(tmp_path, backbone):
+    arms = bench.ARMS[backbone]
+    start = [a for a in bench.START_ARMS if a in arms]
+    assert len(start) == 1
+    (cfg_start, kind_start), (cfg_usl, kind_usl) = arms[start[0]], arms['SpCL USL']
+    assert (kind_start, kind_usl) == ('eval', 'usl') and cfg_start == cfg_usl
+    args = option_args(tmp_path, backbone=backbone)
+    assert bench.arm_options(args, kind_start, 2) == bench.arm_options(args, kind_usl, 2)
+
+
+def goal_rows(**maps):
+    """Rows of the arms given as keyword lists of per-seed mAP (keys: short arm names)."""
+    names = {
+        'start': 'pretrained start',
+        'source': 'source-only',
+        'uda': 'SpCL (UDA)',
+        'usl': 'SpCL USL',
+        'oracle': 'target oracle',
+    }
+    return [
+        dict(arm=names[k], seed=s, mAP=m, top1=m + 2)
+        for k, per_seed in maps.items()
+        for s, m in enumerate(per_seed)
+    ]
+
+
+GOOD = dict(
+    start=[10, 11, 10], source=[15, 16, 15.5], uda=[19, 20, 19.5], usl=[12, 12.5, 11], oracle=[28, 27, 26]
+)
+
+
+def test_goal_checks_pass_on_made_up_numbers():
+    checks = bench.goal_checks(goal_rows(**GOOD))
+    assert checks['target oracle - source-only']['per_seed'] == pytest.approx([13, 11, 10.5])
+    assert checks['target oracle - source-only']['mean'] == pytest.approx(11.5)
+    assert checks['SpCL (UDA) - source-only']['per_seed'] == pytest.approx([4, 4, 4])
+    assert checks['SpCL USL - pretrained start']['per_seed'] == pytest.approx([2, 1.5, 1])
+    assert all(c['passed'] for k, c in checks.items() if k != 'passed') and checks['passed'] is True
+
+
+@pytest.mark.parametrize(
+    'change, failing',
+    [
+        (dict(oracle=[24, 26, 25]), 'target oracle - source-only'),  # mean gap 9.5 < 10
+        (dict(uda=[21, 16.5, 20]), 'SpCL (UDA) - source-only'),  # gaps 6, 0.5, 4.5: mean 3.7 < 2 sd = 5.7
+        (dict(uda=[19, 20, 15]), 'SpCL (UDA) - source-only'),  # gaps 4, 4, -0.5: seed 2 below source-only
+        (dict(usl=[12, 10.5, 11]), 'SpCL USL - pretrained start'),  # seed 1 below its start
+    ],
+)
+def test_goal_checks_fail_where_a_goal_is_missed(change, failing):
+    checks = bench.goal_checks(goal_rows(**{**GOOD, **change}))
+    assert [k for k, c in checks.items() if k != 'passed' and not c['passed']] == [failing]
+    assert checks['passed'] is False
+
+
+def test_goal_checks_with_too_few_seeds_or_a_missing_arm():
+    two_seeds = {k: v[:2] for k, v in GOOD.items()}
+    checks = bench.goal_checks(goal_rows(**two_seeds))
+    assert checks['SpCL (UDA) - source-only']['passed'] is False  # needs >= 3 seeds
+    no_oracle = {k: v for k, v in GOOD.items() if k != 'oracle'}
+    checks = bench.goal_checks(goal_rows(**no_oracle))
+    assert checks['target oracle - source-only']['passed'] is None and checks['passed'] is False
+
+
+def test_report_prints_goals_and_label_quality_per_epoch(capsys):
+    rows = goal_rows(**GOOD)
+    for r in rows:
+        if r['arm'] == 'SpCL (UDA)':
+            r['epochs'] = [dict(epoch=0, clusters=40, outliers=100, ARI=0.1 + r['seed'] / 10, NMI=0.7)]
+            r['after_epoch'] = [
+                dict(
+                    epoch=0,
+                    memory_ARI=0.05,
+                    memory_NMI=0.6,
+                    memory_clusters=20,
+                    fresh_ARI=0.12 + r['seed'] / 10,
+                    fresh_NMI=0.8,
+                    fresh_clusters=50,
+                )
+            ]
+    summary = bench.accuracy_report(rows)
+    out = capsys.readouterr().out
+    assert summary['checks']['passed'] is True and 'goals: met' in out
+    table = summary['SpCL (UDA)']['epochs']
+    assert table[0]['ARI'] == pytest.approx(0.2) and table[0]['fresh_ARI'] == pytest.approx(0.22)
+    assert table[0]['memory_ARI'] == pytest.approx(0.05) and 'epochs' not in summary['target oracle']
+    assert summary['target oracle']['mAP'][0] == pytest.approx(27)
+    assert '| 0 | 40.0 | 100.0 | 0.200 | 0.700 | 0.050 / 0.600 | 0.220 / 0.800 |' in out
+
+
+def test_label_quality_of_an_epoch_without_after_epoch_measurement_is_nan():
+    table = bench.label_quality_per_epoch(
+        [dict(epochs=[dict(epoch=1, clusters=3, outliers=4, ARI=0.5, NMI=0.6)])]
+    )
+    assert table[0]['ARI'] == 0.5 and math.isnan(table[0]['fresh_ARI'])
+    assert bench.label_quality_per_epoch([dict(epochs=[dict(epoch=0, clusters=3, outliers=0)])]) == []
+
+
+def data_args(tmp_path, domain, root=None):
+    return bench.argparse.Namespace(target_domain=domain, data_root=root, data_seed=0)
+
+
+def write_meta(root, params, complete=True):
+    os.makedirs(root, exist_ok=True)
+    with open(osp.join(root, 'meta.json'), 'w') as f:
+        json.dump(dict(generator='composited_reid', params=params, complete=complete), f)
+
+
+def test_data_root_must_hold_the_requested_target_domain(tmp_path):
+    from tools.benchmarks.composited.reid import TARGET_DOMAIN_ROOTS, ReIDConfig
+
+    hard, default = str(tmp_path / 'hard'), str(tmp_path / 'default')
+    write_meta(hard, ReIDConfig.for_target_domain('hard', train_ids=3).to_dict())
+    write_meta(default, ReIDConfig(train_ids=3).to_dict())
+    assert bench.prepare_data(data_args(tmp_path, 'hard', hard)) == hard
+    assert bench.prepare_data(data_args(tmp_path, 'default', default)) == default
+    with pytest.raises(SystemExit, match="holds a 'hard' target-domain build, not --target-domain default"):
+        bench.prepare_data(data_args(tmp_path, 'default', hard))
+    with pytest.raises(SystemExit, match="holds a 'default' target-domain build, not --target-domain hard"):
+        bench.prepare_data(data_args(tmp_path, 'hard', default))
+    custom = str(tmp_path / 'custom')
+    write_meta(custom, ReIDConfig(palette_size=6).to_dict())
+    with pytest.raises(SystemExit, match="'custom' target-domain build"):
+        bench.prepare_data(data_args(tmp_path, 'default', custom))
+    unfinished = str(tmp_path / 'unfinished')
+    write_meta(unfinished, ReIDConfig.for_target_domain('hard').to_dict(), complete=False)
+    with pytest.raises(SystemExit, match='unfinished build'):
+        bench.prepare_data(data_args(tmp_path, 'hard', unfinished))
+    args = data_args(tmp_path, 'hard')
+    args.data_root = None
+    # without --data-root: the domain's own folder (not built here: it is checked like any other root)
+    write_meta(str(tmp_path / TARGET_DOMAIN_ROOTS['hard']), ReIDConfig.for_target_domain('hard').to_dict())
+    cwd = os.getcwd()
+    try:
+        os.chdir(tmp_path)
+        assert bench.prepare_data(args) == TARGET_DOMAIN_ROOTS['hard']
+    finally:
+        os.chdir(cwd)

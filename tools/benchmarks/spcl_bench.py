@@ -9,10 +9,13 @@
 (c) ``accuracy``: on the composited two-domain re-ID benchmark ("composited from real images"), with the
     ImageNet-pretrained EfficientNet-Lite0 (``--backbone lite0``, default) or a random-init ResNet-18
     (``r18``), for each seed: the untrained start (evaluated as built), source-only, SpCL without the
-    reliability criterion, SpCL (UDA) and SpCL USL on the target alone; reports target mAP / top-1 (Market
-    protocol) per seed and mean +- sd, and per epoch the number of clusters / un-clustered instances and
-    the pseudo labels' ARI / NMI against the true target identities. ``--epochs`` / ``--iters`` /
-    ``--batch`` scale it to CPUs; ``--eps`` sets the target domain's DBSCAN eps. After every epoch it also
+    reliability criterion, SpCL (UDA), SpCL USL on the target alone and the target oracle (the source-only
+    config and loss on the target train set with its true identities); reports target mAP / top-1 (Market
+    protocol) per seed and mean +- sd, the goals (oracle - source-only >= ``--min-oracle-gap`` mAP, UDA -
+    source-only > ``--min-gap-sd`` seed sd and > 0 on each seed, USL above the untrained start on each seed),
+    and per epoch the number of clusters / un-clustered instances and the pseudo labels' ARI / NMI against
+    the true target identities. ``--epochs`` / ``--iters`` / ``--batch`` scale it to CPUs; ``--eps`` sets
+    the target domain's DBSCAN eps. After every epoch it also
     clusters the memory's target rows and a fresh eval-mode extraction the same way (Jaccard + DBSCAN +
     reliability, as the hook does) and records both ARI / NMI; ``--out`` writes the rows to a JSON file.
     ``--refresh-memory`` turns on ``SpCLClusterHook(refresh_memory=True)`` in every clustering arm.
@@ -21,10 +24,18 @@
     ``--gate-ratio`` (0.8) x the ARI of clustered fresh eval-mode features. Prints the result, writes the JSON
     (``--out``), exits with status 1 when it fails; ``accuracy`` with several seeds needs ``--gate-json`` of a
     passed gate with the same data and schedule (or ``--skip-gate``).
+(g) ``domain-check``: source-only and target oracle only, one seed, ``--epochs`` (default 2), on
+    ``--target-domain hard`` by default: whether the oracle - source-only gap reaches ``--min-oracle-gap``
+    (10 mAP) before a multi-seed run; exits with status 1 when it does not.
 (e) ``eps-sweep``: clusters / outliers / ARI / NMI of the target training images under the untrained model
     (ImageNet Lite0 by default) for several DBSCAN eps, to choose the target domain's eps.
 (d) ``jaccard-compare``: the torch (old) and compiled CPU (new) Jaccard distance + clustering in one
     process, alternated, median of repeats, with their max |difference|.
+
+``--target-domain hard`` (``accuracy``, ``gate``, ``domain-check``, ``eps-sweep``) uses the composited set
+whose source and target identities come from disjoint Fashion-MNIST classes and share a small colour palette
+(``data/composited_reid_hard`` unless ``--data-root`` is given); a missing data root is built with
+``BENCH_DATA`` sizes, and a build of another target domain is refused.
 
 Runs on CUDA when available (``--device auto``), else on CPU at the sizes given. Examples::
 
@@ -33,6 +44,7 @@ Runs on CUDA when available (``--device auto``), else on CPU at the sizes given.
     python tools/benchmarks/spcl_bench.py gate --data-root data/composited_reid --out gate.json
     python tools/benchmarks/spcl_bench.py accuracy --data-root data/composited_reid --epochs 20 \
         --seeds 0 1 2 --gate-json gate.json
+    python tools/benchmarks/spcl_bench.py domain-check --target-domain hard --out domain_check.json
     python tools/benchmarks/spcl_bench.py jaccard-compare --sizes 5000 12936 --threads 1
 """
 
@@ -301,7 +313,8 @@ def run_update(args) -> dict:
 
 
 #: backbone -> arm -> (config, kind); kind: 'source' (labeled source only), 'uda', 'usl' (target only),
-#: 'eval' (no training: the untrained start, evaluated as built).
+#: 'eval' (no training: the untrained start, evaluated as built), 'oracle' (the source-only config trained on
+#: the target train set with its true identities: the same memory loss, labels SpCL has to discover).
 ARMS = {
     'r18': {
         'random-init start': ('configs/spcl/spcl_r18_1xb64-20e_usl_composited-reid.py', 'eval'),
@@ -312,6 +325,7 @@ ARMS = {
         ),
         'SpCL (UDA)': ('configs/spcl/spcl_r18_1xb128-20e_uda_composited-reid.py', 'uda'),
         'SpCL USL': ('configs/spcl/spcl_r18_1xb64-20e_usl_composited-reid.py', 'usl'),
+        'target oracle': ('configs/spcl/spcl_r18_1xb64-20e_source-only_composited-reid.py', 'oracle'),
     },
     'lite0': {
         'pretrained start': ('configs/spcl/spcl_efficientnet-lite0_1xb64-20e_usl_composited-reid.py', 'eval'),
@@ -325,9 +339,17 @@ ARMS = {
         ),
         'SpCL (UDA)': ('configs/spcl/spcl_efficientnet-lite0_1xb128-20e_uda_composited-reid.py', 'uda'),
         'SpCL USL': ('configs/spcl/spcl_efficientnet-lite0_1xb64-20e_usl_composited-reid.py', 'usl'),
+        'target oracle': (
+            'configs/spcl/spcl_efficientnet-lite0_1xb64-20e_source-only_composited-reid.py',
+            'oracle',
+        ),
     },
 }
 ARM_NAMES = sorted({a for arms in ARMS.values() for a in arms})
+#: Arm kinds trained on true identities (no clustering): their train set per kind.
+LABELED_KINDS = {'source': 'source', 'oracle': 'target'}
+#: The untrained-start arm of each backbone.
+START_ARMS = ('pretrained start', 'random-init start')
 
 
 def arm_options(args, kind: str, seed: int) -> list:
@@ -359,7 +381,7 @@ def arm_options(args, kind: str, seed: int) -> list:
             f'model.backbone.stem_channels={args.width}',
             f'model.head.in_channels={args.width * 8}',
         ]
-    if kind != 'source':
+    if kind not in LABELED_KINDS:
         opts += [f'custom_hooks.0.eps={args.eps}', 'custom_hooks.0.label_quality=True']
         if getattr(args, 'refresh_memory', False):
             opts.append('custom_hooks.0.refresh_memory=True')
@@ -369,7 +391,7 @@ def arm_options(args, kind: str, seed: int) -> list:
             f'train_dataloader.dataset.target.data_root={root}/target/',
         ]
     else:
-        opts += [f'train_dataloader.dataset.data_root={root}/{"source" if kind == "source" else "target"}/']
+        opts += [f'train_dataloader.dataset.data_root={root}/{LABELED_KINDS.get(kind, "target")}/']
     for loader in ('val_dataloader', 'test_dataloader'):
         for i in range(2):
             opts.append(f'{loader}.dataset.datasets.{i}.data_root={root}/target/')
@@ -540,6 +562,79 @@ def write_json(path: str, payload: dict) -> None:
             json.dump(payload, f, indent=1)
 
 
+#: Per-domain sizes of the set the bench builds when its data root does not exist yet (``--data-seed``).
+BENCH_DATA = dict(train_ids=150, test_ids=100, num_distractors=100, num_junk=50)
+
+
+def build_target_domain(params: dict):
+    """The ``--target-domain`` preset that a build's ``meta.json`` parameters match.
+
+    Args:
+        params (dict): ``meta['params']`` of a composited re-ID build.
+
+    Returns:
+        str | None: The preset name, or None for a build that matches none of them.
+    """
+    from tools.benchmarks.composited.reid import TARGET_DOMAINS
+
+    keys = {k for fields in TARGET_DOMAINS.values() for k in fields}
+    got = {k: params[k] for k in keys if k in params}
+    for name, fields in TARGET_DOMAINS.items():
+        if got == {k: list(v) if isinstance(v, tuple) else v for k, v in fields.items()}:
+            return name
+    return None
+
+
+def prepare_data(args) -> str:
+    """Resolve ``--data-root`` (default: the ``--target-domain`` folder) and make sure it holds that domain.
+
+    A missing folder is built with :data:`BENCH_DATA` and ``--data-seed``; a composited build of another
+    target domain, or an unfinished one, stops the run.
+
+    Args:
+        args (argparse.Namespace): With ``data_root`` (None = the domain's default folder), ``target_domain``
+            and ``data_seed``.
+
+    Returns:
+        str: The data root (also set on ``args``).
+    """
+    from tools.benchmarks.composited.reid import TARGET_DOMAIN_ROOTS, ReIDConfig, build_reid
+
+    domain = getattr(args, 'target_domain', 'default')
+    args.data_root = args.data_root or TARGET_DOMAIN_ROOTS[domain]
+    meta_path = osp.join(args.data_root, 'meta.json')
+    if not osp.exists(meta_path):
+        if osp.isdir(args.data_root) and os.listdir(args.data_root):
+            print(
+                f'note: {args.data_root} has no meta.json (not a composited build): its target domain is not '
+                f'checked against --target-domain {domain}',
+                flush=True,
+            )
+            return args.data_root
+        cfg = ReIDConfig.for_target_domain(domain, **BENCH_DATA)
+        print(
+            f'building the {domain!r} target-domain set into {args.data_root} (seed {args.data_seed}, '
+            f'{BENCH_DATA})',
+            flush=True,
+        )
+        build_reid(args.data_root, seed=args.data_seed, cfg=cfg)
+        return args.data_root
+    with open(meta_path) as f:
+        meta = json.load(f)
+    if not meta.get('complete'):
+        raise SystemExit(
+            f'{meta_path} marks an unfinished build: delete {args.data_root} (the bench rebuilds it) or '
+            f'rebuild it with tools/dataset_converters/composited_reid.py --target-domain {domain}'
+        )
+    found = build_target_domain(meta.get('params', {}))
+    if found != domain:
+        raise SystemExit(
+            f'--data-root {args.data_root} holds a {found or "custom"!r} target-domain build, not '
+            f'--target-domain {domain}: pass its --target-domain or another --data-root'
+        )
+    return args.data_root
+
+
 def train_arm(args, name: str, config: str, kind: str, seed: int) -> dict:
     """Train (or evaluate) one arm for one seed; its parsed row (log kept under ``--work-root`` if set)."""
     if args.work_root:
@@ -562,7 +657,8 @@ def train_arm(args, name: str, config: str, kind: str, seed: int) -> dict:
     with open(osp.join(work, 'bench_output.log'), 'w') as f:
         f.write(log)
     row = dict(arm=name, backbone=args.backbone, seed=seed, config=config, work_dir=work)
-    row['refresh_memory'] = bool(args.refresh_memory) and kind != 'source'
+    row['target_domain'] = getattr(args, 'target_domain', 'default')
+    row['refresh_memory'] = bool(args.refresh_memory) and kind not in LABELED_KINDS
     row.update(parse_log(log))
     row['minutes'] = round((time.time() - t) / 60, 1)
     if row.get('after_epoch'):
@@ -599,7 +695,7 @@ def run_accuracy(args) -> list:
                 continue
             rows.append(train_arm(args, name, config, kind, seed))
             write_json(args.out, dict(schedule=schedule_key(args), epochs=args.epochs, rows=rows))
-    summary = accuracy_report(rows, args.min_gap_sd)
+    summary = accuracy_report(rows, args.min_gap_sd, args.min_oracle_gap)
     print_memory_quality(rows, args.gate_ratio)
     write_json(args.out, dict(schedule=schedule_key(args), epochs=args.epochs, rows=rows, summary=summary))
     return rows
@@ -609,10 +705,73 @@ def run_accuracy(args) -> list:
 ORDERING = (('SpCL (UDA)', 'SpCL w/o reliability'), ('SpCL w/o reliability', 'source-only'))
 
 
-def accuracy_report(rows: list, min_gap_sd: float = 2.0) -> dict:
+#: Goal: the target oracle at least this many mAP points above source-only (a gap adaptation can close).
+ORACLE_GAP = 10.0
+
+
+def paired_gaps(by: dict, hi: str, lo: str, seeds: list) -> list:
+    """Target mAP of arm ``hi`` minus arm ``lo`` on each seed that has both.
+
+    Args:
+        by (dict): (arm, seed) -> row with ``mAP``.
+        hi (str): Arm name.
+        lo (str): Arm name.
+        seeds (list[int]): Seeds, in order.
+
+    Returns:
+        list[tuple[int, float]]: (seed, gap) for the S seeds measured in both arms.
+    """
+    return [(s, by[hi, s]['mAP'] - by[lo, s]['mAP']) for s in seeds if (hi, s) in by and (lo, s) in by]
+
+
+def goal_checks(rows: list, min_gap_sd: float = 2.0, min_oracle_gap: float = ORACLE_GAP) -> dict:
+    """The goals of a target domain, from the accuracy rows of several seeds (paired by seed).
+
+    * ``target oracle - source-only``: mean gap >= ``min_oracle_gap`` mAP (enough domain gap to close);
+    * ``SpCL (UDA) - source-only``: mean gap > ``min_gap_sd`` x the gaps' seed sd, every per-seed gap > 0,
+      at least 3 seeds;
+    * ``SpCL USL - start``: USL above the untrained start (``START_ARMS``) on every seed.
+
+    Args:
+        rows (list[dict]): Rows with ``arm``, ``seed`` and ``mAP``.
+        min_gap_sd (float): Required UDA gap in seed sd. Defaults to 2.0.
+        min_oracle_gap (float): Required oracle gap in mAP. Defaults to :data:`ORACLE_GAP`.
+
+    Returns:
+        dict: Check name -> ``seeds``, ``per_seed`` gaps, ``mean``, ``sd``, ``passed`` (None when an arm has
+        no row), plus ``passed``: all three passed.
+    """
+    from tools.benchmarks.stats import mean_sd
+
+    by = {(r['arm'], r['seed']): r for r in rows if 'mAP' in r}
+    seeds = sorted({s for _, s in by})
+    start = next((a for a in START_ARMS if any(arm == a for arm, _ in by)), START_ARMS[0])
+    checks = {}
+    for hi, lo in (('target oracle', 'source-only'), ('SpCL (UDA)', 'source-only'), ('SpCL USL', start)):
+        pairs = paired_gaps(by, hi, lo, seeds)
+        gaps = [g for _, g in pairs]
+        d, sd = mean_sd(gaps)
+        if not gaps:
+            passed = None
+        elif hi == 'target oracle':
+            passed = bool(d >= min_oracle_gap)
+        elif hi == 'SpCL (UDA)':
+            passed = bool(len(gaps) >= 3 and d > min_gap_sd * sd and min(gaps) > 0)
+        else:
+            passed = bool(min(gaps) > 0)
+        checks[f'{hi} - {lo}'] = dict(
+            seeds=[s for s, _ in pairs], per_seed=gaps, mean=d, sd=sd, passed=passed
+        )
+    checks['passed'] = all(c['passed'] for c in checks.values())
+    return checks
+
+
+def accuracy_report(rows: list, min_gap_sd: float = 2.0, min_oracle_gap: float = ORACLE_GAP) -> dict:
     """Markdown tables of accuracy rows (from one run or several merged): per seed, mean +- sd, the gaps of
-    ``ORDERING`` per seed with the target check (each gap > ``min_gap_sd`` seed sd), and the pseudo-label
-    quality per epoch (mean over seeds). Returns the summary (also printed as one JSON line)."""
+    ``ORDERING`` per seed with the target check (each gap > ``min_gap_sd`` seed sd), the target-domain goals
+    of :func:`goal_checks`, and the pseudo-label quality per epoch (mean over seeds: ARI / NMI of the
+    clustering labels, and of the clustered memory and fresh features after each epoch). Returns the summary
+    (also printed as one JSON line)."""
     from tools.benchmarks.stats import mean_sd
 
     rows = [r for r in rows if 'mAP' in r]
@@ -654,24 +813,70 @@ def accuracy_report(rows: list, min_gap_sd: float = 2.0) -> dict:
         f'target: UDA > w/o reliability > source-only, each gap > {min_gap_sd:g} seed sd, >= 3 seeds: '
         f'{"met" if goal else "NOT met"}'
     )
+    checks = goal_checks(rows, min_gap_sd, min_oracle_gap)
+    print(
+        f'\ngoals: target oracle - source-only >= {min_oracle_gap:g} mAP (mean); UDA - source-only > '
+        f'{min_gap_sd:g} seed sd and > 0 on each seed (>= 3 seeds); USL > untrained start on each seed'
+    )
+    for name, c in checks.items():
+        if name != 'passed':
+            verdict = 'not measured' if c['passed'] is None else ('passed' if c['passed'] else 'FAILED')
+            per_seed = [round(g, 2) for g in c['per_seed']]
+            print(f'{name}, target mAP per seed {per_seed}: {c["mean"]:+.2f} +- {c["sd"]:.2f}: {verdict}')
+    print(f'goals: {"met" if checks["passed"] else "NOT met"}')
+    summary['checks'] = checks
     for arm in arms:
-        per_epoch, arm_seeds = {}, [s for s in seeds if (arm, s) in by]
-        for s in arm_seeds:
-            for e in by[arm, s].get('epochs', []):
-                per_epoch.setdefault(e['epoch'], []).append(e)
-        if not any('ARI' in e for es in per_epoch.values() for e in es):
-            continue  # source-only: its 'clusters' are the source identities
+        arm_seeds = [s for s in seeds if (arm, s) in by]
+        table = label_quality_per_epoch([by[arm, s] for s in arm_seeds])
+        if not table:
+            continue  # labeled arms: their 'clusters' are the true identities
+        summary[arm]['epochs'] = table
         print(f'\n{arm}: pseudo labels of the target train images per epoch (mean over seeds {arm_seeds})')
-        print('| epoch | clusters | un-clustered | ARI | NMI |')
-        print('| --- | --- | --- | --- | --- |')
-        for epoch, es in sorted(per_epoch.items()):
-            cells = [
-                statistics.mean(e[k] for e in es) if all(k in e for e in es) else float('nan')
-                for k in ('clusters', 'outliers', 'ARI', 'NMI')
-            ]
-            print(f'| {epoch} | {cells[0]:.1f} | {cells[1]:.1f} | {cells[2]:.3f} | {cells[3]:.3f} |')
+        print('| epoch | clusters | un-clustered | ARI | NMI | memory ARI / NMI | fresh features ARI / NMI |')
+        print('| --- | --- | --- | --- | --- | --- | --- |')
+        for e in table:
+            print(
+                f'| {e["epoch"]} | {e["clusters"]:.1f} | {e["outliers"]:.1f} | {e["ARI"]:.3f} | '
+                f'{e["NMI"]:.3f} | {e["memory_ARI"]:.3f} / {e["memory_NMI"]:.3f} | '
+                f'{e["fresh_ARI"]:.3f} / {e["fresh_NMI"]:.3f} |'
+            )
     print(json.dumps(dict(summary=summary)), flush=True)
     return summary
+
+
+def label_quality_per_epoch(rows: list) -> list:
+    """Pseudo-label quality per epoch, mean over the seeds of one arm.
+
+    The clustering of each epoch (``epochs``: clusters, un-clustered, ARI, NMI against the true target
+    identities) joined with the after-epoch measurements of the same epoch (``after_epoch``: clustered
+    memory and clustered fresh eval features, ARI / NMI), as :func:`parse_log` reads them.
+
+    Args:
+        rows (list[dict]): The arm's rows, one per seed.
+
+    Returns:
+        list[dict]: Per epoch (sorted): ``epoch``, ``clusters``, ``outliers``, ``ARI``, ``NMI``,
+        ``memory_ARI``, ``memory_NMI``, ``fresh_ARI``, ``fresh_NMI`` (NaN where some seed lacks it); empty
+        when no epoch has an ARI (arms trained on true identities).
+    """
+    per_epoch = {}
+    for row in rows:
+        after = {a['epoch']: a for a in row.get('after_epoch', [])}
+        for e in row.get('epochs', []):
+            per_epoch.setdefault(e['epoch'], []).append({**after.get(e['epoch'], {}), **e})
+    if not any('ARI' in e for es in per_epoch.values() for e in es):
+        return []
+    keys = ('clusters', 'outliers', 'ARI', 'NMI', 'memory_ARI', 'memory_NMI', 'fresh_ARI', 'fresh_NMI')
+    return [
+        dict(
+            epoch=epoch,
+            **{
+                k: statistics.mean(e[k] for e in es) if all(k in e for e in es) else float('nan')
+                for k in keys
+            },
+        )
+        for epoch, es in sorted(per_epoch.items())
+    ]
 
 
 def run_report(args) -> dict:
@@ -680,7 +885,37 @@ def run_report(args) -> dict:
     for path in args.logs:
         with open(path) as f:
             rows += [json.loads(line) for line in f if line.startswith('{"arm"')]
-    return accuracy_report(rows, getattr(args, 'min_gap_sd', 2.0))
+    return accuracy_report(
+        rows, getattr(args, 'min_gap_sd', 2.0), getattr(args, 'min_oracle_gap', ORACLE_GAP)
+    )
+
+
+def run_domain_check(args) -> dict:
+    """Source-only and target oracle on one seed, briefly: is the target domain's gap large enough?
+
+    Prints both arms' target mAP / top-1 and the oracle gap, writes the JSON (``--out``) and exits with
+    status 1 when the gap is below ``--min-oracle-gap``.
+    """
+    arms = ARMS[args.backbone]
+    rows = [train_arm(args, name, *arms[name], args.seeds[0]) for name in ('source-only', 'target oracle')]
+    failed = [r['arm'] for r in rows if 'mAP' not in r]
+    if failed:
+        raise SystemExit(
+            f'domain check: {failed} recorded no target mAP; see {[r["work_dir"] for r in rows]}'
+        )
+    check = goal_checks(rows, min_oracle_gap=args.min_oracle_gap)['target oracle - source-only']
+    for r in rows:
+        print(f'{r["arm"]}: target mAP {r["mAP"]:.2f} / top-1 {r["top1"]:.2f}')
+    print(
+        f'domain check ({args.target_domain} target, seed {args.seeds[0]}, {args.epochs} epochs x '
+        f'{args.iters} iterations): target oracle - source-only = {check["mean"]:+.2f} mAP '
+        f'(>= {args.min_oracle_gap:g}: {"passed" if check["passed"] else "FAILED"})'
+    )
+    out = dict(schedule=schedule_key(args), epochs=args.epochs, check=check, rows=rows)
+    write_json(args.out, out)
+    if not check['passed']:
+        raise SystemExit(1)
+    return out
 
 
 def run_eps_sweep(args) -> list:
@@ -740,9 +975,28 @@ def run_eps_sweep(args) -> list:
     return rows
 
 
-def training_options(q, epochs: int) -> None:
-    """Options shared by ``accuracy`` and ``gate``: data, model, schedule, clustering, output."""
-    q.add_argument('--data-root', default='data/composited_reid')
+def data_options(q, target_domain: str = 'default') -> None:
+    """Data options: ``--target-domain``, ``--data-root`` (default: that domain's folder), ``--data-seed``."""
+    from tools.benchmarks.composited.reid import TARGET_DOMAIN_ROOTS
+
+    q.add_argument(
+        '--target-domain',
+        choices=sorted(TARGET_DOMAIN_ROOTS),
+        default=target_domain,
+        help='hard: source / target identities from disjoint Fashion-MNIST classes, colours from a small '
+        'shared palette (composited_reid.py --target-domain)',
+    )
+    q.add_argument(
+        '--data-root',
+        help=f'composited re-ID build (default: {TARGET_DOMAIN_ROOTS}[--target-domain]; built with '
+        f'{BENCH_DATA} when missing)',
+    )
+    q.add_argument('--data-seed', type=int, default=0, help='generation seed when the data root is built')
+
+
+def training_options(q, epochs: int, target_domain: str = 'default') -> None:
+    """Options of ``accuracy``, ``gate`` and ``domain-check``: data, model, schedule, clustering, output."""
+    data_options(q, target_domain)
     q.add_argument('--backbone', choices=sorted(ARMS), default='lite0', help='pretrained Lite0 or random R18')
     q.add_argument('--epochs', type=int, default=epochs)
     q.add_argument('--iters', type=int, default=100)
@@ -790,8 +1044,17 @@ def main(argv=None):
     u.add_argument('--device', default='auto')
     a = sub.add_parser('accuracy')
     g = sub.add_parser('gate', help='the memory-quality gate (run before a multi-seed accuracy run)')
+    dc = sub.add_parser(
+        'domain-check',
+        help='source-only and target oracle, one seed, briefly: the gap before a multi-seed run',
+    )
     for q in (a, g):
         training_options(q, epochs=20 if q is a else 1)
+    training_options(dc, epochs=2, target_domain='hard')
+    for q in (a, dc):
+        q.add_argument(
+            '--min-oracle-gap', type=float, default=ORACLE_GAP, help='goal: target oracle - source-only mAP'
+        )
     a.add_argument('--arms', nargs='+', choices=ARM_NAMES, help='run only these (default: all)')
     a.add_argument('--gate-json', help='JSON of a passed `gate` run (required with several seeds)')
     a.add_argument('--skip-gate', action='store_true', help='run several seeds without a passed gate')
@@ -802,13 +1065,16 @@ def main(argv=None):
     w.add_argument(
         '--config', default='configs/spcl/spcl_efficientnet-lite0_1xb64-20e_usl_composited-reid.py'
     )
-    w.add_argument('--data-root', default='data/composited_reid')
+    data_options(w)
     w.add_argument('--eps', type=float, nargs='+', default=[0.3, 0.4, 0.5, 0.55, 0.6])
     w.add_argument('--threads', type=int, default=1)
     r = sub.add_parser('report', help='merge the JSON rows of accuracy logs into one report')
     r.add_argument('logs', nargs='+')
     r.add_argument(
         '--min-gap-sd', type=float, default=2.0, help='target: each ordering gap > this x its seed sd'
+    )
+    r.add_argument(
+        '--min-oracle-gap', type=float, default=ORACLE_GAP, help='goal: target oracle - source-only mAP'
     )
     e = sub.add_parser('eval-untrained')
     e.add_argument('config')
@@ -817,6 +1083,8 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.cmd == 'eval-untrained':
         return eval_untrained(args.config, args.work_dir, args.options)
+    if args.cmd in ('accuracy', 'gate', 'domain-check', 'eps-sweep'):
+        prepare_data(args)
     if args.cmd == 'clustering-child':
         print(json.dumps(clustering_child(args.n, args.dim, args.device)))
     elif args.cmd == 'clustering':
@@ -831,6 +1099,8 @@ def main(argv=None):
         run_report(args)
     elif args.cmd == 'gate':
         run_gate(args)
+    elif args.cmd == 'domain-check':
+        run_domain_check(args)
     else:
         run_accuracy(args)
 
