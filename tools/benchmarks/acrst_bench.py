@@ -934,6 +934,18 @@ def run_arm(args, method: str, seed: int, setup: dict, classes: list, rare: list
     return res
 
 
+def device_name() -> str:
+    """Where the arms train: 'cuda' when available, else 'cpu'."""
+    import torch
+
+    return 'cuda' if torch.cuda.is_available() else 'cpu'
+
+
+def provenance_of(device: str) -> str:
+    """How the numbers are labelled: the data's origin and the scale they ran at."""
+    return 'composited from real images, ' + ('CPU scale' if device == 'cpu' else device)
+
+
 # ----- pilot gate -------------------------------------------------------------------------------------
 def pilot_checkpoints(iters: int, interval: int) -> list[int]:
     """Iterations with a pilot checkpoint: every ``interval`` up to ``iters`` (the last one always)."""
@@ -1002,7 +1014,7 @@ def run_pilot(args, setup: dict, classes: list[str]) -> dict:
         'arm': arm,
         'seed': seed,
         'regime': regime(args),
-        'provenance': 'composited from real images, CPU scale',
+        'provenance': provenance_of(device_name()),
         'gate': dict(final, iteration=its[-1]),
         'points': [
             {
@@ -1027,15 +1039,18 @@ def run_pilot(args, setup: dict, classes: list[str]) -> dict:
             'iterations_fitted': [p['iteration'] for p in fit],
             'crossing_iteration': crossing,
         }
+    outlook = ''
+    if not final['passed']:
+        crossing = summary['extrapolation']['crossing_iteration']
+        outlook = (
+            '; linear extrapolation: the fitted line does not rise, no crossing'
+            if crossing is None
+            else f'; linear extrapolation (not measured): crossing near iteration {crossing:.0f}'
+        )
     print(
         f'[acrst_bench] pilot gate ({args.gate_classes} of {len(classes)} classes with recall >= '
         f'{args.gate_recall} at iteration {its[-1]}): {"passed" if final["passed"] else "NOT passed"}'
-        + (
-            ''
-            if final['passed']
-            else f'; linear extrapolation: crossing near iteration '
-            f'{summary["extrapolation"]["crossing_iteration"]} (None: the fit does not rise)'
-        ),
+        + outlook,
         flush=True,
     )
     path = osp.join(args.work_dir, name + '.json')
@@ -1066,7 +1081,13 @@ def save_pilot_curve(args, summary: dict, path: str, num_classes: int) -> str:
         fit = [p for p in points if p['iteration'] in summary['extrapolation']['iterations_fitted']]
         slope, intercept = least_squares_line([p['iteration'] for p in fit], [p['covered'] for p in fit])
         xs = np.array([fit[0]['iteration'], crossing])
-        ax.plot(xs, slope * xs + intercept, ls='--', color='tab:orange', label='linear extrapolation')
+        ax.plot(
+            xs,
+            slope * xs + intercept,
+            ls='--',
+            color='tab:orange',
+            label='linear extrapolation (not measured)',
+        )
     ax.set_ylim(0, num_classes + 0.5)
     ax.set_xlabel('iteration')
     ax.set_ylabel(f'classes with pseudo-label recall >= {args.gate_recall}')
@@ -1128,8 +1149,6 @@ def main(argv=None) -> None:
     if args.merge:
         merge(args)
         return
-    import torch
-
     import mmssod  # noqa: F401
 
     os.makedirs(args.work_dir, exist_ok=True)
@@ -1168,7 +1187,7 @@ def main(argv=None) -> None:
         for method in args.methods:
             res = run_arm(seed_args, method, seed, setup, classes, rare)
             results.setdefault(str(seed), {})[method] = res
-        report(args, results, classes, rare, freq, 'cuda' if torch.cuda.is_available() else 'cpu', gate)
+        report(args, results, classes, rare, freq, device_name(), gate)
 
 
 def report(
@@ -1178,7 +1197,7 @@ def report(
     from tools.benchmarks.stats import mean_sd
 
     results = normalise_results(results)
-    provenance = 'composited from real images, ' + ('CPU scale' if device == 'cpu' else device)
+    provenance = provenance_of(device)
     data = 'demo set' if args.demo else 'composited LT' if args.lt else f'bench set ({args.bench_root})'
     print(
         f'\nACRST benchmark ({device}, {args.backbone}, {args.iters} iterations, burn-in {args.burn_in}, '
