@@ -73,6 +73,8 @@ import numpy as np
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
+from tools.benchmarks.saved import saved_run  # noqa: E402
+
 LT_CONFIG = osp.join(ROOT, 'configs/acrst/acrst_faster-rcnn_r18_fpn_20k_semi-0.1-composited-lt.py')
 DEMO_CONFIG = osp.join(
     ROOT, 'configs/acrst/acrst_faster-rcnn_efficientnet-lite0_fpn_semi-0.25-composited-demo.py'
@@ -870,15 +872,6 @@ def run_settings(args, method: str, seed: int, cfg) -> dict:
     """What decides a trained arm's result: a finished run with equal settings is reused, not retrained."""
     settings = {k: getattr(args, k, None) for k in RUN_KEYS}
     return dict(settings, arm=method, seed=seed, config_sha256=config_digest(cfg))
-
-
-def saved_run(path: str, settings: dict) -> Optional[dict]:
-    """The result saved at ``path`` when it was made with ``settings``, else None."""
-    if not osp.isfile(path):
-        return None
-    with open(path) as f:
-        res = json.load(f)
-    return res if res.get('settings') == settings else None
 
 
 def run_arm(args, method: str, seed: int, setup: dict, classes: list, rare: list) -> dict:

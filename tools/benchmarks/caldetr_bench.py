@@ -71,10 +71,11 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Optional
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
+from tools.benchmarks.saved import saved_run  # noqa: E402
+
 DEMO_ROOT = 'data/composited_det_demo/'
 CONFIG_STEM = 'efficientnet-lite0_1xb4-900it_composited-demo'
 #: family -> (model name, arm -> config name prefix)
@@ -318,15 +319,6 @@ def run_settings(args, arm: str, seed: int) -> dict:
         if getattr(args, key) != default:
             settings[key] = getattr(args, key)
     return settings
-
-
-def saved_run(path: str, settings: dict) -> Optional[dict]:
-    """The result saved at ``path`` when it was made with ``settings``, else None."""
-    if not osp.isfile(path):
-        return None
-    with open(path) as f:
-        res = json.load(f)
-    return res if res.get('settings') == settings else None
 
 
 def train_and_test(args, arm: str, seed: int) -> dict:
