@@ -1,4 +1,4 @@
-"""Reuse of finished benchmark runs: a run's result JSON is reused only when it was made with equal settings."""
+"""Reuse of finished benchmark runs: a result JSON is reused only when it was made with equal settings."""
 
 import json
 import os.path as osp
@@ -6,7 +6,7 @@ from typing import Optional
 
 
 def saved_run(path: str, settings: dict) -> Optional[dict]:
-    """The result saved at ``path`` when its ``settings`` equal ``settings``, else None (absent or other settings).
+    """The result saved at ``path`` when its ``settings`` equal ``settings``, else None.
 
     Args:
         path (str): A result JSON holding a ``settings`` dict beside the numbers.
