@@ -65,7 +65,7 @@ def arm_configs(demo_det_root, tmp_path_factory):
         ]
     )
     labeled, unlabeled = Config.fromfile(bench.DEMO_CONFIG).train_dataloader.dataset.datasets
-    splits = (labeled.ann_file, unlabeled.ann_file)  # the demo config's own split, on the demo data of this test run
+    splits = (labeled.ann_file, unlabeled.ann_file)  # the demo config's own split (pytest's demo data)
     setup = {'config': bench.DEMO_CONFIG, 'root': demo_det_root, 'splits': splits}
     work_dir = str(tmp_path_factory.mktemp('arm'))
     return {m: bench.derive_config(args, m, work_dir, 3, setup) for m in args.methods}
