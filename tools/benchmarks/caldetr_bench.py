@@ -119,6 +119,8 @@ ARM_LABELS = dict(
 DOMAINS = ('clean', 'corrupted')
 #: default target of ``--target-dece-ratio`` / ``--max-ap-drop``
 TARGET_DECE_RATIO, MAX_AP_DROP = 0.8, 1.0
+#: default of ``--lr-drop-at``: the configs' schedule drops the learning rate x0.1 at 85% of the iterations
+LR_DROP_AT = 0.85
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -132,7 +134,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument(
         '--lr-drop-at',
         type=float,
-        default=0.85,
+        default=LR_DROP_AT,
         help='the learning rate drops x0.1 at this fraction of --iters (>= 1: constant learning rate)',
     )
     p.add_argument('--train-images', type=int, default=None, help='train on the first N train images only')
@@ -315,7 +317,7 @@ def run_settings(args, arm: str, seed: int) -> dict:
     keys = ('family', 'iters', 'batch_size', 'lr', 'val_images', 'data_root', 'score_thr', 'iou_thr')
     settings = dict({k: getattr(args, k) for k in keys}, arm=arm, seed=seed)
     # the regime options enter only when they differ from the defaults (earlier saved runs stay reusable)
-    for key, default in (('lr_drop_at', 0.85), ('train_images', None), ('img_size', None)):
+    for key, default in (('lr_drop_at', LR_DROP_AT), ('train_images', None), ('img_size', None)):
         if getattr(args, key) != default:
             settings[key] = getattr(args, key)
     return settings
@@ -867,7 +869,7 @@ def pilot_config(args, seed: int) -> str:
         f"train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters={args.pilot_iters},"
         f' val_interval={args.pilot_iters + 1})',
         f"param_scheduler = [dict(type='MultiStepLR', by_epoch=False, begin=0, end={args.pilot_iters},"
-        f' milestones=[{int(args.pilot_iters * 0.85)}], gamma=0.1)]',
+        f' milestones=[{int(args.pilot_iters * LR_DROP_AT)}], gamma=0.1)]',
         "default_hooks = dict(logger=dict(type='LoggerHook', interval=50), checkpoint=dict("
         f"type='CheckpointHook', by_epoch=False, interval={args.pilot_interval}, max_keep_ckpts=-1))",
         f'randomness = dict(seed={seed})',
