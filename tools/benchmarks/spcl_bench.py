@@ -31,6 +31,10 @@
     (ImageNet Lite0 by default) for several DBSCAN eps, to choose the target domain's eps.
 (d) ``jaccard-compare``: the torch (old) and compiled CPU (new) Jaccard distance + clustering in one
     process, alternated, median of repeats, with their max |difference|.
+(h) ``jaccard-official``: the official SpCL ``compute_jaccard_distance`` (faiss CPU kNN + dense re-ranking,
+    run from a checkout given by ``--official-root``, with faiss importable) against mmssod's, alternated,
+    median of repeats, their max |difference| on the full N x N matrix, and the floor set by the kNN matrix
+    product (2 N^2 d flops at the rate of one measured fp32 ``torch.mm``).
 
 ``--target-domain hard`` (``accuracy``, ``gate``, ``domain-check``, ``eps-sweep``) uses the composited set
 whose source and target identities come from disjoint Fashion-MNIST classes and share a small colour palette
@@ -46,6 +50,8 @@ Runs on CUDA when available (``--device auto``), else on CPU at the sizes given.
         --seeds 0 1 2 --gate-json gate.json
     python tools/benchmarks/spcl_bench.py domain-check --target-domain hard --out domain_check.json
     python tools/benchmarks/spcl_bench.py jaccard-compare --sizes 5000 12936 --threads 1
+    PYTHONPATH=FAISS_DIR python tools/benchmarks/spcl_bench.py jaccard-official --official-root SPCL_DIR \
+        --sizes 5000 --threads 1 --out jaccard_official.json
 """
 
 from __future__ import annotations
@@ -218,6 +224,243 @@ def run_jaccard_compare(args) -> list:
         rows.append(row)
         print(json.dumps(row), flush=True)
     return rows
+
+
+OFFICIAL_HINT = (
+    'get the official SpCL code (a checkout of github.com/yxgeee/SpCL; --official-root is the folder that '
+    'holds spcl/utils/faiss_rerank.py) and faiss for it (e.g. pip install --target DIR faiss-cpu, then '
+    'PYTHONPATH=DIR); neither is a dependency of mmssod'
+)
+
+
+def load_official_jaccard(root: str):
+    """The official ``compute_jaccard_distance`` from a SpCL checkout, without running ``spcl/__init__.py``.
+
+    ``spcl/__init__.py`` imports the official datasets, models and trainers; only ``spcl/utils/faiss_rerank.py``
+    and its ``faiss_utils`` are needed, so they are imported under a private package name whose search path
+    is the checkout's ``spcl/utils``.
+
+    Args:
+        root (str): Folder holding ``spcl/utils/faiss_rerank.py``.
+
+    Returns:
+        callable: ``compute_jaccard_distance(target_features, k1, k2, print_flag, search_option, use_float16)``.
+
+    Raises:
+        SystemExit: The file or faiss is missing (the message says how to get them).
+    """
+    import importlib
+    import types
+
+    path = osp.join(root or '', 'spcl', 'utils', 'faiss_rerank.py')
+    if not root or not osp.isfile(path):
+        raise SystemExit(f'--official-root {root!r}: {path} does not exist; {OFFICIAL_HINT}')
+    try:
+        import faiss  # noqa: F401
+    except ImportError as err:
+        raise SystemExit(
+            f'--official-root {root!r}: faiss is not importable ({err}); {OFFICIAL_HINT}'
+        ) from err
+    pkg = '_spcl_official'
+    for name, sub in ((pkg, 'spcl'), (f'{pkg}.utils', osp.join('spcl', 'utils'))):
+        if name not in sys.modules:
+            mod = types.ModuleType(name)
+            mod.__path__ = [osp.join(root, sub)]
+            sys.modules[name] = mod
+    return importlib.import_module(f'{pkg}.utils.faiss_rerank').compute_jaccard_distance
+
+
+def gemm_floor_seconds(n: int, dim: int, flops_per_s: float, symmetric: bool = False) -> float:
+    """Time of the kNN matrix product ``X @ X^T`` of (n, dim) features at a measured flop rate.
+
+    The full product is n^2 * dim multiply-adds = 2 n^2 dim flops; the symmetric (triangle) product needs half.
+
+    Args:
+        n (int): Samples N.
+        dim (int): Feature dimension d.
+        flops_per_s (float): Measured fp32 rate (flop/s, one multiply-add = 2 flops).
+        symmetric (bool): Only one triangle of the product. Defaults to False.
+
+    Returns:
+        float: Seconds.
+    """
+    if flops_per_s <= 0:
+        raise ValueError(f'gemm_floor_seconds needs a positive flop rate, got {flops_per_s}')
+    flops = 2.0 * n * n * dim
+    return (flops / 2 if symmetric else flops) / flops_per_s
+
+
+def dense_from_sparse_distance(dist):
+    """(N, N) float32 numpy matrix of a sparse distance whose absent entries mean 1.0."""
+    import numpy as np
+
+    dist = dist.coalesce()
+    out = np.ones(tuple(dist.shape), dtype=np.float32)
+    idx = dist.indices().numpy()
+    out[idx[0], idx[1]] = dist.values().numpy()
+    return out
+
+
+def official_with_exact_lists(official, feats, k1: int, k2: int):
+    """The official function with its faiss search replaced by neighbour lists ranked in float64.
+
+    Separates the two causes of a difference: fp32 near-ties that faiss ranks otherwise than the exact
+    order, and the re-ranking itself. Swaps the module's ``index_init_cpu`` for the call only.
+
+    Args:
+        official (callable): :func:`load_official_jaccard`'s function.
+        feats (Tensor): (N, d) features.
+        k1 (int): k1.
+        k2 (int): k2.
+
+    Returns:
+        tuple[ndarray, ndarray, ndarray]: The official (N, N) distance on the exact lists, the exact (N, k1)
+        lists and faiss's (N, k1) lists.
+    """
+    import faiss
+    import torch
+
+    from mmssod.models.reid.jaccard import knn_rank
+
+    exact = knn_rank(torch.nn.functional.normalize(feats.float(), dim=1).double(), k1).numpy()
+    flat = faiss.IndexFlatL2(feats.size(1))
+    flat.add(feats.numpy())
+    found = flat.search(feats.numpy(), k1)[1]
+
+    class ExactLists:
+        def __init__(self, dim):
+            pass
+
+        def add(self, x):
+            pass
+
+        def search(self, x, k):
+            return None, exact[:, :k]
+
+    module = sys.modules[official.__module__]
+    saved = module.index_init_cpu
+    module.index_init_cpu = ExactLists
+    try:
+        dist = official(feats, k1=k1, k2=k2, print_flag=False, search_option=3)
+    finally:
+        module.index_init_cpu = saved
+    return dist, exact, found
+
+
+def run_jaccard_official(args) -> list:
+    """The official SpCL ``compute_jaccard_distance`` (faiss CPU kNN + dense re-ranking) vs mmssod's.
+
+    Per size: A (official, ``search_option=3``: faiss ``IndexFlatL2`` on the CPU), B (mmssod's
+    ``jaccard_distance``, the full matrix, ``max_distance=None``) and G (one fp32 ``torch.mm`` of the
+    (N, d) features with themselves) alternated ``--repeats`` times after one untimed warm-up of A and B,
+    medians reported. The distances are compared on the full N x N matrix (mmssod's absent entries = 1.0,
+    as the official dense matrix has them). The floor is the full kNN product at G's flop rate (and half of
+    it, the symmetric product mmssod computes); ``max_ratio_*`` = official / floor bounds any speed-up of an
+    implementation that still computes that product.
+    """
+    official = load_official_jaccard(args.official_root)  # first: loud when the code or faiss is missing
+    import faiss
+    import numpy as np
+    import torch
+
+    from mmssod.models.reid.jaccard import jaccard_distance
+    from mmssod.models.reid.jaccard_cpu import numba_available
+
+    torch.set_num_threads(args.threads)
+    faiss.omp_set_num_threads(args.threads)
+    k1, k2 = args.k1, args.k2
+    rows = []
+    for n in args.sizes:
+        feats = synthetic_features(n, args.dim).contiguous()
+        load_before = os.getloadavg()
+
+        def run_official(feats=feats):
+            t = time.perf_counter()
+            out = official(feats, k1=k1, k2=k2, print_flag=False, search_option=3)
+            return time.perf_counter() - t, out
+
+        def run_ours(feats=feats):
+            t = time.perf_counter()
+            out = jaccard_distance(feats, k1, k2)
+            return time.perf_counter() - t, out
+
+        def run_gemm(feats=feats):
+            t = time.perf_counter()
+            torch.mm(feats, feats.t())
+            return time.perf_counter() - t
+
+        warm = dict(official_s=run_official()[0], mmssod_s=run_ours()[0])
+        times = dict(official=[], mmssod=[], gemm=[])
+        for _ in range(args.repeats):
+            dt, off = run_official()
+            times['official'].append(dt)
+            dt, ours = run_ours()
+            times['mmssod'].append(dt)
+            times['gemm'].append(run_gemm())
+        mine = dense_from_sparse_distance(ours)
+        diff = np.abs(off.astype(np.float64) - mine)
+        off_exact, exact, found = official_with_exact_lists(official, feats, k1, k2)
+        diff_exact = np.abs(off_exact.astype(np.float64) - mine)
+        del off_exact
+        off_t, our_t, gemm_t = (statistics.median(times[k]) for k in ('official', 'mmssod', 'gemm'))
+        rate = 2.0 * n * n * args.dim / gemm_t
+        floor = gemm_floor_seconds(n, args.dim, rate)
+        half = gemm_floor_seconds(n, args.dim, rate, symmetric=True)
+        row = dict(
+            n=n,
+            dim=args.dim,
+            k1=k1,
+            k2=k2,
+            threads=args.threads,
+            repeats=args.repeats,
+            mmssod_backend='cpu' if numba_available() else 'torch',
+            official_s=round(off_t, 3),
+            mmssod_s=round(our_t, 3),
+            speedup=round(off_t / our_t, 2),
+            gemm_gflops=round(rate / 1e9, 1),
+            floor_full_product_s=round(floor, 3),
+            floor_symmetric_product_s=round(half, 3),
+            max_ratio_full_floor=round(off_t / floor, 2),
+            max_ratio_symmetric_floor=round(off_t / half, 2),
+            mmssod_over_full_floor=round(our_t / floor, 2),
+            official_runs_s=[round(x, 2) for x in times['official']],
+            mmssod_runs_s=[round(x, 2) for x in times['mmssod']],
+            gemm_runs_s=[round(x, 3) for x in times['gemm']],
+            warmup_s={k: round(v, 2) for k, v in warm.items()},
+            compared='full N x N matrix (mmssod absent entries = 1.0)',
+            max_abs_diff=float(diff.max()),
+            entries_diff_above_1e5=int((diff > 1e-5).sum()),
+            rows_diff_above_1e5=int((diff > 1e-5).any(1).sum()),
+            faiss_lists_not_exact_order=int((found != exact).any(1).sum()),
+            faiss_lists_other_members=int(sum(set(a) != set(b) for a, b in zip(found, exact))),
+            max_abs_diff_official_on_exact_lists=float(diff_exact.max()),
+            load_avg_before=[round(x, 2) for x in load_before],
+            load_avg_after=[round(x, 2) for x in os.getloadavg()],
+        )
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+        del off, mine, diff, diff_exact
+    print_official_table(rows)
+    write_json(args.out, dict(command=' '.join(sys.argv), date=time.strftime('%Y-%m-%d'), rows=rows))
+    return rows
+
+
+def print_official_table(rows: list) -> None:
+    """Markdown table of :func:`run_jaccard_official` rows."""
+    print(
+        '| N | d | official (s) | mmssod (s) | speed-up | kNN product floor, full / symmetric (s) | '
+        'max official / floor, full / symmetric | max abs diff (faiss lists / exact lists) | '
+        'load avg (1 min, before / after) |'
+    )
+    print('|---|---|---|---|---|---|---|---|---|')
+    for r in rows:
+        print(
+            f"| {r['n']} | {r['dim']} | {r['official_s']} | {r['mmssod_s']} | {r['speedup']}x | "
+            f"{r['floor_full_product_s']} / {r['floor_symmetric_product_s']} | "
+            f"{r['max_ratio_full_floor']}x / {r['max_ratio_symmetric_floor']}x | {r['max_abs_diff']:.2e} / "
+            f"{r['max_abs_diff_official_on_exact_lists']:.2e} | "
+            f"{r['load_avg_before'][0]} / {r['load_avg_after'][0]} |"
+        )
 
 
 def run_clustering(args) -> list:
@@ -1036,6 +1279,15 @@ def main(argv=None):
     j.add_argument('--dim', type=int, default=2048)
     j.add_argument('--threads', type=int, default=1)
     j.add_argument('--repeats', type=int, default=5)
+    jo = sub.add_parser('jaccard-official', help='mmssod vs the official SpCL Jaccard, with the kNN floor')
+    jo.add_argument('--official-root', help='folder holding the official spcl/utils/faiss_rerank.py')
+    jo.add_argument('--sizes', type=int, nargs='+', default=[5000])
+    jo.add_argument('--dim', type=int, default=2048)
+    jo.add_argument('--k1', type=int, default=30, help='SpCL training scripts: 30')
+    jo.add_argument('--k2', type=int, default=6, help='SpCL training scripts: 6')
+    jo.add_argument('--threads', type=int, default=1)
+    jo.add_argument('--repeats', type=int, default=3)
+    jo.add_argument('--out', help='write the rows to this JSON file')
     u = sub.add_parser('update')
     u.add_argument('--batch', type=int, default=256)
     u.add_argument('--memory', type=int, default=12936 + 751)
@@ -1093,6 +1345,8 @@ def main(argv=None):
         run_eps_sweep(args)
     elif args.cmd == 'jaccard-compare':
         run_jaccard_compare(args)
+    elif args.cmd == 'jaccard-official':
+        run_jaccard_official(args)
     elif args.cmd == 'update':
         run_update(args)
     elif args.cmd == 'report':
