@@ -236,15 +236,16 @@ OFFICIAL_HINT = (
 def load_official_jaccard(root: str):
     """The official ``compute_jaccard_distance`` from a SpCL checkout, without running ``spcl/__init__.py``.
 
-    ``spcl/__init__.py`` imports the official datasets, models and trainers; only ``spcl/utils/faiss_rerank.py``
-    and its ``faiss_utils`` are needed, so they are imported under a private package name whose search path
-    is the checkout's ``spcl/utils``.
+    ``spcl/__init__.py`` imports the official datasets, models and trainers; only
+    ``spcl/utils/faiss_rerank.py`` and its ``faiss_utils`` are needed, so they are imported under a private
+    package name whose search path is the checkout's ``spcl/utils``.
 
     Args:
         root (str): Folder holding ``spcl/utils/faiss_rerank.py``.
 
     Returns:
-        callable: ``compute_jaccard_distance(target_features, k1, k2, print_flag, search_option, use_float16)``.
+        callable: ``compute_jaccard_distance(target_features, k1, k2, print_flag, search_option,
+        use_float16)``.
 
     Raises:
         SystemExit: The file or faiss is missing (the message says how to get them).
@@ -273,7 +274,8 @@ def load_official_jaccard(root: str):
 def gemm_floor_seconds(n: int, dim: int, flops_per_s: float, symmetric: bool = False) -> float:
     """Time of the kNN matrix product ``X @ X^T`` of (n, dim) features at a measured flop rate.
 
-    The full product is n^2 * dim multiply-adds = 2 n^2 dim flops; the symmetric (triangle) product needs half.
+    The full product is n^2 * dim multiply-adds = 2 n^2 dim flops; the symmetric (triangle) product needs
+    half.
 
     Args:
         n (int): Samples N.
