@@ -264,6 +264,35 @@ def test_saved_runs_are_reused_only_with_equal_settings(arm_configs, tmp_path):
     assert bench.saved_run(str(tmp_path / 'missing.json'), settings) is None
 
 
+def test_a_pilot_counts_as_its_arms_training_only_with_equal_settings(demo_det_root, tmp_path):
+    import json
+
+    from mmengine.config import Config
+
+    labeled, unlabeled = Config.fromfile(bench.DEMO_CONFIG).train_dataloader.dataset.datasets
+    setup = {
+        'config': bench.DEMO_CONFIG,
+        'root': demo_det_root,
+        'splits': (labeled.ann_file, unlabeled.ann_file),
+    }
+    argv = ['--demo', '--iters', '10', '--burn-in', '4', '--work-dir', str(tmp_path)]
+    args = bench.parse_args([*argv, '--pilot', '--pilot-interval', '5'])
+    pilot_dir = tmp_path / 'pilot_acrst_seed0'
+    cfg = bench.derive_config(args, 'acrst', str(pilot_dir), 0, setup)
+    cfg.default_hooks.checkpoint = bench.pilot_checkpoint_hook(5)
+    settings = dict(
+        bench.run_settings(args, 'acrst', 0, cfg), pilot_interval=5, iteration=10, gate_recall=0.3
+    )
+    assert bench.pilot_training(args, 'acrst', 0, setup) is None  # no pilot yet
+    pilot_dir.mkdir()
+    (pilot_dir / 'pilot_iter10.json').write_text(json.dumps({'settings': settings}))
+    arm_args = bench.parse_args(argv)  # the benchmark run, without the pilot flags
+    assert bench.pilot_training(arm_args, 'acrst', 0, setup) == str(pilot_dir)
+    assert bench.pilot_training(arm_args, 'acrst', 1, setup) is None  # another seed
+    assert bench.pilot_training(bench.parse_args([*argv, '--tau-cls', '0.5']), 'acrst', 0, setup) is None
+    assert bench.pilot_training(bench.parse_args([*argv[:2], '20', *argv[3:]]), 'acrst', 0, setup) is None
+
+
 def test_backbone_swap_keeps_strides_consistent():
     from mmengine.config import Config
 

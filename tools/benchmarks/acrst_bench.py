@@ -892,9 +892,17 @@ def run_arm(args, method: str, seed: int, setup: dict, classes: list, rare: list
         print(f'[acrst_bench] reusing seed {seed} {method}: {done}', flush=True)
     else:
         start = time.time()
-        if method == 'supervised_fbr':
-            write_label_bank(cfg)
-        run_train(config_file, work_dir, f'{method} (seed {seed})')
+        pilot_dir = pilot_training(args, method, seed, setup)
+        if pilot_dir is not None:  # the pilot's training is this arm's: only its checkpoints differ
+            print(
+                f'[acrst_bench] seed {seed} {method}: reading the training of its pilot ({pilot_dir})',
+                flush=True,
+            )
+            work_dir = pilot_dir
+        else:
+            if method == 'supervised_fbr':
+                write_label_bank(cfg)
+            run_train(config_file, work_dir, f'{method} (seed {seed})')
         # the same timing window for every arm: after warm-up and after ACRST's supervised-only burn-in
         run = read_run(work_dir, skip=max(5, args.burn_in))
         m_ap, m_ap50, per_class = class_ap(run['metrics'], classes)
@@ -906,6 +914,7 @@ def run_arm(args, method: str, seed: int, setup: dict, classes: list, rare: list
             'iter_time_s': run['iter_time'],
             'iters_logged': run['iters'],
             'wall_s': time.time() - start,
+            'trained_in': work_dir,
         }
         stats_file = osp.join(work_dir, 'cropbank', 'stats.json')
         if osp.isfile(stats_file):
@@ -916,7 +925,9 @@ def run_arm(args, method: str, seed: int, setup: dict, classes: list, rare: list
             res['final_mu'] = dict(zip(classes, stats['refreshes'][-1]['mu'])) if stats['refreshes'] else None
         res['settings'] = settings
     if args.mechanism and method == 'acrst' and 'pseudo_quality' not in res:
-        res['pseudo_quality'] = mechanism(args, config_file, work_dir, args.ml_scores, classes)
+        res['pseudo_quality'] = mechanism(
+            args, config_file, res.get('trained_in', work_dir), args.ml_scores, classes
+        )
     with open(done, 'w') as f:
         json.dump(res, f, indent=1, default=float)
     print(
@@ -951,6 +962,34 @@ def regime(args) -> dict:
     return {k: getattr(args, k, None) for k in REGIME_KEYS}
 
 
+def pilot_checkpoint_hook(interval: int) -> dict:
+    """The only change a pilot makes to its arm's config: a kept checkpoint every ``interval`` iterations."""
+    return dict(type='CheckpointHook', by_epoch=False, interval=interval, max_keep_ckpts=-1)
+
+
+def pilot_training(args, method: str, seed: int, setup: dict) -> Optional[str]:
+    """The work dir of a finished pilot of ``method`` / ``seed`` trained with this run's settings, else None.
+
+    A pilot's config is its arm's config plus :func:`pilot_checkpoint_hook`, so a pilot whose last checkpoint
+    was evaluated with equal settings (flags, SSMLL scores, config digest) already is the arm's training run.
+    """
+    pilot_dir = osp.join(args.work_dir, f'pilot_{method}_seed{seed}')
+    last = osp.join(pilot_dir, f'pilot_iter{args.iters}.json')
+    if not osp.isfile(last):
+        return None
+    with open(last) as f:
+        saved = json.load(f).get('settings', {})
+    cfg = derive_config(args, method, pilot_dir, seed, setup)
+    cfg.default_hooks.checkpoint = pilot_checkpoint_hook(saved.get('pilot_interval'))
+    expected = dict(
+        run_settings(args, method, seed, cfg),
+        pilot_interval=saved.get('pilot_interval'),
+        iteration=args.iters,
+        gate_recall=saved.get('gate_recall'),
+    )
+    return pilot_dir if saved == expected else None
+
+
 def run_pilot(args, setup: dict, classes: list[str]) -> dict:
     """Train ``--pilot-arm`` with a checkpoint every ``--pilot-interval`` iterations; evaluate the gate.
 
@@ -967,9 +1006,7 @@ def run_pilot(args, setup: dict, classes: list[str]) -> dict:
     name = f'pilot_{arm}_seed{seed}'
     work_dir = osp.join(args.work_dir, name)
     cfg = derive_config(seed_args, arm, work_dir, seed, setup)
-    cfg.default_hooks.checkpoint = dict(
-        type='CheckpointHook', by_epoch=False, interval=args.pilot_interval, max_keep_ckpts=-1
-    )
+    cfg.default_hooks.checkpoint = pilot_checkpoint_hook(args.pilot_interval)
     os.makedirs(work_dir, exist_ok=True)
     config_file = work_dir + '.py'
     cfg.dump(config_file)
