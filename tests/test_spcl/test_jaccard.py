@@ -132,3 +132,16 @@ def test_cpu_and_torch_backends_agree_on_a_larger_set():
     b = jaccard_distance(feats, backend='cpu', max_distance=0.62)
     assert torch.equal(a.indices(), b.indices())
     torch.testing.assert_close(a.values(), b.values(), atol=1e-5, rtol=0)
+
+
+@pytest.mark.skipif(not numba_available(), reason='needs numba')
+@pytest.mark.parametrize('n_clusters, noise', [(40, 0.6), (100, 0.1)])
+def test_cpu_backend_full_matrix_is_row_major_like_the_torch_path(n_clusters, noise):
+    # full matrix (no max_distance); noisy clusters: most rows share support with most later rows (their
+    # columns laid out by a dense scan), tight clusters: most rows with few (their columns sorted as a list)
+    feats = clustered_features(n_clusters=n_clusters, per=9, dim=64, noise=noise, seed=5)
+    a = jaccard_distance(feats, backend='torch')
+    b = jaccard_distance(feats, backend='cpu')
+    assert b.is_coalesced()
+    assert torch.equal(a.indices(), b.indices())
+    torch.testing.assert_close(a.values(), b.values(), atol=1e-5, rtol=0)

@@ -112,9 +112,7 @@ def jaccard_distance_cpu(feats: Tensor, k1: int, k2: int, max_distance: Optional
     if k2 > 1:
         indptr, cols, vals = kern.query_expansion(indptr, cols, vals, rank_np, k2)
     limit = np.inf if max_distance is None else float(max_distance)
-    ii, jj, dd = kern.jaccard_pairs(indptr, cols, vals, limit)
-    order = np.argsort(ii * n + jj, kind='stable')  # row-major, as a coalesced COO tensor
-    idx = torch.from_numpy(np.stack([ii[order], jj[order]]))
+    idx, dd = kern.jaccard_pairs(indptr, cols, vals, limit)  # row-major, columns sorted in each row
     return torch.sparse_coo_tensor(
-        idx, torch.from_numpy(dd[order]), (n, n), is_coalesced=True, check_invariants=False
+        torch.from_numpy(idx), torch.from_numpy(dd), (n, n), is_coalesced=True, check_invariants=False
     )

@@ -176,10 +176,12 @@ def query_expansion(indptr, cols, vals, rank, k2):
 
 @njit(cache=True, nogil=True)
 def jaccard_pairs(indptr, cols, vals, max_distance):
-    """COO (rows, cols, values) of ``1 - s / (2 - s)``, s = sum_k min(V_ik, V_jk), for pairs with s > 0.
+    """COO ((2, nnz) indexes, values) of ``1 - s / (2 - s)``, s = sum_k min(V_ik, V_jk), for pairs with s > 0.
 
     s is symmetric, so each pair is accumulated once (j > i, through the part of each column's
-    inverted list after row i) and written for (i, j) and (j, i); unsorted.
+    inverted list after row i) into the upper triangle, whose rows are emitted with their columns sorted;
+    the full matrix is then its transpose (rows ascending, so already sorted), the diagonal and itself,
+    placed row by row: row-major and sorted, as a coalesced COO tensor needs, without a global sort.
     """
     n = indptr.shape[0] - 1
     nnz = cols.shape[0]
@@ -200,9 +202,12 @@ def jaccard_pairs(indptr, cols, vals, max_distance):
     cur[:] = colptr[:-1]  # cur[c] = position of the row being processed in column c
     acc = np.zeros(n, np.float64)
     touched = np.empty(n, np.int64)
-    out_i = np.empty(4 * n, np.int64)
-    out_j = np.empty(4 * n, np.int64)
-    out_v = np.empty(4 * n, np.float32)
+    up_ptr = np.zeros(n + 1, np.int64)  # the upper triangle (j > i), CSR with sorted columns
+    up_j = np.empty(2 * n, np.int64)
+    up_v = np.empty(2 * n, np.float32)
+    diag_v = np.zeros(n, np.float32)
+    has_diag = np.zeros(n, np.bool_)
+    low_cnt = np.zeros(n, np.int64)  # entries of each row below the diagonal (the transpose's)
     out = 0
     for i in range(n):
         m = 0
@@ -221,33 +226,64 @@ def jaccard_pairs(indptr, cols, vals, max_distance):
                     touched[m] = j
                     m += 1
                 acc[j] = a + (v if v < w else w)
-        out_i = grow(out_i, out + 2 * m + 1)
-        out_j = grow(out_j, out + 2 * m + 1)
-        out_v = grow(out_v, out + 2 * m + 1)
-        for t in range(m + 1):
-            if t < m:
-                j = touched[t]
-                s = acc[j]
-                acc[j] = 0.0
-            else:
-                j = i
-                s = diag
+        if diag > 0.0:
+            dist = 1.0 - diag / (2.0 - diag)
+            if dist < 0.0:
+                dist = 0.0
+            if dist <= max_distance:
+                diag_v[i] = dist
+                has_diag[i] = True
+        if 8 * m > n - i:  # dense enough: the columns in order by one scan of acc[i + 1:]
+            m = 0
+            for j in range(i + 1, n):
+                if acc[j] != 0.0:
+                    touched[m] = j
+                    m += 1
+        else:
+            touched[:m] = np.sort(touched[:m])
+        up_j = grow(up_j, out + m)
+        up_v = grow(up_v, out + m)
+        for t in range(m):
+            j = touched[t]
+            s = acc[j]
+            acc[j] = 0.0
             if s <= 0.0:
                 continue
             dist = 1.0 - s / (2.0 - s)
             if dist < 0.0:
                 dist = 0.0
             if dist <= max_distance:
-                out_i[out] = i
-                out_j[out] = j
-                out_v[out] = dist
+                up_j[out] = j
+                up_v[out] = dist
+                low_cnt[j] += 1
                 out += 1
-                if j != i:
-                    out_i[out] = j
-                    out_j[out] = i
-                    out_v[out] = dist
-                    out += 1
-    return out_i[:out], out_j[:out], out_v[:out]
+        up_ptr[i + 1] = out
+    out_ptr = np.zeros(n + 1, np.int64)
+    for i in range(n):
+        out_ptr[i + 1] = out_ptr[i] + low_cnt[i] + has_diag[i] + (up_ptr[i + 1] - up_ptr[i])
+    total = out_ptr[n]
+    out_idx = np.empty((2, total), np.int64)
+    out_j = out_idx[1]
+    out_v = np.empty(total, np.float32)
+    fill = out_ptr[:-1].copy()  # next free slot of each row's part below the diagonal
+    for i in range(n):
+        out_idx[0, out_ptr[i] : out_ptr[i + 1]] = i
+        for e in range(up_ptr[i], up_ptr[i + 1]):
+            j = up_j[e]
+            out_j[fill[j]] = i
+            out_v[fill[j]] = up_v[e]
+            fill[j] += 1
+    for i in range(n):
+        p = out_ptr[i] + low_cnt[i]
+        if has_diag[i]:
+            out_j[p] = i
+            out_v[p] = diag_v[i]
+            p += 1
+        for e in range(up_ptr[i], up_ptr[i + 1]):
+            out_j[p] = up_j[e]
+            out_v[p] = up_v[e]
+            p += 1
+    return out_idx, out_v
 
 
 @njit(cache=True, nogil=True)
