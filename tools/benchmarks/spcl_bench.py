@@ -353,13 +353,13 @@ def run_jaccard_official(args) -> list:
     """The official SpCL ``compute_jaccard_distance`` (faiss CPU kNN + dense re-ranking) vs mmssod's.
 
     Per size: A (official, ``search_option=3``: faiss ``IndexFlatL2`` on the CPU), B (mmssod's
-    ``jaccard_distance``, the full matrix, ``max_distance=None``), C (mmssod with ``--max-distance``, as
-    the clustering hook calls it; timed only) and G (one fp32 ``torch.mm`` of the (N, d) features with
+    ``jaccard_distance``, the full matrix, ``max_distance=None``), C (mmssod with ``--max-distance``, as the
+    clustering hook calls it; timed only) and G (one fp32 ``torch.mm`` of the (N, d) features with
     themselves) alternated ``--repeats`` times (after one untimed call of A and B on 300 samples, which
-    loads numba's cache and faiss), medians reported. The distances are compared on the full N x N
-    matrix (mmssod's absent entries = 1.0, as the official dense matrix has them). The floor is the full kNN product at G's flop rate (and half of
-    it, the symmetric product mmssod computes); ``max_ratio_*`` = official / floor bounds any speed-up of an
-    implementation that still computes that product.
+    loads numba's cache and faiss), medians reported. The distances are compared on the full N x N matrix
+    (mmssod's absent entries = 1.0, as the official dense matrix has them). The floor is the full kNN
+    product at G's flop rate (and half of it, the symmetric product mmssod computes); ``max_ratio_*`` =
+    official / floor bounds any speed-up of an implementation that still computes that product.
     """
     official = load_official_jaccard(args.official_root)  # first: loud when the code or faiss is missing
     import faiss
