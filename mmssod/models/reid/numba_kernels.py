@@ -175,6 +175,13 @@ def query_expansion(indptr, cols, vals, rank, k2):
 
 
 @njit(cache=True, nogil=True)
+def overlap_distance(s):
+    """Jaccard distance ``1 - s / (2 - s)`` of a min-sum overlap ``s`` in (0, 1], clipped at 0 (rounding)."""
+    dist = 1.0 - s / (2.0 - s)
+    return dist if dist > 0.0 else 0.0
+
+
+@njit(cache=True, nogil=True)
 def jaccard_pairs(indptr, cols, vals, max_distance):
     """COO ((2, nnz) indexes, values) of ``1 - s / (2 - s)``, s = sum_k min(V_ik, V_jk), for pairs with s > 0.
 
@@ -227,9 +234,7 @@ def jaccard_pairs(indptr, cols, vals, max_distance):
                     m += 1
                 acc[j] = a + (v if v < w else w)
         if diag > 0.0:
-            dist = 1.0 - diag / (2.0 - diag)
-            if dist < 0.0:
-                dist = 0.0
+            dist = overlap_distance(diag)
             if dist <= max_distance:
                 diag_v[i] = dist
                 has_diag[i] = True
@@ -249,9 +254,7 @@ def jaccard_pairs(indptr, cols, vals, max_distance):
             acc[j] = 0.0
             if s <= 0.0:
                 continue
-            dist = 1.0 - s / (2.0 - s)
-            if dist < 0.0:
-                dist = 0.0
+            dist = overlap_distance(s)
             if dist <= max_distance:
                 up_j[out] = j
                 up_v[out] = dist
