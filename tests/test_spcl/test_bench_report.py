@@ -57,6 +57,22 @@ def test_report_merges_the_rows_of_several_logs(tmp_path, capsys):
     assert 'mean over seeds [0, 1, 2]' in capsys.readouterr().out
 
 
+def test_report_refuses_logs_that_measure_an_arm_twice_in_different_regimes(tmp_path):
+    row = dict(arm='SpCL (UDA)', seed=0, mAP=13.0, top1=11.0, target_domain='hard', refresh_memory=False)
+    (tmp_path / 'gate.log').write_text(json.dumps(row) + '\n')
+    (tmp_path / 'same.log').write_text(json.dumps(row) + '\n')
+    (tmp_path / 'refresh.log').write_text(json.dumps(dict(row, mAP=14.6, refresh_memory=True)) + '\n')
+    assert bench.conflicting_rows([row, dict(row)]) == []  # the same run read twice is not a clash
+    with pytest.raises(SystemExit, match='one regime only'):
+        bench.run_report(
+            bench.argparse.Namespace(logs=[str(tmp_path / 'gate.log'), str(tmp_path / 'refresh.log')])
+        )
+    summary = bench.run_report(
+        bench.argparse.Namespace(logs=[str(tmp_path / 'gate.log'), str(tmp_path / 'same.log')])
+    )
+    assert summary['SpCL (UDA)']['mAP'][0] == 13.0
+
+
 AFTER_EPOCH_LOG = """
 SpCL epoch 0: 58 clusters, 821 un-clustered instances, independence threshold 0.1000 (1.0 s)
 SpCL epoch 0 pseudo-label quality: ARI 0.1140 NMI 0.7830

@@ -1139,12 +1139,34 @@ def label_quality_per_epoch(rows: list) -> list:
     ]
 
 
+def conflicting_rows(rows: list) -> list:
+    """(arm, seed) pairs that several rows give with different target domains, memory modes or results.
+
+    Merged logs must hold one run per arm and seed; a pair measured twice (e.g. a gate log with the official
+    memory beside an accuracy log with ``--refresh-memory``) would be reported as whichever came last.
+    """
+    seen, clashes = {}, []
+    for r in rows:
+        key = (r['arm'], r['seed'])
+        what = (r.get('target_domain', 'default'), bool(r.get('refresh_memory')), r.get('mAP'), r.get('top1'))
+        if key in seen and seen[key] != what and key not in clashes:
+            clashes.append(key)
+        seen.setdefault(key, what)
+    return clashes
+
+
 def run_report(args) -> dict:
     """The accuracy report of the JSON rows in the given logs (runs split over processes, merged)."""
     rows = []
     for path in args.logs:
         with open(path) as f:
             rows += [json.loads(line) for line in f if line.startswith('{"arm"')]
+    clashes = conflicting_rows(rows)
+    if clashes:
+        raise SystemExit(
+            f'report: {clashes} (arm, seed) appear in {args.logs} with different target domains, '
+            '--refresh-memory or results: pass the logs of one regime only'
+        )
     return accuracy_report(
         rows, getattr(args, 'min_gap_sd', 2.0), getattr(args, 'min_oracle_gap', ORACLE_GAP)
     )
