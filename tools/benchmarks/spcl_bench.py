@@ -349,6 +349,13 @@ def official_with_exact_lists(official, feats, k1: int, k2: int):
     return dist, exact, found
 
 
+def timed(fn, *args, **kwargs) -> tuple:
+    """(seconds, result) of one call of ``fn``."""
+    t = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return time.perf_counter() - t, out
+
+
 def run_jaccard_official(args) -> list:
     """The official SpCL ``compute_jaccard_distance`` (faiss CPU kNN + dense re-ranking) vs mmssod's.
 
@@ -380,34 +387,14 @@ def run_jaccard_official(args) -> list:
         feats = synthetic_features(n, args.dim).contiguous()
         load_before = os.getloadavg()
 
-        def run_official(feats=feats):
-            t = time.perf_counter()
-            out = official(feats, k1=k1, k2=k2, print_flag=False, search_option=3)
-            return time.perf_counter() - t, out
-
-        def run_ours(feats=feats):
-            t = time.perf_counter()
-            out = jaccard_distance(feats, k1, k2)
-            return time.perf_counter() - t, out
-
-        def run_cut(feats=feats):
-            t = time.perf_counter()
-            jaccard_distance(feats, k1, k2, max_distance=args.max_distance)
-            return time.perf_counter() - t
-
-        def run_gemm(feats=feats):
-            t = time.perf_counter()
-            torch.mm(feats, feats.t())
-            return time.perf_counter() - t
-
         times = dict(official=[], mmssod=[], cut=[], gemm=[])
         for _ in range(args.repeats):
-            dt, off = run_official()
+            dt, off = timed(official, feats, k1=k1, k2=k2, print_flag=False, search_option=3)
             times['official'].append(dt)
-            dt, ours = run_ours()
+            dt, ours = timed(jaccard_distance, feats, k1, k2)
             times['mmssod'].append(dt)
-            times['cut'].append(run_cut())
-            times['gemm'].append(run_gemm())
+            times['cut'].append(timed(jaccard_distance, feats, k1, k2, max_distance=args.max_distance)[0])
+            times['gemm'].append(timed(torch.mm, feats, feats.t())[0])
         mine = dense_from_sparse_distance(ours)
         diff = np.abs(off.astype(np.float64) - mine)
         off_exact, exact, found = official_with_exact_lists(official, feats, k1, k2)
