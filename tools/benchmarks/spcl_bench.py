@@ -125,20 +125,26 @@ def clustering_child(n: int, dim: int, device: str) -> dict:
     return out
 
 
+def exact_unit_features(feats):
+    """(N, d) float64 features normalised in fp32 as ``jaccard_distance`` does, for exact arithmetic on them.
+
+    As the dense reference of tests/test_spcl/test_jaccard.py: renormalising in float64 would move every
+    similarity by ~1e-9, enough to reorder the 1e-8 near-ties of large N.
+    """
+    import torch
+
+    return torch.nn.functional.normalize(feats.float(), dim=1).double()
+
+
 def reference_float64(feats):
     """The torch path's algorithm with float64 features: neighbour lists ranked by exact similarities.
 
     The same steps as ``jaccard_distance(backend='torch')`` (which is tested equal to the dense
     reference implementation), with the kNN product and the expansion's dot products in float64.
     """
-    import torch
-
     from mmssod.models.reid import jaccard as jac
 
-    # normalised in fp32 as jaccard_distance does, then exact (float64) arithmetic on those values, as the
-    # dense reference of tests/test_spcl/test_jaccard.py; renormalising in float64 would move every
-    # similarity by ~1e-9, enough to reorder the 1e-8 near-ties of large N
-    f = torch.nn.functional.normalize(feats.float(), dim=1).double()
+    f = exact_unit_features(feats)
     n = f.size(0)
     rank = jac.knn_rank(f, 30)
     rows, cols, vals = jac.expanded_weights(f, rank, 30)
@@ -320,11 +326,10 @@ def official_with_exact_lists(official, feats, k1: int, k2: int):
         lists and faiss's (N, k1) lists.
     """
     import faiss
-    import torch
 
     from mmssod.models.reid.jaccard import knn_rank
 
-    exact = knn_rank(torch.nn.functional.normalize(feats.float(), dim=1).double(), k1).numpy()
+    exact = knn_rank(exact_unit_features(feats), k1).numpy()
     flat = faiss.IndexFlatL2(feats.size(1))
     flat.add(feats.numpy())
     found = flat.search(feats.numpy(), k1)[1]
