@@ -193,28 +193,35 @@ def test_dece_resolution_calibrated_floor_shrinks_with_more_detections_and_boots
 
 
 def test_regime_options_set_train_subset_image_size_and_schedule(demo_det_root, tmp_path):
-    """``--train-images`` / ``--img-size`` / ``--lr-drop-at`` change the derived configs of every arm and
-    domain alike, and enter the saved settings (a run with other regime options is not reused)."""
+    """``--train-images`` / ``--img-size`` / ``--lr-drop-at`` / ``--decoder-layers`` change the derived configs
+    of every arm and domain alike, and enter the saved settings (a run with other regime options is not
+    reused)."""
     from mmengine.config import Config
 
     bench = _load_bench()
     argv = ['--data-root', demo_det_root, '--work-dir', str(tmp_path), '--iters', '1500']
     default = bench.parse_args(argv)
-    args = bench.parse_args(argv + ['--train-images', '100', '--img-size', '128', '--lr-drop-at', '1'])
+    regime = ['--train-images', '100', '--img-size', '128', '--lr-drop-at', '1', '--decoder-layers', '6']
+    args = bench.parse_args(argv + regime)
     for corrupted in (False, True):
         cfg = Config.fromfile(bench.derived_config(args, 'paper', 0, corrupted))
         assert cfg.train_dataloader.dataset.indices == 100
+        assert cfg.model.decoder.num_layers == 6
+        variant = Config.fromfile(bench.derived_config(args, 'modulation', 0, corrupted)).model
+        assert variant.decoder.num_layers == 6 and variant.bbox_head.logit_mixing is False
         for pipeline in (cfg.train_dataloader.dataset.pipeline, cfg.test_dataloader.dataset.pipeline):
             assert [t['scale'] for t in pipeline if t['type'] == 'Resize'] == [(128, 128)]
         assert cfg.param_scheduler[0]['milestones'] == [1500]  # never reached: constant learning rate
         base = Config.fromfile(bench.derived_config(default, 'paper', 0, corrupted))
         assert base.train_dataloader.dataset.get('indices') is None
         assert base.param_scheduler[0]['milestones'] == [1275]
+        assert base.model.decoder.num_layers == 3
         assert base.test_dataloader.dataset.ann_file == cfg.test_dataloader.dataset.ann_file
     assert set(bench.run_settings(args, 'paper', 0)) - set(bench.run_settings(default, 'paper', 0)) == {
         'train_images',
         'img_size',
         'lr_drop_at',
+        'decoder_layers',
     }
 
 

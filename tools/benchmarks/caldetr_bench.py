@@ -35,6 +35,9 @@ Results on these data are "composited from real images".
     # which of the paper's two pieces does what: the variant arms beside the baseline and the paper arm
     python tools/benchmarks/caldetr_bench.py --family ddetr --arms baseline paper modulation mixing \
         --seeds 0 --work-dir work_dirs/caldetr_bench_ddetr
+    # the paper's decoder depth (6 layers instead of the small configs' 3)
+    python tools/benchmarks/caldetr_bench.py --family ddetr --arms baseline paper --decoder-layers 6 \
+        --seeds 0 --work-dir work_dirs/caldetr_bench_ddetr6
     # the same on 2 cores in two processes of one thread each, then one report (finished runs are reused)
     OMP_NUM_THREADS=1 python tools/benchmarks/caldetr_bench.py --train-only --seeds 0 2 --num-workers 1 &
     OMP_NUM_THREADS=1 python tools/benchmarks/caldetr_bench.py --train-only --seeds 1 --num-workers 1
@@ -142,6 +145,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--img-size', type=int, default=None, help="train and test image size (px; default: the config's)"
     )
     p.add_argument('--lr', type=float, default=None, help='AdamW learning rate (default: the config, 1e-4)')
+    p.add_argument(
+        '--decoder-layers',
+        type=int,
+        default=None,
+        help="decoder layers of every arm (default: the config's 3; the paper's detectors use 6)",
+    )
     p.add_argument('--val-images', type=int, default=None, help='evaluate on the first N val images only')
     p.add_argument('--data-root', default=DEMO_ROOT, help='composited detection set (built if the demo set)')
     p.add_argument(
@@ -187,7 +196,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     p.add_argument('--bootstrap-level', type=float, default=0.95, help='coverage of the intervals')
     args = p.parse_args(argv)
-    checked = ('bootstrap_samples', 'train_images', 'img_size')
+    checked = ('bootstrap_samples', 'train_images', 'img_size', 'decoder_layers')
     checked += ('pilot_iters', 'pilot_interval', 'pilot_train_images', 'pilot_img_size') if args.pilot else ()
     for name in checked:
         if getattr(args, name) is not None and getattr(args, name) < 1:
@@ -248,8 +257,11 @@ def derived_config(args, arm: str, seed: int, corrupted: bool = False) -> str:
         f" checkpoint=dict(type='CheckpointHook', by_epoch=False, interval={args.iters}, max_keep_ckpts=1))",
         f'randomness = dict(seed={seed})',
     ]
-    if arm in VARIANTS:  # the paper arm's config with other head settings
-        lines.append(f'model = dict(bbox_head={VARIANTS[arm]!r})')
+    model = dict(bbox_head=VARIANTS[arm]) if arm in VARIANTS else {}  # the paper arm with other head settings
+    if args.decoder_layers:  # the head's prediction layers follow the decoder's depth (mmdet sets them)
+        model['decoder'] = dict(num_layers=args.decoder_layers)
+    if model:
+        lines.append(f'model = {model!r}')
     ann = ann_file(args, 'corrupted' if corrupted else 'clean')
     prefix = 'dece_corrupted' if corrupted else 'dece'
     lines.append(
@@ -317,7 +329,8 @@ def run_settings(args, arm: str, seed: int) -> dict:
     keys = ('family', 'iters', 'batch_size', 'lr', 'val_images', 'data_root', 'score_thr', 'iou_thr')
     settings = dict({k: getattr(args, k) for k in keys}, arm=arm, seed=seed)
     # the regime options enter only when they differ from the defaults (earlier saved runs stay reusable)
-    for key, default in (('lr_drop_at', LR_DROP_AT), ('train_images', None), ('img_size', None)):
+    regime = (('lr_drop_at', LR_DROP_AT), ('train_images', None), ('img_size', None), ('decoder_layers', None))
+    for key, default in regime:
         if getattr(args, key) != default:
             settings[key] = getattr(args, key)
     return settings
@@ -652,6 +665,7 @@ def regime_text(args) -> str:
     """The training regime options that differ from the configs' (for the report's first line)."""
     parts = [f'first {args.train_images} train images'] if args.train_images else []
     parts += [f'{args.img_size} px'] if args.img_size else []
+    parts += [f'{args.decoder_layers} decoder layers'] if args.decoder_layers else []
     drop = f'lr x0.1 at {int(args.iters * args.lr_drop_at)}' if args.lr_drop_at < 1 else 'constant lr'
     return ', '.join(parts + [drop]) + '; '
 
