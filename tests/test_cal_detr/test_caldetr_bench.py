@@ -193,9 +193,9 @@ def test_dece_resolution_calibrated_floor_shrinks_with_more_detections_and_boots
 
 
 def test_regime_options_set_train_subset_image_size_and_schedule(demo_det_root, tmp_path):
-    """``--train-images`` / ``--img-size`` / ``--lr-drop-at`` / ``--decoder-layers`` change the derived configs
-    of every arm and domain alike, and enter the saved settings (a run with other regime options is not
-    reused)."""
+    """``--train-images`` / ``--img-size`` / ``--lr-drop-at`` / ``--decoder-layers`` change the derived
+    configs of every arm and domain alike, and enter the saved settings (a run with other regime options is
+    not reused)."""
     from mmengine.config import Config
 
     bench = _load_bench()

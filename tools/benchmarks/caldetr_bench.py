@@ -329,7 +329,12 @@ def run_settings(args, arm: str, seed: int) -> dict:
     keys = ('family', 'iters', 'batch_size', 'lr', 'val_images', 'data_root', 'score_thr', 'iou_thr')
     settings = dict({k: getattr(args, k) for k in keys}, arm=arm, seed=seed)
     # the regime options enter only when they differ from the defaults (earlier saved runs stay reusable)
-    regime = (('lr_drop_at', LR_DROP_AT), ('train_images', None), ('img_size', None), ('decoder_layers', None))
+    regime = (
+        ('lr_drop_at', LR_DROP_AT),
+        ('train_images', None),
+        ('img_size', None),
+        ('decoder_layers', None),
+    )
     for key, default in regime:
         if getattr(args, key) != default:
             settings[key] = getattr(args, key)
