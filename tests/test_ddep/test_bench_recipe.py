@@ -1,12 +1,14 @@
 """The recipe of tools/benchmarks/ddep_bench.py (composited set, "composited from real images"): the ImageNet
 EfficientNet-Lite encoder at strides 2-32 in both stages, the same decoder layout in pretraining and
 fine-tuning (so the converted checkpoint loads strictly), whole-network fine-tuning by default, the
-fine-tuning data pipeline, the box-blur reference and the reuse of saved runs."""
+fine-tuning data pipeline, the box-blur reference, the linear probe of the decoder output and the reuse of
+saved runs."""
 
 import importlib.util
 import json
 import os.path as osp
 
+import numpy as np
 import pytest
 import torch
 
@@ -117,6 +119,32 @@ def test_box_blur_gain_closed_form(bench):
         bench.fit_box_blur_gain(torch.zeros(1, 3, 4, 4), eps[..., :4, :4])
 
 
+def test_miou_matches_mmseg(bench):
+    from mmseg.evaluation import IoUMetric
+
+    rng = np.random.default_rng(0)
+    gt = rng.integers(0, 5, 2000)
+    gt[:100] = 255  # ignored
+    pred = np.where(rng.random(2000) < 0.6, gt, rng.integers(0, 4, 2000))  # class 4 never predicted
+    pred[gt == 255] = 0
+    # mmseg's areas; IoU = intersect / union, mIoU = nanmean over the classes (IoUMetric.compute_metrics)
+    inter, union, _, _ = IoUMetric.intersect_and_union(torch.from_numpy(pred), torch.from_numpy(gt), 5, 255)
+    ref = 100 * np.nanmean((inter / union).numpy())
+    assert bench.miou_percent(pred, gt, 5) == pytest.approx(ref)
+    assert bench.miou_percent(gt, gt, 5) == pytest.approx(100.0)
+
+
+def test_linear_probe_learns_from_features_not_labels(bench):
+    # per-pixel features that carry the class (a noisy class embedding): the probe must segment them; the
+    # same features with shuffled training labels must not
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(4, 8))
+    y, yv = rng.integers(0, 4, 3000), rng.integers(0, 4, 3000)
+    x, xv = centres[y] + 0.3 * rng.normal(size=(3000, 8)), centres[yv] + 0.3 * rng.normal(size=(3000, 8))
+    assert bench.linear_probe_miou(x, y, xv, yv, 4, max_pixels=1000, seed=0) > 90
+    assert bench.linear_probe_miou(x, rng.permutation(y), xv, yv, 4, max_pixels=1000, seed=0) < 40
+
+
 def test_saved_run_reused_only_with_same_settings(bench, tmp_path):
     args = bench.parse_args(['--work-dir', str(tmp_path)])
     settings = bench.finetune_settings(args, 1, 0, 'ddep')
@@ -148,13 +176,21 @@ def test_tiny_run_saves_and_reuses(bench, tmp_path, capsys):
     # the budgets before the last are also kept in a partial file while the run goes on
     partial = json.load(open(tmp_path / 'ft_ddep_10pct_s0.partial.json'))
     assert partial['partial'] and partial['miou'] == {'1': runs['ddep']['miou']['1']}
+    # the linear probe of both decoders (no fine-tuning), saved with its settings
+    probe = json.load(open(tmp_path / 'probe_10pct_s0.json'))
+    assert probe['settings']['fold'] == 1 and all(
+        0 <= probe['miou'][arm] <= 100 for arm in ('random', 'ddep')
+    )
     for name in ('pretrain_loss.png', 'label_efficiency.png', 'ddep_bench.json'):
         assert (tmp_path / name).is_file()
     summary = json.load(open(tmp_path / 'ddep_bench.json'))['summary']
     assert summary['10pct_2steps']['ddep'] == [runs['ddep']['miou']['2']]
+    assert json.load(open(tmp_path / 'ddep_bench.json'))['probe']['10pct']['ddep'] == [probe['miou']['ddep']]
     # a rerun trains nothing: it reads the saved runs
     assert bench.main(argv + ['--stage', 'report']) == 0
     assert bench.main(argv + ['--stage', 'finetune']) == 0
+    assert bench.main(argv + ['--stage', 'probe']) == 0
     again = json.load(open(tmp_path / 'ft_ddep_10pct_s0.json'))
     assert again['seconds'] == runs['ddep']['seconds']
-    assert '[finetune' not in capsys.readouterr().out.split('stage finetune')[-1]
+    rerun = capsys.readouterr().out.split('stage finetune')[-1]
+    assert '[finetune' not in rerun and '[probe' not in rerun

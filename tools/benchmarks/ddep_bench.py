@@ -473,6 +473,136 @@ def run_finetune(
     return res
 
 
+def miou_percent(pred: np.ndarray, gt: np.ndarray, num_classes: int, ignore_index: int = 255) -> float:
+    """mIoU (%) as mmseg's ``IoUMetric`` computes it: per-class IoU over all pixels, averaged over the classes
+    present in the prediction or the labels.
+
+    Args:
+        pred (np.ndarray): (P,) predicted class per pixel.
+        gt (np.ndarray): (P,) label per pixel (``ignore_index`` pixels are left out).
+        num_classes (int): number of classes.
+        ignore_index (int): label of ignored pixels.
+    """
+    keep = gt != ignore_index
+    p, g = pred[keep].astype(np.int64), gt[keep].astype(np.int64)
+    inter = np.bincount(g[p == g], minlength=num_classes)
+    union = np.bincount(p, minlength=num_classes) + np.bincount(g, minlength=num_classes) - inter
+    present = union > 0
+    return float(100 * np.mean(inter[present] / union[present]))
+
+
+def linear_probe_miou(
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    val_x: np.ndarray,
+    val_y: np.ndarray,
+    num_classes: int,
+    max_pixels: int,
+    seed: int,
+) -> float:
+    """Val mIoU (%) of a per-pixel linear classifier (multinomial logistic regression on standardised
+    features, classes weighted inversely to their pixel counts) fitted on at most ``max_pixels`` random
+    labeled pixels. Without the class weights the classifier predicts the background (84% of the pixels)
+    almost everywhere, whatever the features.
+
+    Args:
+        train_x (np.ndarray): (P, C) features of the labeled pixels; ``train_y`` (P,) their classes.
+        val_x (np.ndarray): (Q, C) features of the val pixels; ``val_y`` (Q,) their classes.
+        num_classes (int): number of classes.
+        max_pixels (int): labeled pixels the classifier is fitted on (a random subset when there are more).
+        seed (int): seed of that subset.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    if len(train_y) > max_pixels:
+        pick = np.random.default_rng(seed).choice(len(train_y), max_pixels, replace=False)
+        train_x, train_y = train_x[pick], train_y[pick]
+    scaler = StandardScaler().fit(train_x)
+    clf = LogisticRegression(max_iter=500, class_weight='balanced').fit(scaler.transform(train_x), train_y)
+    return miou_percent(clf.predict(scaler.transform(val_x)), val_y, num_classes)
+
+
+@torch.no_grad()
+def decoder_features(model, loader, device: str) -> Tuple[np.ndarray, np.ndarray]:
+    """What the segmentor's 1x1 classifier sees (the decoder output, bilinearly resized to the label size)
+    at every labeled pixel of ``loader``: (P, C) float32 features and (P,) int64 labels (ignore pixels left
+    out)."""
+    seen: List[torch.Tensor] = []
+    handle = model.decode_head.conv_seg.register_forward_hook(lambda m, inputs, out: seen.append(inputs[0]))
+    feats, labels = [], []
+    try:
+        for batch in loader:
+            data = model.data_preprocessor(batch, False)
+            model.decode_head(model.extract_feat(data['inputs'].to(device)))
+            out = seen.pop()
+            for k, sample in enumerate(data['data_samples']):
+                gt = sample.gt_sem_seg.data[0]
+                x = F.interpolate(out[k : k + 1], size=gt.shape, mode='bilinear', align_corners=False)[0]
+                keep = gt != 255
+                feats.append(x[:, keep.to(x.device)].T.float().cpu().numpy())
+                labels.append(gt[keep].cpu().numpy().astype(np.int64))
+    finally:
+        handle.remove()
+    return np.concatenate(feats), np.concatenate(labels)
+
+
+def probe_settings(args, percent: float, seed: int) -> Dict:
+    """The settings a linear-probe run depends on (stored in its JSON, compared on reuse)."""
+    return dict(
+        percent=float(percent),
+        seed=seed,
+        fold=fold_of(args, seed),
+        arch=args.arch,
+        decoder_channels=list(args.decoder_channels),
+        probe_pixels=args.probe_pixels,
+        probe='logistic regression, balanced class weights',
+        data=data_config(args).to_dict(),
+        pretrain=pretrain_settings(args),
+    )
+
+
+def run_probes(args, data_root: str, ckpt: str, device: str) -> None:
+    """Linear probe of the decoder without fine-tuning, per seed and fraction: the DDeP decoder (``ckpt``) and
+    the random-init decoder of the same seed over the same ImageNet encoder; a per-pixel linear classifier is
+    fitted on the decoder output of the labeled fold and scored (mIoU) on the val canvases. Saved as
+    ``probe_<percent>pct_s<seed>.json``."""
+    from mmengine.runner import load_checkpoint
+    from mmseg.registry import MODELS
+
+    init_default_scope('mmseg')
+    for seed in args.seeds:
+        val: Dict[str, Tuple[np.ndarray, np.ndarray]] = {}  # per arm, shared by the fractions of this seed
+        for percent in args.percents:
+            out = osp.join(args.work_dir, f'probe{sigma_tag(args)}_{percent:g}pct_s{seed}.json')
+            settings = probe_settings(args, percent, seed)
+            if load_run(out, settings) is not None:
+                continue
+            t = time.perf_counter()
+            cfg = finetune_config(args, data_root, None, percent, seed, 'probe', device)
+            labeled = cfg.val_dataloader.copy()
+            labeled.dataset = dict(cfg.train_dataloader.dataset, pipeline=cfg.val_dataloader.dataset.pipeline)
+            miou, classes = {}, cfg.model.decode_head.num_classes
+            for arm in ('random', 'ddep'):
+                set_random_seed(seed)
+                model = MODELS.build(cfg.model)
+                model.init_weights()
+                if arm == 'ddep':
+                    load_checkpoint(model, ckpt, map_location='cpu', strict=False, logger='silent')
+                model.to(device).eval()
+                if arm not in val:
+                    val[arm] = decoder_features(model, Runner.build_dataloader(cfg.val_dataloader), device)
+                x, y = decoder_features(model, Runner.build_dataloader(labeled), device)
+                miou[arm] = linear_probe_miou(x, y, *val[arm], classes, args.probe_pixels, seed)
+            res = dict(settings=settings, label=LABEL, miou=miou, seconds=time.perf_counter() - t)
+            json.dump(res, open(out, 'w'))
+            print(
+                f'[probe {percent:g}% s{seed}] linear-probe mIoU random-init {miou["random"]:.2f}, '
+                f'DDeP {miou["ddep"]:.2f} ({res["seconds"]:.0f} s)',
+                flush=True,
+            )
+
+
 def time_steps(args, freeze: bool, device: str) -> float:
     """Median seconds of a pretraining step: DDeP (frozen ImageNet encoder) or the whole network."""
     from mmengine.optim import build_optim_wrapper
@@ -627,15 +757,42 @@ def report(args, results: Dict) -> None:
             )
     seeds = sorted({r['seed'] for r in rows})
     print(f'seeds {seeds}, folds {[fold_of(args, s) for s in seeds]}; {LABEL}')
+    report_probes(args, results)
     if table:
         plot_label_efficiency(table, args.percents, osp.join(args.work_dir, 'label_efficiency.png'))
+
+
+def report_probes(args, results: Dict) -> None:
+    """Linear-probe mIoU of the decoders without fine-tuning (the saved ``probe_*.json``), per seed and
+    mean +- sd, on stdout and in ``results['probe']``."""
+    results['probe'] = {}
+    for percent in args.percents:
+        runs = {}
+        for seed in args.seeds:
+            path = osp.join(args.work_dir, f'probe{sigma_tag(args)}_{percent:g}pct_s{seed}.json')
+            run = load_run(path, probe_settings(args, percent, seed))
+            if run is not None:
+                runs[seed] = run['miou']
+        if not runs:
+            continue
+        a, d = [r['random'] for r in runs.values()], [r['ddep'] for r in runs.values()]
+        g = [y - x for x, y in zip(a, d)]
+        results['probe'][f'{percent:g}pct'] = dict(seeds=list(runs), random=a, ddep=d, gain=g)
+        text = [
+            f'{" / ".join(f"{v:{f}}" for v in vs)} ({mean_sd_text(vs)})'
+            for vs, f in ((a, '.2f'), (d, '.2f'), (g, '+.2f'))
+        ]
+        print(
+            f'linear probe of the decoder output, {percent:g}% labels, seeds {list(runs)}: random-init '
+            f'{text[0]}, DDeP {text[1]}, DDeP - random {text[2]}'
+        )
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     """Command-line arguments (the defaults are the benchmark's recipe, see the module docstring)."""
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--work-dir', default='work_dirs/ddep_bench')
-    p.add_argument('--stage', choices=['all', 'pretrain', 'finetune', 'report'], default='all')
+    p.add_argument('--stage', choices=['all', 'pretrain', 'finetune', 'probe', 'report'], default='all')
     p.add_argument('--arch', choices=sorted(LITE_CHANNELS), default='lite0')
     p.add_argument(
         '--decoder-channels',
@@ -710,6 +867,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=[],
         help='also pretrain a decoder with the input as a stride-1 skip and fine-tune it at these fractions',
     )
+    p.add_argument(
+        '--probe-pixels',
+        type=int,
+        default=50000,
+        help='labeled pixels the linear probe of the decoder output is fitted on (stage probe)',
+    )
     p.add_argument('--steps', type=int, default=20, help='timed steps per throughput variant')
     p.add_argument('--warmup', type=int, default=3)
     p.add_argument('--skip-timing', action='store_true', help='no pretraining step-time comparison')
@@ -761,7 +924,7 @@ def main(argv=None) -> int:
 
     data_root = build_data(args)
     pre = skip = None
-    if args.stage in ('all', 'pretrain') or (args.stage == 'finetune' and 'ddep' in args.arms):
+    if args.stage in ('all', 'pretrain', 'probe') or (args.stage == 'finetune' and 'ddep' in args.arms):
         pre = run_pretrain(args, data_root, device)
     else:
         pre = load_run(
@@ -793,6 +956,9 @@ def main(argv=None) -> int:
                         input_skip=True,
                     )
 
+    if args.stage in ('all', 'probe'):
+        run_probes(args, data_root, pre['ckpt'], device)
+
     if pre is not None:
         curves = {f'DDeP, sigma {args.sigma:g}': pre['losses']}
         refs = {'3x3 box-blur high-pass, fitted gain': pre['box_blur']['loss']}
@@ -806,7 +972,7 @@ def main(argv=None) -> int:
             + f'; box-blur reference {pre["box_blur"]["loss"]:.3f} (gain {pre["box_blur"]["gain"]:.3f}); '
             f'{pre["s_per_step"]:.3f} s/step'
         )
-    if args.stage in ('all', 'finetune', 'report'):
+    if args.stage in ('all', 'finetune', 'probe', 'report'):
         report(args, results)
     json.dump(results, open(osp.join(args.work_dir, f'ddep_bench{sigma_tag(args)}.json'), 'w'), indent=2)
     return 0
