@@ -20,13 +20,16 @@ the composited segmentation generator):
    Adam with cosine decay at the paper's lr 1e-4); ``--finetune-encoder frozen`` keeps the encoder frozen.
    mIoU on the val canvases after each of ``--budgets`` steps of the ``--finetune-iters``-step run
    (``label_efficiency.png``).
+4. **Linear probe** (``--stage probe``) per seed and label fraction, without fine-tuning: a per-pixel logistic
+   regression on the decoder output (what the 1x1 classifier sees) of the labeled fold, scored on the val
+   canvases, for the DDeP decoder and the random-init decoder of the seed over the same ImageNet encoder.
 
 Every finished pretraining and fine-tuning run writes a small JSON (its settings + metrics) into
 ``--work-dir``; a rerun with the same settings reuses it, one with other settings stops with an error naming
 the file. ``--stage`` runs one part: ``pretrain`` (data, box-blur reference, pretraining, loss plot),
 ``finetune`` (the runs of ``--seeds`` x ``--percents``, pretraining first if missing; several processes with
-disjoint ``--seeds`` or ``--arms`` can share a work dir), ``report`` (tables and plots from the saved JSONs
-only) or ``all``.
+disjoint ``--seeds`` or ``--arms`` can share a work dir), ``probe`` (the linear probes), ``report`` (tables
+and plots from the saved JSONs only) or ``all``.
 Example::
 
     OMP_NUM_THREADS=1 python tools/benchmarks/ddep_bench.py --work-dir work_dirs/ddep_bench --stage pretrain
