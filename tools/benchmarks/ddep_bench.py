@@ -591,7 +591,7 @@ def run_probes(args, data_root: str, ckpt: str, device: str) -> None:
                 model = MODELS.build(cfg.model)
                 model.init_weights()
                 if arm == 'ddep':
-                    load_checkpoint(model, ckpt, map_location='cpu', strict=False, logger='silent')
+                    load_checkpoint(model, ckpt, map_location='cpu', strict=False, logger='current')
                 model.to(device).eval()
                 if arm not in val:
                     val[arm] = decoder_features(model, Runner.build_dataloader(cfg.val_dataloader), device)
