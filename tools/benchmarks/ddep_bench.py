@@ -371,22 +371,29 @@ class BudgetEval(Hook):
                 json.dump(partial, open(self.partial_file, 'w'))
 
 
-def finetune_settings(args, percent: float, seed: int, arm: str) -> Dict:
-    """The settings a fine-tuning run depends on (stored in its JSON, compared on reuse)."""
-    out = dict(
-        arm=arm,
+def labeled_settings(args, percent: float, seed: int) -> Dict:
+    """The settings every run on the labeled fold of ``seed`` depends on (fine-tuning and linear probe)."""
+    return dict(
         percent=float(percent),
         seed=seed,
         fold=fold_of(args, seed),
         arch=args.arch,
         decoder_channels=list(args.decoder_channels),
+        data=data_config(args).to_dict(),
+    )
+
+
+def finetune_settings(args, percent: float, seed: int, arm: str) -> Dict:
+    """The settings a fine-tuning run depends on (stored in its JSON, compared on reuse)."""
+    out = dict(
+        labeled_settings(args, percent, seed),
+        arm=arm,
         encoder=args.finetune_encoder,
         lr=finetune_lr(args),
         iters=args.finetune_iters,
         budgets=sorted(args.budgets),
         crop=args.crop,
         batch=args.batch,
-        data=data_config(args).to_dict(),
     )
     if arm != 'random':
         out['pretrain'] = pretrain_settings(args, input_skip=arm == 'ddep-inputskip')
@@ -553,14 +560,9 @@ def decoder_features(model, loader, device: str) -> Tuple[np.ndarray, np.ndarray
 def probe_settings(args, percent: float, seed: int) -> Dict:
     """The settings a linear-probe run depends on (stored in its JSON, compared on reuse)."""
     return dict(
-        percent=float(percent),
-        seed=seed,
-        fold=fold_of(args, seed),
-        arch=args.arch,
-        decoder_channels=list(args.decoder_channels),
+        labeled_settings(args, percent, seed),
         probe_pixels=args.probe_pixels,
         probe='logistic regression, balanced class weights',
-        data=data_config(args).to_dict(),
         pretrain=pretrain_settings(args),
     )
 
