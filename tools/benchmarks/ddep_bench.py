@@ -493,12 +493,12 @@ def miou_percent(pred: np.ndarray, gt: np.ndarray, num_classes: int, ignore_inde
         num_classes (int): number of classes.
         ignore_index (int): label of ignored pixels.
     """
-    keep = gt != ignore_index
-    p, g = pred[keep].astype(np.int64), gt[keep].astype(np.int64)
-    inter = np.bincount(g[p == g], minlength=num_classes)
-    union = np.bincount(p, minlength=num_classes) + np.bincount(g, minlength=num_classes) - inter
-    present = union > 0
-    return float(100 * np.mean(inter[present] / union[present]))
+    from mmseg.evaluation import IoUMetric
+
+    inter, union, _, _ = IoUMetric.intersect_and_union(
+        torch.from_numpy(pred), torch.from_numpy(gt), num_classes, ignore_index
+    )
+    return float(100 * np.nanmean((inter / union).numpy()))
 
 
 def linear_probe_miou(
@@ -557,6 +557,11 @@ def decoder_features(model, loader, device: str) -> Tuple[np.ndarray, np.ndarray
     return np.concatenate(feats), np.concatenate(labels)
 
 
+def probe_path(args, percent: float, seed: int) -> str:
+    """JSON of the linear-probe run of ``seed`` at ``percent`` % labels."""
+    return osp.join(args.work_dir, f'probe{sigma_tag(args)}_{percent:g}pct_s{seed}.json')
+
+
 def probe_settings(args, percent: float, seed: int) -> Dict:
     """The settings a linear-probe run depends on (stored in its JSON, compared on reuse)."""
     return dict(
@@ -579,7 +584,7 @@ def run_probes(args, data_root: str, ckpt: str, device: str) -> None:
     for seed in args.seeds:
         val: Dict[str, Tuple[np.ndarray, np.ndarray]] = {}  # per arm, shared by the fractions of this seed
         for percent in args.percents:
-            out = osp.join(args.work_dir, f'probe{sigma_tag(args)}_{percent:g}pct_s{seed}.json')
+            out = probe_path(args, percent, seed)
             settings = probe_settings(args, percent, seed)
             if load_run(out, settings) is not None:
                 continue
@@ -774,8 +779,7 @@ def report_probes(args, results: Dict) -> None:
     for percent in args.percents:
         runs = {}
         for seed in args.seeds:
-            path = osp.join(args.work_dir, f'probe{sigma_tag(args)}_{percent:g}pct_s{seed}.json')
-            run = load_run(path, probe_settings(args, percent, seed))
+            run = load_run(probe_path(args, percent, seed), probe_settings(args, percent, seed))
             if run is not None:
                 runs[seed] = run['miou']
         if not runs:
