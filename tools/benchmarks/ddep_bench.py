@@ -598,7 +598,12 @@ def run_probes(args, data_root: str, ckpt: str, device: str) -> None:
                 model = MODELS.build(cfg.model)
                 model.init_weights()
                 if arm == 'ddep':
-                    load_checkpoint(model, ckpt, map_location='cpu', strict=False, logger='current')
+                    state = load_checkpoint(model, ckpt, map_location='cpu', strict=False, logger='current')
+                    if not any(k.startswith('decode_head.decoder.') for k in state.get('state_dict', state)):
+                        raise ValueError(
+                            f'{ckpt} holds no decoder weights (decode_head.decoder.*): the probe needs the '
+                            'DDeP checkpoint converted with ddep_to_segmentor'
+                        )
                 model.to(device).eval()
                 if arm not in val:
                     val[arm] = decoder_features(model, Runner.build_dataloader(cfg.val_dataloader), device)
