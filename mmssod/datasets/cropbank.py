@@ -80,6 +80,14 @@ def read_bank_file(path: str) -> dict:
         return load_data_pickle(f)
 
 
+def host_array(value, dtype=None) -> np.ndarray:
+    """``value`` as a numpy array on the host: a tensor on any device (``Runner.resume`` loads checkpoints
+    onto the training device), an array or a list."""
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    return np.asarray(value, dtype)
+
+
 #: The pseudo-recall forms: ``'aaai'`` (the published paper, default) and ``'v1'`` (arXiv v1).
 PR_FORMS = ('aaai', 'v1')
 
@@ -326,7 +334,7 @@ class RecordTable:
             return
         records = np.zeros(len(state['label']), RECORD_DTYPE)
         for field in RECORD_DTYPE.names:
-            records[field] = np.asarray(state[field])
+            records[field] = host_array(state[field])
         self.records = records
 
     def __len__(self) -> int:
@@ -627,9 +635,7 @@ class CropBank:
             setattr(self, key, table)
         for key in self.ARRAYS:
             if key in state:
-                value = state[key]
-                value = value.numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
-                setattr(self, key, np.array(value, dtype=getattr(self, key).dtype))
+                setattr(self, key, host_array(state[key], getattr(self, key).dtype).copy())
         self.version = int(state['version'])
         self.num_labeled_images = int(state['num_labeled_images'])
         self.window_images = int(state['window_images'])
