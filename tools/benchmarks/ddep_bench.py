@@ -44,13 +44,15 @@ markdown table on stdout.
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import os
 import os.path as osp
+import re
 import statistics
 import sys
 import time
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -64,7 +66,15 @@ from mmengine.runner import Runner, set_random_seed  # noqa: E402
 
 import mmssod  # noqa: E402,F401  (compat fixes, registers DDeP and EfficientNetLite)
 from mmssod.models.ddep import add_noise, ddep_to_segmentor  # noqa: E402
-from tools.benchmarks.stats import mean_sd  # noqa: E402
+from tools.benchmarks.stats import (  # noqa: E402
+    is_effect,
+    markdown_table,
+    mean_sd,
+    mean_sd_text,
+    paired_differences,
+    seeds_mean_sd_text,
+    seeds_text,
+)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 PRETRAIN_CFG = osp.join(REPO, 'configs/ddep/ddep_r18-tiny_cpu-smoke_pretrain_composited-seg.py')
@@ -648,11 +658,6 @@ def time_steps(args, freeze: bool, device: str) -> float:
     return statistics.median(times)
 
 
-def mean_sd_text(values: Sequence[float]) -> str:
-    """``mean +- sd`` over seeds (sample sd)."""
-    return '{:.2f} +- {:.2f}'.format(*mean_sd(values))
-
-
 def plot_losses(curves: Dict[str, List[float]], references: Dict[str, float], path: str) -> None:
     """Pretraining loss per step (moving average of 25) with the predict-zero and box-blur levels."""
     import matplotlib
@@ -678,11 +683,14 @@ def plot_losses(curves: Dict[str, List[float]], references: Dict[str, float], pa
     plt.close(fig)
 
 
-def plot_label_efficiency(table: Dict, percents: Sequence[float], path: str) -> None:
-    """mIoU (mean +- sd over seeds) against fine-tuning steps, one panel per label fraction with results."""
-    percents = [p for p in percents if table.get(f'{p:g}', {}).get('seeds')]
-    if not percents:
-        return
+def plot_label_efficiency(table: Dict, path: str) -> None:
+    """mIoU (mean +- sd over seeds) against fine-tuning steps, one panel per label fraction with results.
+
+    Args:
+        table (dict): :func:`collect`'s ``{percent: {arm: {seed: {budget: mIoU}}}}``.
+        path (str): the PNG written.
+    """
+    percents = [p for p, per in table.items() if per['random']]
     import matplotlib
 
     matplotlib.use('Agg')
@@ -690,21 +698,26 @@ def plot_label_efficiency(table: Dict, percents: Sequence[float], path: str) -> 
 
     fig, axes = plt.subplots(1, len(percents), figsize=(4.2 * len(percents), 3.6), squeeze=False)
     for ax, percent in zip(axes[0], percents):
+        per = table[percent]
+        budgets = common_budgets(per['random'], per['ddep'])
         for i, (arm, name) in enumerate((('random', 'random-init decoder'), ('ddep', 'DDeP decoder'))):
-            rows = table.get(f'{percent:g}', {}).get(arm, {})
-            steps = sorted(int(b) for b in rows)
-            if not steps:
-                continue
-            m = np.array([mean_sd(rows[str(b)])[0] for b in steps])
-            sd = np.array([mean_sd(rows[str(b)])[1] if len(rows[str(b)]) > 1 else 0.0 for b in steps])
-            n = min(len(rows[str(b)]) for b in steps)
+            stats = [mean_sd([run[b] for run in per[arm].values()]) for b in budgets]
+            m = np.array([v[0] for v in stats])
+            sd = np.nan_to_num(np.array([v[1] for v in stats]))
             ax.errorbar(
-                steps, m, yerr=sd, marker='o', ms=3, capsize=3, color=f'C{i}', label=f'{name} (n={n})'
+                [int(b) for b in budgets],
+                m,
+                yerr=sd,
+                marker='o',
+                ms=3,
+                capsize=3,
+                color=f'C{i}',
+                label=f'{name} (n={len(per[arm])})',
             )
         ax.set_xscale('log')
         ax.set_xlabel('fine-tuning steps')
         ax.set_ylabel('val mIoU (%)')
-        ax.set_title(f'{percent:g}% labels', fontsize=10)
+        ax.set_title(f'{percent}% labels', fontsize=10)
         ax.legend(fontsize=8)
     fig.suptitle(f'DDeP label efficiency (mean +- sd over seeds), {LABEL}', fontsize=10)
     fig.tight_layout()
@@ -712,94 +725,184 @@ def plot_label_efficiency(table: Dict, percents: Sequence[float], path: str) -> 
     plt.close(fig)
 
 
-def collect(args) -> Tuple[Dict, List[Dict]]:
-    """mIoU per fraction, arm, budget (list over the seeds that have both arms) and the per-seed rows."""
+def collect(args) -> Dict[str, Dict[str, Dict[int, Dict[str, float]]]]:
+    """mIoU per budget of the saved fine-tuning runs made with ``args``: ``{percent: {arm: {seed: {budget:
+    mIoU}}}}`` with arms ``random`` and ``ddep``, over the seeds that have both."""
     table: Dict = {}
-    rows: List[Dict] = []
     for percent in args.percents:
-        per = table.setdefault(f'{percent:g}', {'random': {}, 'ddep': {}, 'seeds': []})
+        per = table.setdefault(f'{percent:g}', {'random': {}, 'ddep': {}})
         for seed in args.seeds:
             runs = {}
             for arm, tag in (('random', 'random'), ('ddep', 'ddep' + sigma_tag(args))):
                 path = osp.join(args.work_dir, f'ft_{tag}_{percent:g}pct_s{seed}.json')
                 runs[arm] = load_run(path, finetune_settings(args, percent, seed, arm))
-            if runs['random'] is None or runs['ddep'] is None:
-                continue
-            per['seeds'].append(seed)
-            for arm in ('random', 'ddep'):
-                for b, v in runs[arm]['miou'].items():
-                    per[arm].setdefault(b, []).append(v)
-            rows.append(
-                dict(
-                    percent=percent,
-                    seed=seed,
-                    fold=fold_of(args, seed),
-                    random_init=runs['random']['miou'],
-                    ddep=runs['ddep']['miou'],
-                    seconds=runs['random']['seconds'] + runs['ddep']['seconds'],
-                )
-            )
-    return table, rows
+            if runs['random'] is not None and runs['ddep'] is not None:
+                for arm in per:
+                    per[arm][seed] = runs[arm]['miou']
+    return table
+
+
+def saved_mious(folder: str, prefix: str, percent: float) -> Dict[int, Dict[str, float]]:
+    """The ``miou`` of the saved runs ``<prefix>_<percent>pct_s<seed>.json`` in ``folder``, by seed: mIoU per
+    budget for fine-tuning (prefix ``ft_<arm>``), per decoder for the linear probe (prefix ``probe``)."""
+    runs = {}
+    for path in glob.glob(osp.join(folder, f'{prefix}_{percent:g}pct_s*.json')):
+        runs[int(re.search(r'_s(\d+)\.json$', path)[1])] = json.load(open(path))['miou']
+    return dict(sorted(runs.items()))
+
+
+def saved_arms(folder: str, percent: float) -> Tuple[Dict, Dict]:
+    """The saved fine-tuning mIoU of the random-init and the DDeP arm at ``percent`` % labels, by seed."""
+    return saved_mious(folder, 'ft_random', percent), saved_mious(folder, 'ft_ddep', percent)
+
+
+def common_budgets(*arms: Dict[int, Dict[str, float]]) -> List[str]:
+    """The budgets (steps, as saved: str) every seed of every arm reached, in increasing order."""
+    budgets = set.intersection(*(set(run) for arm in arms for run in arm.values()))
+    return sorted(budgets, key=int)
+
+
+def label_efficiency_table(random: Dict[int, Dict[str, float]], ddep: Dict[int, Dict[str, float]]) -> str:
+    """Markdown: per budget, the mIoU of both arms and DDeP - random-init per seed, then (mean +- sd), over
+    the seeds that ran both arms (``{seed: {budget: mIoU}}`` each)."""
+    seeds = sorted(set(random) & set(ddep))
+    random, ddep = {s: random[s] for s in seeds}, {s: ddep[s] for s in seeds}
+    rows = []
+    for b in common_budgets(random, ddep):
+        a, d = [random[s][b] for s in seeds], [ddep[s][b] for s in seeds]
+        g = paired_differences(a, d)
+        rows.append(
+            (f'{int(b):,}', seeds_mean_sd_text(a), seeds_mean_sd_text(d), seeds_mean_sd_text(g, '+.2f'))
+        )
+    header = (
+        'steps',
+        f'random-init decoder, seeds {seeds_text(seeds, "d")} (mean +- sd)',
+        'DDeP decoder (mean +- sd)',
+        'DDeP - random-init (mean +- sd)',
+    )
+    return markdown_table(header, rows)
+
+
+def per_arm_table(random: Dict[int, Dict[str, float]], ddep: Dict[int, Dict[str, float]]) -> str:
+    """Markdown: per budget, the mIoU of each arm per seed, for arms that ran different seeds."""
+    rows = [
+        (f'{int(b):,}', seeds_text(random[s][b] for s in random), seeds_text(ddep[s][b] for s in ddep))
+        for b in common_budgets(random, ddep)
+    ]
+    header = (
+        'steps',
+        f'random-init, seeds {seeds_text(random, "d")}',
+        f'DDeP, seeds {seeds_text(ddep, "d")}',
+    )
+    return markdown_table(header, rows)
+
+
+def probe_table(probes: Dict[str, Dict[int, Dict[str, float]]]) -> str:
+    """Markdown: per label fraction (``{'5%': {seed: {'random': mIoU, 'ddep': mIoU}}}``), the linear-probe
+    mIoU of both decoders and DDeP - random-init per seed, then (mean +- sd)."""
+    rows, seeds = [], []
+    for label, runs in probes.items():
+        seeds = list(runs)
+        a, d = [r['random'] for r in runs.values()], [r['ddep'] for r in runs.values()]
+        g = paired_differences(a, d)
+        rows.append((label, seeds_mean_sd_text(a), seeds_mean_sd_text(d), seeds_mean_sd_text(g, '+.2f')))
+    header = (
+        'labels',
+        f'random-init decoder, seeds {seeds_text(seeds, "d")} (mean +- sd)',
+        'DDeP decoder (mean +- sd)',
+        'DDeP - random-init (mean +- sd)',
+    )
+    return markdown_table(header, rows)
+
+
+def gated_table(percent: float) -> Callable[[str], str]:
+    """The docs' table of the gated regime (lr 1e-3, 4,000 steps) at ``percent`` % labels."""
+
+    def render(results: str) -> str:
+        folder = osp.join(results, 'ddep', GATED_RUNS)
+        return label_efficiency_table(*saved_arms(folder, percent))
+
+    return render
+
+
+def recipe_table(results: str) -> str:
+    """The docs' table of the first recipe (lr 1e-4, 1,000 steps) at 5 %: the arms ran different seeds."""
+    folder = osp.join(results, 'ddep')
+    return per_arm_table(*saved_arms(folder, 5))
+
+
+def summary_row(results: str) -> Tuple[str, str, str, str]:
+    """README's row: DDeP - random-init at 1 % and 5 % labels, 4,000 steps, in the gated regime."""
+    folder = osp.join(results, 'ddep', GATED_RUNS)
+    cells = []
+    for percent in (1, 5):
+        a, d = ([run[str(GATED_STEPS)] for run in arm.values()] for arm in saved_arms(folder, percent))
+        g = paired_differences(a, d)
+        verdict = 'effect' if is_effect(g) else 'not resolved'
+        cells.append(f'{percent}%: {mean_sd_text(g, "+.2f")} mIoU ({verdict}, {len(g)} seeds)')
+    return (
+        'DDeP',
+        'decoder denoising pretraining vs a random-init decoder, fine-tuned on 1% / 5% of a composited '
+        'segmentation set, 4,000 steps, 5 seeds',
+        'DDeP - random-init: ' + '; '.join(cells),
+        '[ddep.md](docs/benchmarks/ddep.md)',
+    )
+
+
+GATED_RUNS, GATED_STEPS = 'lr1e-3_4000it', 4000
+TABLES: Dict[str, Callable[[str], str]] = {
+    'ddep/recipe-1pct': lambda r: label_efficiency_table(*saved_arms(osp.join(r, 'ddep'), 1)),
+    'ddep/recipe-5pct': recipe_table,
+    'ddep/gated-5pct': gated_table(5),
+    'ddep/gated-1pct': gated_table(1),
+    'ddep/probe': lambda r: probe_table(
+        {f'{p}%': saved_mious(osp.join(r, 'ddep', 'probe'), 'probe', p) for p in (5, 1)}
+    ),
+}
 
 
 def report(args, results: Dict) -> None:
-    """Markdown tables (per seed and mean +- sd) and the gain-versus-spread check, on stdout."""
-    table, rows = collect(args)
-    results['miou'] = rows
+    """Markdown tables (per seed and mean +- sd) of the saved runs made with ``args``, and the 2-sd check of
+    DDeP - random-init, on stdout and in ``results``."""
+    table = collect(args)
     results['summary'] = {}
-    print(f'\nLabel efficiency ({LABEL}): val mIoU (%) per seed (fold), then mean +- sd\n')
-    print('| labels | steps | random-init decoder | DDeP decoder | DDeP - random | gain > 2 sd? |')
-    print('| --- | --- | --- | --- | --- | --- |')
-    for percent in args.percents:
-        per = table[f'{percent:g}']
-        if not per['seeds']:
+    for percent, per in table.items():
+        if not per['random']:
             continue
-        for b in sorted(args.budgets):
-            a, d = per['random'].get(str(b), []), per['ddep'].get(str(b), [])
-            if len(a) != len(per['seeds']) or len(d) != len(a):
-                continue
-            g = [y - x for x, y in zip(a, d)]
-            mean, sd = mean_sd(g)
-            ok = len(g) > 1 and mean > 2 * sd
-            results['summary'][f'{percent:g}pct_{b}steps'] = dict(
-                seeds=per['seeds'], random=a, ddep=d, gain=g, gain_mean=mean, gain_sd=sd, gain_above_2sd=ok
+        print(f'\n{percent}% labels, val mIoU (%) per seed ({LABEL}):\n')
+        print(label_efficiency_table(per['random'], per['ddep']))
+        for b in common_budgets(per['random'], per['ddep']):
+            a, d = [per['random'][s][b] for s in per['random']], [per['ddep'][s][b] for s in per['ddep']]
+            g = paired_differences(a, d)
+            results['summary'][f'{percent}pct_{b}steps'] = dict(
+                seeds=list(per['random']), random=a, ddep=d, gain=g, effect=is_effect(g)
             )
-            print(
-                f'| {percent:g}% | {b} | {" / ".join(f"{v:.1f}" for v in a)} ({mean_sd_text(a)}) '
-                f'| {" / ".join(f"{v:.1f}" for v in d)} ({mean_sd_text(d)}) '
-                f'| {" / ".join(f"{v:+.1f}" for v in g)} ({mean_sd_text(g)}) '
-                f'| {"yes" if ok else "no"} (n={len(g)}) |'
-            )
-    seeds = sorted({r['seed'] for r in rows})
+    seeds = sorted({s for per in table.values() for s in per['random']})
     print(f'seeds {seeds}, folds {[fold_of(args, s) for s in seeds]}; {LABEL}')
     report_probes(args, results)
-    if table:
-        plot_label_efficiency(table, args.percents, osp.join(args.work_dir, 'label_efficiency.png'))
+    if results['summary']:
+        plot_label_efficiency(table, osp.join(args.work_dir, 'label_efficiency.png'))
 
 
 def report_probes(args, results: Dict) -> None:
-    """Linear-probe mIoU of the decoders without fine-tuning (the saved ``probe_*.json``), per seed and
-    mean +- sd, on stdout and in ``results['probe']``."""
-    results['probe'] = {}
+    """Linear-probe mIoU of the decoders without fine-tuning (the saved ``probe_*.json`` made with ``args``),
+    per seed and mean +- sd, on stdout and in ``results['probe']``."""
+    probes = {}
     for percent in args.percents:
         runs = {}
         for seed in args.seeds:
             run = load_run(probe_path(args, percent, seed), probe_settings(args, percent, seed))
             if run is not None:
                 runs[seed] = run['miou']
-        if not runs:
-            continue
-        a, d = [r['random'] for r in runs.values()], [r['ddep'] for r in runs.values()]
-        g = [y - x for x, y in zip(a, d)]
-        results['probe'][f'{percent:g}pct'] = dict(seeds=list(runs), random=a, ddep=d, gain=g)
-        text = [
-            f'{" / ".join(f"{v:{f}}" for v in vs)} ({mean_sd_text(vs)})'
-            for vs, f in ((a, '.2f'), (d, '.2f'), (g, '+.2f'))
-        ]
-        print(
-            f'linear probe of the decoder output, {percent:g}% labels, seeds {list(runs)}: random-init '
-            f'{text[0]}, DDeP {text[1]}, DDeP - random {text[2]}'
-        )
+        if runs:
+            probes[f'{percent:g}%'] = runs
+    results['probe'] = {
+        label.replace('%', 'pct'): {arm: [r[arm] for r in runs.values()] for arm in ('random', 'ddep')}
+        for label, runs in probes.items()
+    }
+    if probes:
+        print(f'\nlinear probe of the decoder output, val mIoU (%) ({LABEL}):\n')
+        print(probe_table(probes))
 
 
 def parse_args(argv=None) -> argparse.Namespace:
