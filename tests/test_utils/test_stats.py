@@ -36,7 +36,7 @@ def test_an_effect_needs_the_mean_beyond_two_sd_over_three_seeds():
     assert is_effect([-3.0, -3.5, -2.5])  # a loss is an effect too
     assert not is_effect([0.33, 0.84, 0.07, 1.71, 0.43])  # above on every seed, mean 0.68 < 2 x 0.64
     assert not is_effect([3.0, 3.5])  # two seeds cannot show one
-    assert is_effect([3.0, None, 3.5, 2.5]) and not is_effect([3.0, None, 3.5])  # undefined seeds do not count
+    assert is_effect([3.0, None, 3.5, 2.5]) and not is_effect([3.0, None, 3.5])  # undefined: left out
 
 
 def test_cells_and_tables():

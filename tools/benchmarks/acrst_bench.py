@@ -74,6 +74,15 @@ import numpy as np
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
 from tools.benchmarks.saved import saved_run  # noqa: E402
+from tools.benchmarks.stats import (  # noqa: E402
+    is_effect,
+    markdown_table,
+    mean_sd_text,
+    number,
+    paired_differences,
+    seeds_mean_sd_text,
+    seeds_text,
+)
 
 LT_CONFIG = osp.join(ROOT, 'configs/acrst/acrst_faster-rcnn_r18_fpn_20k_semi-0.1-composited-lt.py')
 DEMO_CONFIG = osp.join(
@@ -1218,6 +1227,243 @@ def main(argv=None) -> None:
             res = run_arm(seed_args, method, seed, setup, classes, rare)
             results.setdefault(str(seed), {})[method] = res
         report(args, results, classes, rare, freq, device_name(), gate)
+
+
+GATED_RUNS = 'acrst/gated_1200it_tau0.5'
+PILOT_RUNS = 'acrst/pilot_1200it_tau0.5'
+
+
+def saved_results(folder: str) -> dict:
+    """``{seed: {arm: result}}`` merged from the report JSONs ``results*.json`` in ``folder`` (every seed and
+    arm the runs of one regime saved); an arm saved twice with other numbers raises, naming the file."""
+    merged: dict = {}
+    for path in sorted(glob.glob(osp.join(folder, 'results*.json'))):
+        with open(path) as f:
+            for seed, per_arm in normalise_results(json.load(f)['results']).items():
+                for arm, res in per_arm.items():
+                    kept = merged.setdefault(int(seed), {}).setdefault(arm, res)
+                    if (kept['mAP'], kept['rare_AP']) != (res['mAP'], res['rare_AP']):
+                        raise ValueError(
+                            f'{path}: seed {seed} arm {arm} differs from the same run in {folder}'
+                        )
+    return dict(sorted(merged.items()))
+
+
+def regime_info(folder: str) -> dict:
+    """The classes, rarest third and labeled instances per class of the regime's 3-seed report JSON."""
+    with open(osp.join(folder, 'results_3seeds.json')) as f:
+        saved = json.load(f)
+    return dict(
+        classes=list(saved['labeled_instances']),
+        rare=saved['rare_classes'],
+        freq=saved['labeled_instances'],
+    )
+
+
+def letter(arm: str) -> str:
+    """The ablation's letter of ``arm`` (``c`` for ``soft_teacher_base``)."""
+    return ARMS[arm].split('.')[0]
+
+
+def pilot_table(folder: str) -> str:
+    """Markdown: teacher pseudo-label recall per class after filter stage 1 at each pilot checkpoint, the
+    classes at or above the gate's recall, and pooled precision / recall."""
+    points = []
+    for path in glob.glob(osp.join(folder, 'pilot_iter*.json')):
+        with open(path) as f:
+            points.append(json.load(f))
+    points.sort(key=lambda p: p['iteration'])
+    classes = list(points[0]['pseudo_quality']['stage1']['recall'])
+    rows = []
+    for p in points:
+        q = p['pseudo_quality']['stage1']
+        rows.append(
+            (
+                p['iteration'],
+                *(number(q['recall'][c]) for c in classes),
+                p['gate']['covered'],
+                f'{q["precision_all"]:.3f} / {q["recall_all"]:.3f}',
+            )
+        )
+    gate = points[-1]['gate']
+    return markdown_table(
+        ('iteration', *classes, f'classes >= {gate["min_recall"]:g}', 'precision / recall, all'), rows
+    )
+
+
+def class_table(results: dict, rows: Sequence[tuple], classes: Sequence[str]) -> str:
+    """Markdown: box AP x100 of each ``(arm, seed)`` in ``rows``: mAP, mAP_50, rarest third, per class."""
+    cells = []
+    for arm, seed in rows:
+        r = results[seed][arm]
+        cells.append(
+            (
+                ARMS[arm],
+                seed,
+                f'{r["mAP"]:.1f}',
+                f'{r["mAP_50"]:.1f}',
+                f'{r["rare_AP"]:.2f}',
+                *(f'{r["per_class_AP"][c]:.1f}' for c in classes),
+            )
+        )
+    return markdown_table(('arm', 'seed', 'mAP', 'mAP_50', 'AP rarest third', *classes), cells)
+
+
+def arms_table(results: dict, arms: Sequence[str]) -> str:
+    """Markdown: per arm, mAP and rarest-third AP per seed and mean +- sd, mAP_50 mean +- sd, s/iter."""
+    seeds = list(results)
+    cells = []
+    for arm in arms:
+        per = [results[s][arm] for s in seeds]
+        cells.append(
+            (
+                ARMS[arm],
+                seeds_text((r['mAP'] for r in per), '.1f'),
+                mean_sd_text(r['mAP'] for r in per),
+                mean_sd_text(r['mAP_50'] for r in per),
+                seeds_text(r['rare_AP'] for r in per),
+                mean_sd_text(r['rare_AP'] for r in per),
+                seeds_text((r['iter_time_s'] for r in per), '.3f'),
+            )
+        )
+    s = seeds_text(seeds, 'd')
+    header = (
+        'arm',
+        f'mAP, seeds {s}',
+        'mAP mean +- sd',
+        'mAP_50 mean +- sd',
+        f'AP rarest third, seeds {s}',
+        'AP rarest third mean +- sd',
+        f's/iter, seeds {s}',
+    )
+    return markdown_table(header, cells)
+
+
+def differences_table(results: dict, pairs: Sequence[tuple]) -> str:
+    """Markdown: per ``(arm, comparator)`` pair, the paired differences of rarest-third AP and mAP per seed,
+    mean +- sd, and what the 2-sd rule makes of each (over the seeds that ran both arms); with one seed, the
+    differences alone."""
+    one = len(results) == 1
+    cells = []
+    for arm, base in pairs:
+        seeds = [s for s in results if arm in results[s] and base in results[s]]
+        row = [f'{letter(arm)} - {letter(base)}']
+        verdicts = []
+        for key, spec in (('rare_AP', '+.2f'), ('mAP', '+.1f')):
+            g = paired_differences(
+                [results[s][base][key] for s in seeds], [results[s][arm][key] for s in seeds]
+            )
+            row += [seeds_text(g, spec)] if one else [seeds_text(g, spec), mean_sd_text(g, '+.2f')]
+            verdicts.append('effect' if is_effect(g) else 'not resolved')
+        cells.append(row if one else (*row, ' / '.join(verdicts)))
+    if one:
+        return markdown_table(('difference', 'rarest third', 'mAP'), cells)
+    header = (
+        'difference',
+        'rarest third, per seed',
+        'rarest third mean +- sd',
+        'mAP, per seed',
+        'mAP mean +- sd',
+        '2-sd rule: rarest third / mAP',
+    )
+    return markdown_table(header, cells)
+
+
+def class_differences_table(results: dict, pairs: Sequence[tuple], freq: dict) -> str:
+    """Markdown: per class (labeled instances), the AP differences of each pair per seed, (mean +- sd)."""
+    seeds = list(results)
+    cells = []
+    for c, n in freq.items():
+        diffs = [
+            paired_differences(*([results[s][a]['per_class_AP'][c] for s in seeds] for a in (base, arm)))
+            for arm, base in pairs
+        ]
+        cells.append((f'{c} ({n})', *(seeds_mean_sd_text(g, '+.1f') for g in diffs)))
+    return markdown_table(
+        ('class (labeled instances)', *(f'{letter(a)} - {letter(b)}' for a, b in pairs)), cells
+    )
+
+
+def histogram_table(results: dict, pseudo: Sequence[str], pasted: Sequence[str]) -> str:
+    """Markdown: per seed, the pseudo-labels the student trained on (classes ``pseudo``) and the crops pasted
+    on the unlabeled images (classes ``pasted``) of arms d and e."""
+    arms = ('soft_teacher_fbr', 'acrst')
+    cells = [
+        (
+            seed,
+            *(' / '.join(str(results[seed][a]['pseudo_hist'][c]) for c in pseudo) for a in arms),
+            *(' / '.join(str(results[seed][a]['pasted_hist'][c]) for c in pasted) for a in arms),
+        )
+        for seed in results
+    ]
+    return markdown_table(('seed', 'd: pseudo-labels', 'e: pseudo-labels', 'd: pasted', 'e: pasted'), cells)
+
+
+FAIR_ARMS = ('supervised', 'supervised_fbr', 'soft_teacher_base', 'soft_teacher_fbr', 'acrst')
+FAIR_DIFFERENCES = (
+    ('soft_teacher_base', 'supervised'),
+    ('acrst', 'soft_teacher_base'),
+    ('acrst', 'supervised_fbr'),
+    ('acrst', 'soft_teacher_fbr'),
+)
+
+
+def gated(render):
+    """A table function of the results folder from ``render(results, info)`` on the gated regime's runs."""
+    return lambda root: render(
+        saved_results(osp.join(root, GATED_RUNS)), regime_info(osp.join(root, GATED_RUNS))
+    )
+
+
+def summary_row(root: str) -> tuple:
+    """README's row: ACRST (e) against Soft Teacher on its recipe (c) and supervised + paste (b), 3 seeds."""
+    results = saved_results(osp.join(root, GATED_RUNS))
+    cells = []
+    for base, name in (('soft_teacher_base', 'Soft Teacher'), ('supervised_fbr', 'supervised + paste')):
+        seeds = [s for s in results if base in results[s]]
+        diffs = []
+        for key, what in (('rare_AP', 'rarest-third AP'), ('mAP', 'mAP')):
+            g = paired_differences(*([results[s][a][key] for s in seeds] for a in (base, 'acrst')))
+            diffs.append(f'{what} {mean_sd_text(g, "+.2f")} ({"effect" if is_effect(g) else "not resolved"})')
+        cells.append(f'ACRST - {name}: ' + ', '.join(diffs))
+    return (
+        'ACRST',
+        'semi-supervised Faster R-CNN (EfficientNet-Lite0), long-tailed composited detection set, '
+        '20% labeled, 1,200 iterations, 3 seeds',
+        '; '.join(cells),
+        '[acrst.md](docs/benchmarks/acrst.md)',
+    )
+
+
+TABLES = {
+    'acrst/pilot-gate': lambda root: pilot_table(osp.join(root, PILOT_RUNS)),
+    'acrst/fair-arms-seed0': gated(lambda r, i: class_table(r, [(a, 0) for a in FAIR_ARMS], i['classes'])),
+    'acrst/fair-arms': gated(lambda r, i: arms_table(r, FAIR_ARMS)),
+    'acrst/fair-differences': gated(lambda r, i: differences_table(r, FAIR_DIFFERENCES)),
+    'acrst/fair-differences-seed0': gated(lambda r, i: differences_table({0: r[0]}, FAIR_DIFFERENCES)),
+    'acrst/class-differences': gated(
+        lambda r, i: class_differences_table(r, [FAIR_DIFFERENCES[k] for k in (0, 2, 3)], i['freq'])
+    ),
+    'acrst/histograms': gated(
+        lambda r, i: histogram_table(
+            r,
+            ('T-shirt/top', 'Coat', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'),
+            ('T-shirt/top', 'Bag', 'Ankle boot'),
+        )
+    ),
+    'acrst/arm-f': gated(
+        lambda r, i: class_table(
+            r, [(a, s) for s in r for a in ('supervised_fbr', 'acrst', 'acrst_no_stage2')], i['classes']
+        )
+    ),
+    'acrst/arms-g-h': gated(
+        lambda r, i: class_table(
+            r,
+            [(a, 0) for a in ('acrst', 'acrst_regress_all', 'acrst_label_bank', 'acrst_pseudo_bank')],
+            i['classes'],
+        )
+    ),
+}
 
 
 def report(
