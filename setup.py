@@ -1,15 +1,21 @@
-"""Install mmssod. A normal ``pip install .`` ships ``mmssod/.mim/{configs,tools}`` so that
-``mim train mmssod <config>`` finds the project's configs and tools."""
+"""Install mmssod.
+
+A wheel (``pip install .``, ``python -m build``, built from the checkout or from the sdist) ships
+``mmssod/.mim/{configs,tools,model-index.yml}``, copied from the source tree, so that ``mim train mmssod
+<config>`` and ``_base_ = ['mmssod::<config>']`` find them. An editable install (``pip install -e .``) links
+them instead (``mmssod/.mim/configs -> ../../configs``), so they follow the checkout.
+"""
 
 import os
 import os.path as osp
 import shutil
-import sys
 
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
 
 HERE = osp.dirname(osp.abspath(__file__))
 MIM_FILES = ('configs', 'tools', 'model-index.yml')
+NOT_SHIPPED = shutil.ignore_patterns('__pycache__', '*.py[cod]', '*.nbi', '*.nbc')  # caches
 
 
 def read_version():
@@ -25,26 +31,60 @@ def read_requirements(name):
         return [line for line in lines if line]
 
 
-def add_mim_extension():
-    """Copy configs/tools into ``mmssod/.mim`` for wheel/sdist builds (mim looks there)."""
-    if any(cmd in sys.argv for cmd in ('develop', 'editable_wheel')):
-        return  # an editable install reads them from the source tree
-    mim_dir = osp.join(HERE, 'mmssod', '.mim')
+def _remove(path):
+    if osp.isdir(path) and not osp.islink(path):
+        shutil.rmtree(path)
+    elif osp.lexists(path):
+        os.remove(path)
+
+
+def mim_sources():
+    """Paths of the files that go to ``mmssod/.mim``; an error naming the first one that is missing."""
+    sources = [osp.join(HERE, name) for name in MIM_FILES]
+    for src in sources:
+        if not osp.exists(src):
+            raise FileNotFoundError(
+                f'{src} is missing, so mmssod/.mim would lack it: build from a source checkout or from an '
+                f'sdist made by `python -m build --sdist` (MANIFEST.in puts configs/, tools/ and '
+                f'model-index.yml in it)'
+            )
+    return sources
+
+
+def copy_mim_files(mim_dir):
+    """Copy configs/, tools/ and model-index.yml into ``mim_dir`` (a wheel's ``mmssod/.mim``)."""
     os.makedirs(mim_dir, exist_ok=True)
-    for name in MIM_FILES:
-        src, dst = osp.join(HERE, name), osp.join(mim_dir, name)
-        if osp.isdir(dst) and not osp.islink(dst):
-            shutil.rmtree(dst)
-        elif osp.exists(dst) or osp.islink(dst):
-            os.remove(dst)
+    for src in mim_sources():
+        dst = osp.join(mim_dir, osp.basename(src))
+        _remove(dst)
         if osp.isdir(src):
-            shutil.copytree(src, dst, ignore=shutil.ignore_patterns('__pycache__', '*.pyc'))
-        elif osp.isfile(src):
+            shutil.copytree(src, dst, ignore=NOT_SHIPPED)
+        else:
             shutil.copyfile(src, dst)
 
 
+def link_mim_files(mim_dir):
+    """Link ``mim_dir``/{configs,tools,model-index.yml} to the source tree's (an editable install)."""
+    os.makedirs(mim_dir, exist_ok=True)
+    for src in mim_sources():
+        dst = osp.join(mim_dir, osp.basename(src))
+        _remove(dst)
+        os.symlink(osp.relpath(src, mim_dir), dst)
+
+
+class BuildPyWithMim(build_py):
+    """``build_py`` that also provides ``mmssod/.mim``: copied into the built package, or linked in the
+    source tree for an editable install."""
+
+    def run(self):
+        super().run()
+        if self.editable_mode:
+            link_mim_files(osp.join(HERE, 'mmssod', '.mim'))
+        else:
+            copy_mim_files(osp.join(self.build_lib, 'mmssod', '.mim'))
+
+
 if __name__ == '__main__':
-    add_mim_extension()
     setup(
         name='mmssod',
         version=read_version(),
@@ -57,8 +97,7 @@ if __name__ == '__main__':
         license='Apache-2.0',
         python_requires='>=3.9',
         packages=find_packages(exclude=('configs', 'tools', 'tests', 'tests.*')),
-        include_package_data=True,
-        package_data={'mmssod': ['.mim/**/*', '.mim/*']},
+        cmdclass={'build_py': BuildPyWithMim},
         install_requires=read_requirements('runtime.txt'),
         extras_require={
             'pretrained': read_requirements('pretrained.txt'),

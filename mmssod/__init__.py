@@ -9,6 +9,6 @@ from .version import __version__
 
 apply_compat()
 
-from . import datasets, engine, evaluation, models  # noqa: E402,F401  (register components)
+from . import datasets, engine, evaluation, models, registry  # noqa: E402,F401  (register components, mmssod::)
 
 __all__ = ['__version__']
