@@ -57,6 +57,7 @@ Runs on CUDA when available (``--device auto``), else on CPU at the sizes given.
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import os
 import os.path as osp
@@ -67,9 +68,17 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Sequence
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, REPO)
+from tools.benchmarks.stats import (  # noqa: E402
+    is_effect,
+    markdown_table,
+    mean_sd,
+    mean_sd_text,
+    seeds_mean_sd_text,
+)
 
 
 def resolve_device(name: str) -> str:
@@ -976,6 +985,98 @@ def paired_gaps(by: dict, hi: str, lo: str, seeds: list) -> list:
     return [(s, by[hi, s]['mAP'] - by[lo, s]['mAP']) for s in seeds if (hi, s) in by and (lo, s) in by]
 
 
+def accuracy_table(rows: list, arms: Sequence[str]) -> str:
+    """Markdown: per arm (in the order of ``arms``), target mAP / top-1 per seed, then mean +- sd of each."""
+    seeds = sorted({r['seed'] for r in rows})
+    by = {(r['arm'], r['seed']): r for r in rows}
+    cells = []
+    for arm in arms:
+        got = [by[arm, s] for s in seeds if (arm, s) in by]
+        per_seed = [
+            f'{by[arm, s]["mAP"]:.2f} / {by[arm, s]["top1"]:.2f}' if (arm, s) in by else '-' for s in seeds
+        ]
+        cells.append((arm, *per_seed, *(mean_sd_text(r[k] for r in got) for k in ('mAP', 'top1'))))
+    header = ('arm', *(f'seed {s} mAP / top-1' for s in seeds), 'mAP mean +- sd', 'top-1 mean +- sd')
+    return markdown_table(header, cells)
+
+
+def gaps_table(rows: list, pairs: Sequence[tuple]) -> str:
+    """Markdown: per ``(arm, comparator)`` pair, the target-mAP difference per seed (mean +- sd) over the
+    seeds that ran both, and what the 2-sd rule makes of it."""
+    by = {(r['arm'], r['seed']): r for r in rows}
+    seeds = sorted({r['seed'] for r in rows})
+    cells = []
+    for hi, lo in pairs:
+        gaps = [g for _, g in paired_gaps(by, hi, lo, seeds)]
+        cells.append(
+            (
+                f'{hi} - {lo}',
+                seeds_mean_sd_text(gaps, '+.2f'),
+                'effect' if is_effect(gaps) else 'not resolved',
+            )
+        )
+    return markdown_table(('difference', 'target mAP, per seed (mean +- sd)', '2-sd rule'), cells)
+
+
+def saved_rows(root: str, patterns: Sequence[str]) -> list:
+    """The accuracy rows of the saved runs matching ``patterns`` under ``root``, one per (arm, seed); an arm
+    and seed saved twice with another domain, memory mode or result raises."""
+    rows = []
+    for pattern in patterns:
+        for path in sorted(glob.glob(osp.join(root, pattern))):
+            with open(path) as f:
+                rows += [r for r in json.load(f)['rows'] if 'mAP' in r]
+    clashes = conflicting_rows(rows)
+    if clashes:
+        raise ValueError(f'{clashes} (arm, seed) are saved with different results under {root}: {patterns}')
+    return list({(r['arm'], r['seed']): r for r in rows}.values())
+
+
+#: The saved runs of the hard target domain (``--refresh-memory``, 8 epochs of 30 iterations), 3 seeds.
+HARD_RUNS = ('spcl/hard_refresh_8e_30it/acc_*.json', 'spcl/domain_check_hard_lite0_8e_30it_b32_seed0.json')
+HARD_ARMS = (
+    'pretrained start',
+    'source-only',
+    'SpCL (UDA)',
+    'SpCL w/o reliability',
+    'SpCL USL',
+    'target oracle',
+)
+HARD_GAPS = (
+    ('SpCL (UDA)', 'source-only'),
+    ('SpCL w/o reliability', 'source-only'),
+    ('SpCL (UDA)', 'SpCL w/o reliability'),
+    ('SpCL USL', 'pretrained start'),
+    ('target oracle', 'source-only'),
+)
+
+
+def summary_row(root: str) -> tuple:
+    """README's row: UDA and USL against their starts on the hard target domain, 3 seeds."""
+    rows = saved_rows(root, HARD_RUNS)
+    by = {(r['arm'], r['seed']): r for r in rows}
+    seeds = sorted({r['seed'] for r in rows})
+    cells = []
+    for hi, lo in HARD_GAPS[:3]:
+        gaps = [g for _, g in paired_gaps(by, hi, lo, seeds)]
+        cells.append(
+            f'{hi} - {lo} {mean_sd_text(gaps, "+.2f")} ({"effect" if is_effect(gaps) else "not resolved"})'
+        )
+    return (
+        'SpCL',
+        'domain-adaptive re-ID (EfficientNet-Lite0), composited garments -> footwear / bags, target mAP, '
+        '8 epochs of 30 iterations, 3 seeds',
+        'target mAP: ' + '; '.join(cells),
+        '[spcl.md](docs/benchmarks/spcl.md)',
+    )
+
+
+TABLES = {
+    'spcl/hard-accuracy': lambda root: accuracy_table(saved_rows(root, HARD_RUNS), HARD_ARMS),
+    'spcl/hard-gaps': lambda root: gaps_table(saved_rows(root, HARD_RUNS), HARD_GAPS),
+}
+
+
 def goal_checks(rows: list, min_gap_sd: float = 2.0, min_oracle_gap: float = ORACLE_GAP) -> dict:
     """The goals of a target domain, from the accuracy rows of several seeds (paired by seed).
 
@@ -993,8 +1094,6 @@ def goal_checks(rows: list, min_gap_sd: float = 2.0, min_oracle_gap: float = ORA
         dict: Check name -> ``seeds``, ``per_seed`` gaps, ``mean``, ``sd``, ``passed`` (None when an arm has
         no row), plus ``passed``: all three passed.
     """
-    from tools.benchmarks.stats import mean_sd
-
     by = {(r['arm'], r['seed']): r for r in rows if 'mAP' in r}
     seeds = sorted({s for _, s in by})
     start = next((a for a in START_ARMS if any(arm == a for arm, _ in by)), START_ARMS[0])
@@ -1024,27 +1123,16 @@ def accuracy_report(rows: list, min_gap_sd: float = 2.0, min_oracle_gap: float =
     of :func:`goal_checks`, and the pseudo-label quality per epoch (mean over seeds: ARI / NMI of the
     clustering labels, and of the clustered memory and fresh features after each epoch). Returns the summary
     (also printed as one JSON line)."""
-    from tools.benchmarks.stats import mean_sd
-
     rows = [r for r in rows if 'mAP' in r]
     arms = list(dict.fromkeys(r['arm'] for r in rows))
     seeds = sorted({r['seed'] for r in rows})
     by = {(r['arm'], r['seed']): r for r in rows}
-    print(
-        '\n| arm | '
-        + ' | '.join(f'seed {s} mAP / top-1' for s in seeds)
-        + ' | mAP mean +- sd | top-1 mean +- sd |'
-    )
-    print('| --- |' + ' --- |' * (len(seeds) + 2))
+    print('\n' + accuracy_table(rows, arms))
     summary = {}
     for arm in arms:
         got = [by[arm, s] for s in seeds if (arm, s) in by]
         m, t = mean_sd([r['mAP'] for r in got]), mean_sd([r['top1'] for r in got])
         summary[arm] = dict(seeds=[r['seed'] for r in got], mAP=m, top1=t)
-        cells = ' | '.join(
-            f'{by[arm, s]["mAP"]:.2f} / {by[arm, s]["top1"]:.2f}' if (arm, s) in by else '-' for s in seeds
-        )
-        print(f'| {arm} | {cells} | {m[0]:.2f} +- {m[1]:.2f} | {t[0]:.2f} +- {t[1]:.2f} |')
     goal = True
     for hi, lo in ORDERING:
         common = [s for s in seeds if (hi, s) in by and (lo, s) in by]
