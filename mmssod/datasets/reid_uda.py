@@ -2,7 +2,8 @@
 
 * :class:`TwoDomainReIDDataset` concatenates a labeled source set and an unlabeled target set and tags every
   sample's metainfo with ``domain`` (``'source'`` / ``'target'``); ``sample_idx`` stays the index inside
-  its own domain (the target memory row is ``S + sample_idx``).
+  its own domain (the target memory row is ``S + sample_idx``); a source sample also gets its class as
+  ``source_label`` (its memory row), read on the host.
 * :class:`PseudoIdentitySampler` draws P identities x K instances per batch (other-camera images first, as
   SpCL's ``RandomMultipleGallerySampler``) from the *pseudo labels* the clustering hook gives it (source:
   the true labels), with a fixed epoch length of
@@ -60,6 +61,8 @@ class TwoDomainReIDDataset(ConcatDataset):
         samples = data['data_samples']
         for ds in samples if isinstance(samples, (list, tuple)) else [samples]:
             ds.set_metainfo(dict(domain=domain))
+            if domain == 'source':  # the class on the host: the memory row without a read from the device
+                ds.set_metainfo(dict(source_label=int(ds.gt_label.label.reshape(-1)[0])))
         return data
 
 

@@ -2,8 +2,11 @@
 
 On a GPU, reading a value back to Python (``.item()``, ``bool(t)``, ``.tolist()``), an op whose output size
 depends on the data (``nonzero``, boolean-mask indexing, ``unique``, ``bincount``) or a copy to the host
-(``.cpu()``, ``.numpy()``) blocks until the queued kernels finish. These are the same Python-level calls on
-every device, so a :class:`HostSyncCounter` run on CPU counts what a CUDA run would wait for::
+(``.cpu()``, ``.numpy()``) blocks until the queued kernels finish, and so does a blocking copy of host data
+to the device (``torch.tensor(data, device=d)``: counted as ``h2d`` wherever ``device`` is given, except as
+the string ``'cpu'``; ``.to(d, non_blocking=True)`` of a host tensor does not wait). These are the same
+Python-level calls on every device, so a :class:`HostSyncCounter` run on CPU counts what a CUDA run would
+wait for::
 
     with HostSyncCounter() as syncs:
         runner.train_step(...)
@@ -80,14 +83,22 @@ def _kind(func, args, kwargs) -> str | None:
         repeats = args[1] if len(args) > 1 else kwargs.get('repeats', args[0])  # 1-arg form: the repeats
         if isinstance(repeats, torch.Tensor) and kwargs.get('output_size') is None:
             return 'repeat_interleave'
-    if func in (_T.to, _T.type) and _to_host(args[1:], kwargs):
+    if func in (_T.to, _T.type) and _to_host(args[0], args[1:], kwargs):
         return 'cpu'
+    if func in (torch.tensor, torch.as_tensor) and not isinstance(args[0], torch.Tensor):
+        device = kwargs.get('device', args[2] if func is torch.as_tensor and len(args) > 2 else None)
+        if device is not None and not (isinstance(device, str) and device.startswith('cpu')):
+            return 'h2d'
     return None
 
 
-def _to_host(args, kwargs) -> bool:
+def _to_host(tensor, args, kwargs) -> bool:
+    """Whether ``tensor.to(*args, **kwargs)`` copies to the host: ``'cpu'`` by name, or a CPU device given
+    as a ``torch.device`` (often ``other.device``) while the tensor is elsewhere."""
     for a in (*args, kwargs.get('device')):
-        if isinstance(a, str) and a.startswith('cpu') or isinstance(a, torch.device) and a.type == 'cpu':
+        if isinstance(a, str) and a.startswith('cpu'):
+            return True
+        if isinstance(a, torch.device) and a.type == 'cpu' and tensor.device.type != 'cpu':
             return True
     return False
 
@@ -127,4 +138,4 @@ class HostSyncCounter(TorchFunctionMode):
     def table(self, where: str | None = None) -> str:
         """One line per (kind, calling line), most frequent first."""
         rows = [(n, kind, loc) for (kind, loc), n in self.calls.items() if where is None or where in loc]
-        return '\n'.join(f'{n:5d}  {kind:16s} {loc}' for n, kind, loc in sorted(rows, reverse=True))
+        return '\n'.join(f'{n:5d}  {kind:17s} {loc}' for n, kind, loc in sorted(rows, reverse=True))

@@ -171,9 +171,10 @@ def test_spcl_model_loss_and_predict_with_real_batches(two_domain):
     assert torch.isfinite(losses['loss_spcl'])
     losses['loss_spcl'].backward()
     assert model.backbone.conv1.weight.grad.abs().sum() > 0
-    rows = model.head.memory_rows(data['data_samples'], torch.device('cpu'))
+    rows = model.head.memory_rows(data['data_samples'])
     labels = [int(ds.gt_label.label) for ds in data['data_samples'][:2]]
-    assert rows.tolist() == labels + [12, 13]
+    assert rows == labels + [12, 13]
+    assert [ds.metainfo['source_label'] for ds in data['data_samples'][:2]] == labels
     swapped = data['data_samples'][2:] + data['data_samples'][:2]
     with pytest.raises(ValueError, match='source half'):
         model(data['inputs'], swapped, mode='loss')

@@ -109,7 +109,7 @@ def test_uda_loss_is_source_mean_plus_target_mean():
     head.train()
     loss = head.loss(feats, samples)['loss_spcl']
     emb = head(feats)  # training-mode BN neck, as inside loss()
-    rows = head.memory_rows(samples, emb.device)
+    rows = head.memory_rows(samples)
     per = head.memory.loss(emb, rows, reduction='none')
     torch.testing.assert_close(loss, per[:4].mean() + per[4:].mean())
     # equal halves: twice the one-mean-over-the-batch of the old code

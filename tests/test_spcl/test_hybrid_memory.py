@@ -11,6 +11,7 @@ from mmssod.models.reid.hybrid_memory import (
     class_logits,
     momentum_update,
     momentum_update_vectorised,
+    occurrence_rounds,
     unified_contrastive_loss,
 )
 
@@ -185,3 +186,48 @@ def test_memory_loss_defers_update_until_applied_and_resizes_on_load():
     assert int(fresh.num_source) == 2 and bool(fresh.initialized)
     with pytest.raises(ValueError, match='target labels'):
         mem.set_target_labels(torch.tensor([0, 1]))
+
+
+def lerp_loop(memory, indexes, feats, m):
+    """The sequential definition with the update's float ops (lerp, clamped norm), one sample at a time."""
+    memory = memory.clone()
+    for x, y in zip(feats, indexes.tolist()):
+        new = torch.lerp(x[None], memory[y][None], m)
+        memory[y] = new.div_(new.norm(dim=1, keepdim=True).clamp_(min=1e-12))[0]
+    return memory
+
+
+@pytest.mark.parametrize('as_list', [False, True], ids=['tensor-rows', 'host-rows'])
+def test_update_rounds_are_bit_identical_to_the_per_sample_loop(as_list):
+    """Planning the rounds on the host changes no float op: the memory is bit-identical to one sample at a
+    time (PK batch: 4 source classes x 4 samples + 16 distinct target rows, shuffled)."""
+    g = torch.Generator().manual_seed(3)
+    mem = F.normalize(torch.randn(40, 32, generator=g), dim=1)
+    idx = torch.cat([torch.arange(4).repeat_interleave(4), 4 + torch.randperm(36, generator=g)[:16]])
+    idx = idx[torch.randperm(len(idx), generator=g)]
+    feats = F.normalize(torch.randn(len(idx), 32, generator=g), dim=1)
+    rows = idx.tolist() if as_list else idx
+    got = momentum_update_vectorised(mem.clone(), rows, feats, 0.2)
+    assert torch.equal(got, lerp_loop(mem, idx, feats, 0.2))
+    assert occurrence_rounds(idx.tolist())[0] == sorted({idx.tolist().index(r) for r in set(idx.tolist())})
+
+
+def test_memory_loss_with_cached_classes_is_bit_identical_to_the_checked_loss():
+    """The memory passes its cached number of classes (no read of labels.max() from the device) and counts
+    rows with index_add_ (no bincount): the loss and its gradient are the ones the checked path gives."""
+    g = torch.Generator().manual_seed(4)
+    mem = HybridMemory(num_features=16)
+    mem.init_memory(torch.randn(3, 16, generator=g), torch.randn(20, 16, generator=g))
+    mem.set_target_labels(torch.tensor([0, 0, 1, 1, 1, 2, 3, 3, 4, 5, 5, 5, 6, 7, 8, 8, 9, 9, 9, 10]))
+    x = F.normalize(torch.randn(6, 16, generator=g), dim=1).requires_grad_(True)
+    rows = [0, 1, 2, 5, 9, 22]
+    got = mem.loss(x, rows, reduction='none')
+    (grad_got,) = torch.autograd.grad(got.sum(), x)
+    want = unified_contrastive_loss(x, mem.features, mem.labels, mem.labels[rows], 0.05, 'none')
+    (grad_want,) = torch.autograd.grad(want.sum(), x)
+    assert torch.equal(got, want) and torch.equal(grad_got, grad_want)
+    counts = torch.bincount(mem.labels, minlength=14)
+    logits = torch.randn(2, len(mem.labels), generator=g)
+    mean, present = class_logits(logits, mem.labels, 14)
+    sums = logits.new_zeros(2, 14).index_add_(1, mem.labels, logits)
+    assert torch.equal(mean, sums / counts.clamp(min=1).float()) and torch.equal(present, counts > 0)

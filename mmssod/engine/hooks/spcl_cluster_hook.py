@@ -49,6 +49,22 @@ def _broadcast_tensor(t: Optional[torch.Tensor], device) -> torch.Tensor:
     return buf
 
 
+def class_centroids(feats: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean feature of every class id, on the features' device.
+
+    Args:
+        feats (Tensor): (N, D) features.
+        labels (Tensor): (N,) int64 class ids in ``[0, C)``, on any device (C = max + 1).
+
+    Returns:
+        Tensor: (C, D) centroids (zero rows for absent ids), on ``feats.device``.
+    """
+    labels = labels.to(feats.device)
+    num_classes = int(labels.max()) + 1
+    sums = feats.new_zeros(num_classes, feats.size(1)).index_add_(0, labels, feats)
+    return sums / torch.bincount(labels, minlength=num_classes).clamp(min=1)[:, None].to(feats.dtype)
+
+
 @HOOKS.register_module()
 class SpCLClusterHook(Hook):
     """Self-paced clustering and hybrid-memory maintenance for SpCL (UDA and unsupervised re-ID).
@@ -183,10 +199,7 @@ class SpCLClusterHook(Hook):
                 outs = [self._extract(model, p) for p in parts]
                 target_feats, target_labels = outs[-1]
                 if len(parts) == 2:
-                    feats, labels = outs[0]
-                    num_classes = int(labels.max()) + 1
-                    source = torch.zeros(num_classes, feats.size(1)).index_add_(0, labels, feats.cpu())
-                    source = source / torch.bincount(labels, minlength=num_classes).clamp(min=1)[:, None]
+                    source = class_centroids(*outs[0])
                 target = target_feats
             source = _broadcast_tensor(source, device) if len(parts) == 2 else None
             target = _broadcast_tensor(target, device)

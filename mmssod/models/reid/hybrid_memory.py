@@ -14,8 +14,9 @@ ranks before its update so that every rank keeps the same memory.
 from __future__ import annotations
 
 import math
-from typing import Tuple
+from typing import List, Sequence, Tuple, Union
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from mmengine.dist import all_gather, get_world_size
@@ -35,7 +36,7 @@ def class_logits(logits: Tensor, labels: Tensor, num_classes: int) -> Tuple[Tens
         that have at least one row.
     """
     sums = logits.new_zeros(logits.size(0), num_classes).index_add_(1, labels, logits)
-    counts = torch.bincount(labels, minlength=num_classes)
+    counts = labels.new_zeros(num_classes).index_add_(0, labels, torch.ones_like(labels))  # no host sync
     mean = sums / counts.clamp(min=1).to(logits.dtype)
     return mean, counts > 0
 
@@ -48,6 +49,7 @@ def unified_contrastive_loss(
     temperature: float = 0.05,
     reduction: str = 'mean',
     prob_eps: float = 0.0,
+    num_classes: int | None = None,
 ) -> Tensor:
     """SpCL's unified contrastive loss against a hybrid memory, computed in fp32.
 
@@ -65,14 +67,17 @@ def unified_contrastive_loss(
         temperature (float): tau. Defaults to 0.05.
         reduction (str): ``'mean'`` (scalar) or ``'none'`` ((B,) per-sample losses). Defaults to 'mean'.
         prob_eps (float): ``e`` above, >= 0; 1e-6 reproduces the official code. Defaults to 0.0.
+        num_classes (int, optional): ``labels.max() + 1`` when the caller knows it (no host sync, and
+            ``targets`` are not checked); None computes it and checks ``targets``. Defaults to None.
 
     Returns:
         Tensor: Mean of ``-log p(target | x)`` (fp32 even when ``feats`` is fp16 / bf16), or the (B,)
         per-sample values.
     """
-    num_classes = int(labels.max().item()) + 1
-    if int(targets.max().item()) >= num_classes or int(targets.min().item()) < 0:
-        raise ValueError(f'targets must be class ids of memory rows in [0, {num_classes}), got {targets}')
+    if num_classes is None:
+        num_classes = int(labels.max().item()) + 1
+        if int(targets.max().item()) >= num_classes or int(targets.min().item()) < 0:
+            raise ValueError(f'targets must be class ids of memory rows in [0, {num_classes}), got {targets}')
     prob_eps = check_prob_eps(prob_eps)
     with torch.autocast(device_type=feats.device.type, enabled=False):
         logits = feats.float() @ memory.float().t() / temperature
@@ -102,7 +107,9 @@ def check_prob_eps(prob_eps: float) -> float:
     return float(prob_eps)
 
 
-def momentum_update(memory: Tensor, indexes: Tensor, feats: Tensor, momentum: float = 0.2) -> Tensor:
+def momentum_update(
+    memory: Tensor, indexes: Union[Tensor, Sequence[int]], feats: Tensor, momentum: float = 0.2
+) -> Tensor:
     """Momentum update of memory rows, equal to the sequential per-sample definition.
 
     For each sample in batch order: ``f_y <- m * f_y + (1 - m) * x``, then ``f_y <- f_y / ||f_y||``.
@@ -111,19 +118,19 @@ def momentum_update(memory: Tensor, indexes: Tensor, feats: Tensor, momentum: fl
 
     Args:
         memory (Tensor): (M, D) memory, updated in place.
-        indexes (Tensor): (B,) int64 row of each sample.
+        indexes (Tensor | Sequence[int]): (B,) row of each sample; host ints spare the device a sync.
         feats (Tensor): (B, D) features (detached).
         momentum (float): m, weight of the old row. Defaults to 0.2.
 
     Returns:
         Tensor: ``memory`` (the same tensor).
     """
-    if indexes.numel() == 0:
+    if len(indexes) == 0:
         return memory
     kernel = _update_kernel() if memory.device.type == 'cpu' else None
     if kernel is not None and memory.dtype == torch.float32 and memory.is_contiguous():
         x = feats.detach().to(torch.float32).contiguous()
-        kernel(memory.numpy(), indexes.to(torch.int64).contiguous().numpy(), x.numpy(), float(momentum))
+        kernel(memory.numpy(), np.ascontiguousarray(indexes, dtype=np.int64), x.numpy(), float(momentum))
         return memory
     if memory.device.type != 'cpu' or torch.get_num_threads() == 1:
         return momentum_update_vectorised(memory, indexes, feats, momentum)
@@ -146,79 +153,94 @@ def _update_kernel():
     return sequential_update
 
 
+def occurrence_rounds(rows: Sequence[int]) -> List[List[int]]:
+    """Batch positions grouped by occurrence of their memory row (host ints in, host ints out).
+
+    Round r lists, in batch order, the position of the r-th sample of every row hit at least r + 1 times,
+    so the rows within a round are distinct, and applying the rounds in order keeps each row's samples in
+    batch order: the sequential per-sample update.
+
+    Args:
+        rows (Sequence[int]): (B,) memory row of each sample.
+
+    Returns:
+        list[list[int]]: Positions in ``[0, B)`` per round (as many rounds as the most repeated row has
+        samples).
+    """
+    seen: dict = {}
+    rounds: List[List[int]] = []
+    for pos, row in enumerate(rows):
+        r = seen[row] = seen.get(row, -1) + 1
+        if r == len(rounds):
+            rounds.append([])
+        rounds[r].append(pos)
+    return rounds
+
+
 def momentum_update_vectorised(
-    memory: Tensor, indexes: Tensor, feats: Tensor, momentum: float = 0.2
+    memory: Tensor, indexes: Union[Tensor, Sequence[int]], feats: Tensor, momentum: float = 0.2
 ) -> Tensor:
     """Vectorised :func:`momentum_update` (any device), equal to the sequential definition.
 
-    Rows hit once in the batch are updated in one gather / lerp / normalise / ``index_copy_``; rows hit by
-    several samples (source classes in PK batches) are gathered once into a small tensor, updated there in
-    occurrence rounds (round r applies each such row's r-th sample, in batch order) and written back once.
+    The batch is applied in :func:`occurrence_rounds` (one gather / lerp / normalise / ``index_copy_`` per
+    round: one round when no row repeats, K for source classes in PK batches). The rounds are planned on
+    the host from ``indexes``: given as host ints, the update makes the device wait for nothing; a device
+    tensor is read back once.
 
     Args:
         memory (Tensor): (M, D) memory, updated in place.
-        indexes (Tensor): (B,) int64 row of each sample.
+        indexes (Tensor | Sequence[int]): (B,) row of each sample.
         feats (Tensor): (B, D) features (detached).
         momentum (float): m. Defaults to 0.2.
 
     Returns:
         Tensor: ``memory``.
     """
-    if indexes.numel() == 0:
-        return memory
+    rows = indexes.tolist() if isinstance(indexes, Tensor) else [int(i) for i in indexes]
     feats = feats.detach().to(memory.dtype)
-    uniq, inverse, counts = torch.unique(indexes, return_inverse=True, return_counts=True)
-    once = counts[inverse] == 1
-    if bool(once.all()):
-        rows, x = indexes, feats
-    else:
-        rows, x = indexes[once], feats[once]
-    if rows.numel():
-        new = torch.lerp(x, memory.index_select(0, rows), momentum)  # m * old + (1 - m) * x
-        memory.index_copy_(0, rows, new.div_(new.norm(dim=1, keepdim=True).clamp_(min=1e-12)))
-    if rows.numel() == indexes.numel():
-        return memory
-    many = ~once
-    rep_idx, rep_x = indexes[many], feats[many]  # batch order kept
-    rep_rows, slot = torch.unique(rep_idx, return_inverse=True)
-    sub = memory.index_select(0, rep_rows)  # (R, D) the repeated rows only
-    # occurrence number of each repeated sample among the samples of its row (stable: batch order)
-    order = torch.sort(slot, stable=True).indices
-    sorted_slot = slot[order]
-    starts = torch.ones_like(sorted_slot, dtype=torch.bool)
-    starts[1:] = sorted_slot[1:] != sorted_slot[:-1]
-    pos = torch.arange(len(order), device=order.device)
-    occurrence = torch.empty_like(order)
-    occurrence[order] = pos - torch.cummax(torch.where(starts, pos, 0), 0)[0]
-    for r in range(int(occurrence.max()) + 1):
-        sel = occurrence == r
-        s, xr = slot[sel], rep_x[sel]
-        new = torch.lerp(xr, sub.index_select(0, s), momentum)
-        sub.index_copy_(0, s, new.div_(new.norm(dim=1, keepdim=True).clamp_(min=1e-12)))
-    memory.index_copy_(0, rep_rows, sub)
+    for positions in occurrence_rounds(rows):
+        r = _to_device([rows[p] for p in positions], memory.device)
+        if len(positions) == len(rows):
+            x = feats
+        else:
+            x = feats.index_select(0, _to_device(positions, feats.device))
+        new = torch.lerp(x, memory.index_select(0, r), momentum)  # m * old + (1 - m) * x
+        memory.index_copy_(0, r, new.div_(new.norm(dim=1, keepdim=True).clamp_(min=1e-12)))
     return memory
 
 
-def gather_batch(feats: Tensor, indexes: Tensor) -> Tuple[Tensor, Tensor]:
+def _to_device(ints: Sequence[int], device: torch.device) -> Tensor:
+    """Host ints as an int64 tensor on ``device``, copied without waiting for the device's queue."""
+    return torch.as_tensor(ints, dtype=torch.long).to(device, non_blocking=True)
+
+
+def gather_batch(
+    feats: Tensor, indexes: Union[Tensor, Sequence[int]]
+) -> Tuple[Tensor, Union[Tensor, List[int]]]:
     """All-gather features and memory rows from every rank, in rank order (identity when not distributed).
 
     Args:
         feats (Tensor): (B, D) local features (same B on every rank).
-        indexes (Tensor): (B,) local memory rows.
+        indexes (Tensor | Sequence[int]): (B,) local memory rows.
 
     Returns:
-        tuple[Tensor, Tensor]: (world * B, D) features and (world * B,) rows.
+        tuple: (world * B, D) features and the (world * B,) rows (host ints when given host ints).
     """
     if get_world_size() == 1:
         return feats, indexes
-    return torch.cat(all_gather(feats.contiguous())), torch.cat(all_gather(indexes.contiguous()))
+    if isinstance(indexes, Tensor):
+        return torch.cat(all_gather(feats.contiguous())), torch.cat(all_gather(indexes.contiguous()))
+    rows = torch.cat(all_gather(_to_device(indexes, feats.device)))
+    return torch.cat(all_gather(feats.contiguous())), rows.tolist()  # one read-back for every rank's rows
 
 
 class HybridMemory(nn.Module):
     """Source class centroids and target instance features in one buffer, with their class labels.
 
     Buffers (saved in checkpoints): ``features`` (M, D), ``labels`` (M,), ``num_source`` (S) and
-    ``initialized``. Shapes follow a loaded checkpoint, so a memory built empty can be resumed.
+    ``initialized``. Shapes follow a loaded checkpoint, so a memory built empty can be resumed. The scalars
+    the training step needs on the host (S, the number of classes, whether it is filled) are read from the
+    buffers once after each change of labels, not at every iteration (each read waits for the device).
 
     Args:
         num_features (int): Feature dimension D. Defaults to 2048.
@@ -246,12 +268,26 @@ class HybridMemory(nn.Module):
         self.register_buffer('labels', torch.arange(num_samples, dtype=torch.long))
         self.register_buffer('num_source', torch.zeros((), dtype=torch.long))
         self.register_buffer('initialized', torch.zeros((), dtype=torch.bool))
-        self._pending: Tuple[Tensor, Tensor] | None = None
+        self._pending: Tuple[Tensor, Union[Tensor, Sequence[int]]] | None = None
+        self._host: Tuple[bool, int, int] | None = None  # (initialized, S, number of classes), read lazily
+
+    def _host_scalars(self) -> Tuple[bool, int, int]:
+        """(initialized, S, labels.max() + 1) as Python values, read from the buffers once per change."""
+        if self._host is None:
+            filled = bool(self.initialized)
+            classes = int(self.labels.max()) + 1 if filled and self.labels.numel() else 0
+            self._host = (filled, int(self.num_source), classes)
+        return self._host
+
+    @property
+    def num_source_rows(self) -> int:
+        """Number of source class rows S, as a Python int."""
+        return self._host_scalars()[1]
 
     @property
     def num_target(self) -> int:
         """Number of target instance rows N_t."""
-        return self.features.size(0) - int(self.num_source)
+        return self.features.size(0) - self.num_source_rows
 
     @torch.no_grad()
     def init_memory(self, source_centroids: Tensor | None, target_features: Tensor) -> None:
@@ -270,6 +306,7 @@ class HybridMemory(nn.Module):
         self.labels = torch.arange(feats.size(0), dtype=torch.long, device=feats.device)
         self.num_source.fill_(num_source)
         self.initialized.fill_(True)
+        self._host = (True, num_source, feats.size(0))
 
     @torch.no_grad()
     def set_target_features(self, target_features: Tensor) -> None:
@@ -283,7 +320,7 @@ class HybridMemory(nn.Module):
                 f'set_target_features expects ({self.num_target}, {self.num_features}) features (one per '
                 f'target row), got {tuple(target_features.shape)}'
             )
-        s = int(self.num_source)
+        s = self.num_source_rows
         self.features[s:] = F.normalize(target_features.float(), dim=1).to(self.features)
 
     @torch.no_grad()
@@ -295,14 +332,15 @@ class HybridMemory(nn.Module):
         """
         if target_labels.numel() != self.num_target:
             raise ValueError(f'{target_labels.numel()} target labels for {self.num_target} target rows')
-        s = int(self.num_source)
+        s = self.num_source_rows
         self.labels[s:] = target_labels.to(self.labels) + s
+        self._host = None  # the number of classes changed
 
     def target_rows(self, sample_idx: Tensor) -> Tensor:
         """Memory rows of target samples given their dataset indexes."""
-        return sample_idx + self.num_source
+        return sample_idx + self.num_source_rows
 
-    def loss(self, feats: Tensor, indexes: Tensor, reduction: str = 'mean') -> Tensor:
+    def loss(self, feats: Tensor, indexes: Union[Tensor, Sequence[int]], reduction: str = 'mean') -> Tensor:
         """Unified contrastive loss of a batch against the memory as it is before this batch's update.
 
         In training mode the batch is kept for :meth:`apply_pending_update`: the memory must not change
@@ -310,26 +348,36 @@ class HybridMemory(nn.Module):
 
         Args:
             feats (Tensor): (B, D) L2-normalised features.
-            indexes (Tensor): (B,) memory rows (source: class id; target: ``S + sample index``).
+            indexes (Tensor | Sequence[int]): (B,) memory rows (source: class id; target: ``S + sample
+                index``); host ints (as :class:`~mmssod.models.reid.spcl.SpCLHead` gives) let the update
+                plan its rounds without reading the device.
             reduction (str): ``'mean'`` or ``'none'`` (per sample). Defaults to 'mean'.
 
         Returns:
             Tensor: Scalar loss, or (B,) per-sample losses (fp32).
         """
-        if not bool(self.initialized):
+        filled, _, num_classes = self._host_scalars()
+        if not filled:
             raise RuntimeError(
                 'HybridMemory is empty: SpCLClusterHook (custom_hooks) must initialise it before training'
             )
+        if isinstance(indexes, Tensor):
+            indexes = indexes.detach()
+            rows = indexes.to(self.features.device, non_blocking=True)
+        else:
+            indexes = [int(i) for i in indexes]
+            rows = _to_device(indexes, self.features.device)
         if self.training:  # applied by apply_pending_update() after the backward pass (SpCLClusterHook)
-            self._pending = (feats.detach(), indexes.detach())
+            self._pending = (feats.detach(), indexes)
         return unified_contrastive_loss(
             feats,
             self.features,
             self.labels,
-            self.labels[indexes],
+            self.labels[rows],
             self.temperature,
             reduction,
             self.prob_eps,
+            num_classes,
         )
 
     @torch.no_grad()
@@ -338,7 +386,7 @@ class HybridMemory(nn.Module):
 
         Args:
             feats (Tensor): (B, D) features of this rank.
-            indexes (Tensor): (B,) their memory rows.
+            indexes (Tensor | Sequence[int]): (B,) their memory rows.
         """
         all_feats, all_indexes = gather_batch(feats.detach().float(), indexes)
         momentum_update(self.features, all_indexes, all_feats, self.momentum)
@@ -357,6 +405,7 @@ class HybridMemory(nn.Module):
         return True
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        self._host = None
         for name in ('features', 'labels'):
             if prefix + name in state_dict:  # adopt the checkpoint's size (memory built empty)
                 setattr(self, name, torch.empty_like(state_dict[prefix + name], device=self.features.device))

@@ -120,10 +120,15 @@ def domain_mean_loss(per_sample: Tensor, domains: Sequence[str]) -> Tensor:
     """
     if len(domains) != per_sample.numel():
         raise ValueError(f'{len(domains)} domains for {per_sample.numel()} per-sample losses')
+    if len(set(domains)) == 1:
+        return per_sample.mean()
     total = per_sample.new_zeros(())
     for name in dict.fromkeys(domains):  # first-seen order
-        mask = torch.as_tensor([d == name for d in domains], device=per_sample.device)
-        total = total + per_sample[mask].mean()
+        # positions known on the host: no boolean mask, so the device is not read back
+        idx = torch.as_tensor([i for i, d in enumerate(domains) if d == name]).to(
+            per_sample.device, non_blocking=True
+        )
+        total = total + per_sample.index_select(0, idx).mean()
     return total
 
 
@@ -170,23 +175,25 @@ class SpCLHead(BaseModule):
         x = feats[-1] if isinstance(feats, (tuple, list)) else feats
         return F.normalize(self.bn_neck(x.flatten(1)), dim=1)
 
-    def memory_rows(self, data_samples: Sequence[ReIDDataSample], device: torch.device) -> Tensor:
-        """Memory row of every sample (source: its class; target: ``S + sample_idx``).
+    def memory_rows(self, data_samples: Sequence[ReIDDataSample]) -> List[int]:
+        """Memory row of every sample (source: its class; target: ``S + sample_idx``), as host ints.
 
         Args:
             data_samples (Sequence[ReIDDataSample]): With ``sample_idx`` (and ``domain`` for UDA) in their
-                metainfo, and ``gt_label`` for source samples.
-            device (torch.device): Output device.
+                metainfo; source samples with their class as ``source_label`` in the metainfo (set by
+                :class:`~mmssod.datasets.reid_uda.TwoDomainReIDDataset`, read without a device sync) or
+                as ``gt_label``.
 
         Returns:
-            Tensor: (B,) int64 rows.
+            list[int]: (B,) rows.
         """
-        s = int(self.memory.num_source)
+        s = self.memory.num_source_rows
         rows = []
         for ds in data_samples:
             domain = ds.metainfo.get('domain', TARGET)
             if domain == SOURCE:
-                label = int(ds.gt_label.label.reshape(-1)[0])
+                label = ds.metainfo.get('source_label')
+                label = int(ds.gt_label.label.reshape(-1)[0]) if label is None else int(label)
                 if not 0 <= label < s:
                     raise ValueError(f'source label {label} outside the {s} source classes of the memory')
                 rows.append(label)
@@ -197,7 +204,7 @@ class SpCLHead(BaseModule):
                         'PackReIDInputs'
                     )
                 rows.append(s + int(ds.metainfo['sample_idx']))
-        return torch.as_tensor(rows, dtype=torch.long, device=device)
+        return rows
 
     def loss(self, feats: Union[Tensor, Tuple[Tensor, ...]], data_samples: List[ReIDDataSample]) -> dict:
         """Unified contrastive loss of the batch against the memory (updated after the backward pass).
@@ -207,8 +214,7 @@ class SpCLHead(BaseModule):
         the plain mean.
         """
         emb = self(feats)
-        rows = self.memory_rows(data_samples, emb.device)
-        per_sample = self.memory.loss(emb, rows, reduction='none')
+        per_sample = self.memory.loss(emb, self.memory_rows(data_samples), reduction='none')
         domains = [ds.metainfo.get('domain', TARGET) for ds in data_samples]
         return dict(loss_spcl=self.loss_weight * domain_mean_loss(per_sample, domains))
 
