@@ -52,10 +52,12 @@ def is_effect(differences: Iterable[Optional[float]], min_seeds: int = 3) -> boo
 
 
 def number(value: Optional[float], spec: str = '.2f') -> str:
-    """``value`` formatted with ``spec``; ``-`` for an undefined (None or NaN) number."""
+    """``value`` formatted with ``spec`` (one that rounds to zero as zero, never ``-0.00``); ``-`` for an
+    undefined (None or NaN) number."""
     if value is None or math.isnan(float(value)):
         return '-'
-    return format(value, spec)
+    text = format(value, spec)
+    return format(abs(value), spec) if text.startswith('-') and float(text) == 0 else text
 
 
 def mean_sd_text(values: Iterable[Optional[float]], spec: str = '.2f') -> str:
