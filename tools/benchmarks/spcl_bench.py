@@ -106,6 +106,7 @@ def clustering_child(n: int, dim: int, device: str) -> dict:
 
     from mmssod.models.reid.clustering import self_paced_clustering
     from mmssod.models.reid.jaccard import jaccard_distance, sparse_to_scipy
+    from mmssod.models.reid.jaccard_cpu import numba_available
 
     feats = synthetic_features(n, dim).to(device)
     if device == 'cuda':
@@ -122,6 +123,7 @@ def clustering_child(n: int, dim: int, device: str) -> dict:
         n=n,
         dim=dim,
         device=device,
+        backend='cpu' if device == 'cpu' and numba_available() else 'torch',
         jaccard_s=round(t1 - t0, 3),
         dbscan_reliability_s=round(t2 - t1, 3),
         total_s=round(t2 - t0, 3),
@@ -238,6 +240,7 @@ def run_jaccard_compare(args) -> list:
         )
         rows.append(row)
         print(json.dumps(row), flush=True)
+    save_run(args.out, rows)
     return rows
 
 
@@ -456,29 +459,167 @@ def run_jaccard_official(args) -> list:
         rows.append(row)
         print(json.dumps(row), flush=True)
         del off, mine, diff, diff_exact
-    print_official_table(rows)
-    write_json(args.out, dict(command=' '.join(sys.argv), date=time.strftime('%Y-%m-%d'), rows=rows))
+    print(official_speed_table(rows))
+    print(official_distance_table(rows))
+    save_run(args.out, rows)
     return rows
 
 
-def print_official_table(rows: list) -> None:
-    """Markdown table of :func:`run_jaccard_official` rows."""
-    print(
-        '| N | d | official (s) | mmssod (s) | speed-up | mmssod, hook cut (s) | '
-        'kNN product floor, full / symmetric (s) | '
-        'max official / floor, full / symmetric | max abs diff (faiss lists / exact lists) | '
-        'load avg (1 min, before / after) |'
+def runs_text(runs: Sequence[float]) -> str:
+    """A median and its runs, e.g. ``11.36 (9.75, 10.35, 15.78)``; the runs are left out when there is one."""
+    median = f'{statistics.median(runs):.2f}'
+    return median if len(runs) == 1 else f'{median} ({", ".join(f"{x:.2f}" for x in runs)})'
+
+
+def saved_timing_rows(root: str, pattern: str) -> list:
+    """The rows of the timing runs saved as ``spcl/<pattern>`` under ``root`` (``--out``), by N if any."""
+    rows = []
+    for path in glob.glob(osp.join(root, 'spcl', pattern)):
+        with open(path) as f:
+            rows += json.load(f)['rows']
+    if not rows:
+        raise FileNotFoundError(f'no saved run spcl/{pattern} under {root}')
+    return sorted(rows, key=lambda r: r.get('n', 0))
+
+
+def official_speed_table(rows: list) -> str:
+    """Markdown of ``jaccard-official`` rows: both times, the speed-up and the kNN product's floor."""
+    header = (
+        'N',
+        'repeats',
+        'load average (1 min), before -> after',
+        'official (s), median (runs)',
+        'mmssod, full matrix (s), median (runs)',
+        'speed-up',
+        f'mmssod, cut at {rows[0]["cut_max_distance"]} (s)',
+        'kNN product floor: full / symmetric (s)',
+        'official / floor: full / symmetric',
+        'mmssod / full floor',
     )
-    print('|---|---|---|---|---|---|---|---|---|---|')
-    for r in rows:
-        print(
-            f"| {r['n']} | {r['dim']} | {r['official_s']} | {r['mmssod_s']} | {r['speedup']}x | "
-            f"{r['mmssod_cut_s']} (<= {r['cut_max_distance']}) | "
-            f"{r['floor_full_product_s']} / {r['floor_symmetric_product_s']} | "
-            f"{r['max_ratio_full_floor']}x / {r['max_ratio_symmetric_floor']}x | {r['max_abs_diff']:.2e} / "
-            f"{r['max_abs_diff_official_on_exact_lists']:.2e} | "
-            f"{r['load_avg_before'][0]} / {r['load_avg_after'][0]} |"
+    cells = [
+        (
+            f'{r["n"]:,}',
+            r['repeats'],
+            f'{r["load_avg_before"][0]:.1f} -> {r["load_avg_after"][0]:.1f}',
+            runs_text(r['official_runs_s']),
+            runs_text(r['mmssod_runs_s']),
+            f'{r["speedup"]:.2f}x',
+            f'{r["mmssod_cut_s"]:.2f}',
+            f'{r["floor_full_product_s"]:.2f} / {r["floor_symmetric_product_s"]:.2f}',
+            f'{r["max_ratio_full_floor"]:.1f}x / {r["max_ratio_symmetric_floor"]:.1f}x',
+            f'{r["mmssod_over_full_floor"]:.2f}x',
         )
+        for r in rows
+    ]
+    return markdown_table(header, cells)
+
+
+def official_distance_table(rows: list) -> str:
+    """Markdown of ``jaccard-official`` rows: how far mmssod's distances are from the official ones."""
+    header = (
+        'N',
+        'max abs diff, official (faiss lists) vs mmssod',
+        'entries / rows above 1e-5',
+        'faiss lists whose order differs from exact arithmetic (other members)',
+        'max abs diff, official re-ranking on exact lists vs mmssod',
+    )
+    cells = [
+        (
+            f'{r["n"]:,}',
+            f'{r["max_abs_diff"]:.1e}',
+            f'{r["entries_diff_above_1e5"]:,} of N^2 / {r["rows_diff_above_1e5"]:,} of N',
+            f'{r["faiss_lists_not_exact_order"]} ({r["faiss_lists_other_members"]})',
+            f'{r["max_abs_diff_official_on_exact_lists"]:.1e}',
+        )
+        for r in rows
+    ]
+    return markdown_table(header, cells)
+
+
+def clustering_table(rows: list) -> str:
+    """Markdown of ``clustering`` rows: time, peak memory and stored pairs per N."""
+    header = (
+        'N',
+        'Jaccard path',
+        'Jaccard (s)',
+        'DBSCAN x3 + reliability (s)',
+        'peak RSS of the process (GB)',
+        'stored pairs',
+        'load average (1 min)',
+    )
+    cells = [
+        (
+            f'{r["n"]:,}',
+            'compiled CPU' if r['backend'] == 'cpu' else r['backend'],
+            f'{r["jaccard_s"]:.2f}',
+            f'{r["dbscan_reliability_s"]:.2f}',
+            f'{r["peak_rss_gb"]:.2f}',
+            f'{r["nnz"]:,}',
+            f'{r["load_avg"]:.1f}',
+        )
+        for r in rows
+    ]
+    return markdown_table(header, cells)
+
+
+def compare_table(rows: list) -> str:
+    """Markdown of ``jaccard-compare`` rows: torch path vs compiled CPU path, paired in one process."""
+    header = (
+        'N',
+        'threads',
+        'load average (1 min)',
+        'torch path (s), median (runs)',
+        'compiled CPU path (s), median (runs)',
+        'speed-up',
+        'max abs diff, CPU vs torch (cut at 0.62)',
+        'torch / CPU vs float64 reference (uncut)',
+        'same stored pairs / labels',
+    )
+    cells = [
+        (
+            f'{r["n"]:,}',
+            r['threads'],
+            f'{r["load_avg"]:.1f}',
+            runs_text(r['old_runs_s']),
+            runs_text(r['new_runs_s']),
+            f'{r["speedup"]:.2f}x',
+            f'{r["max_abs_diff"]:.1e}',
+            ' / '.join(f'{r[f"max_abs_diff_{p}_vs_float64_reference"]:.1e}' for p in ('old', 'new')),
+            f'{r["same_stored_pairs"]} / {r["same_labels"]}',
+        )
+        for r in rows
+    ]
+    return markdown_table(header, cells)
+
+
+def update_table(rows: list) -> str:
+    """Markdown of ``update`` results: the per-sample loop, ``momentum_update`` and the vectorised update."""
+    header = (
+        'batch into memory',
+        'threads',
+        'load average (1 min)',
+        'per-sample loop (ms)',
+        '`momentum_update` (ms)',
+        'speed-up',
+        '`momentum_update_vectorised` (ms)',
+        'speed-up',
+        'max abs diff from the loop',
+    )
+    cells = [
+        (
+            f'{r["batch"]} into {r["memory_rows"]:,} x {r["dim"]}',
+            r['threads'],
+            f'{r["load_avg"]:.1f}',
+            f'{r["loop_ms"]:.2f}',
+            f'{r["update_ms"]:.2f}',
+            f'{r["speedup"]:.1f}x',
+            f'{r["vectorised_ms"]:.2f}',
+            f'{r["speedup_vectorised"]:.1f}x',
+            f'{max(r["max_abs_diff"], r["max_abs_diff_vectorised"]):.1e}',
+        )
+        for r in rows
+    ]
+    return markdown_table(header, cells)
 
 
 def run_clustering(args) -> list:
@@ -501,7 +642,9 @@ def run_clustering(args) -> list:
             rows.append(dict(n=n, device=device, error=res.stderr.strip().splitlines()[-1:]))
         else:
             rows.append(json.loads(res.stdout.strip().splitlines()[-1]))
+        rows[-1]['load_avg'] = os.getloadavg()[0]
         print(json.dumps(rows[-1]), flush=True)
+    save_run(args.out, rows)
     return rows
 
 
@@ -570,6 +713,7 @@ def run_update(args) -> dict:
         load_avg=os.getloadavg()[0],
     )
     print(json.dumps(out), flush=True)
+    save_run(args.out, [out])
     return out
 
 
@@ -823,6 +967,11 @@ def write_json(path: str, payload: dict) -> None:
             json.dump(payload, f, indent=1)
 
 
+def save_run(path: str, rows: list) -> None:
+    """Write a timing run's rows with its command line and date to ``path`` (nothing when None)."""
+    write_json(path, dict(command=' '.join(sys.argv), date=time.strftime('%Y-%m-%d'), rows=rows))
+
+
 #: Per-domain sizes of the set the bench builds when its data root does not exist yet (``--data-seed``).
 BENCH_DATA = dict(train_ids=150, test_ids=100, num_distractors=100, num_junk=50)
 
@@ -1074,6 +1223,15 @@ def summary_row(root: str) -> tuple:
 TABLES = {
     'spcl/hard-accuracy': lambda root: accuracy_table(saved_rows(root, HARD_RUNS), HARD_ARMS),
     'spcl/hard-gaps': lambda root: gaps_table(saved_rows(root, HARD_RUNS), HARD_GAPS),
+    'spcl/clustering-cost': lambda root: clustering_table(saved_timing_rows(root, 'clustering_cost.json')),
+    'spcl/jaccard-compare': lambda root: compare_table(saved_timing_rows(root, 'jaccard_compare_N*.json')),
+    'spcl/jaccard-official': lambda root: official_speed_table(
+        saved_timing_rows(root, 'jaccard_official_N*.json')
+    ),
+    'spcl/jaccard-official-distances': lambda root: official_distance_table(
+        saved_timing_rows(root, 'jaccard_official_N*.json')
+    ),
+    'spcl/memory-update': lambda root: update_table(saved_timing_rows(root, 'memory_update*.json')),
 }
 
 
@@ -1389,6 +1547,7 @@ def main(argv=None):
     c.add_argument('--sizes', type=int, nargs='+', default=[12936, 50000])
     c.add_argument('--dim', type=int, default=2048)
     c.add_argument('--device', default='auto')
+    c.add_argument('--out', help='write the rows to this JSON file')
     cc = sub.add_parser('clustering-child')
     cc.add_argument('--n', type=int, required=True)
     cc.add_argument('--dim', type=int, default=2048)
@@ -1398,6 +1557,7 @@ def main(argv=None):
     j.add_argument('--dim', type=int, default=2048)
     j.add_argument('--threads', type=int, default=1)
     j.add_argument('--repeats', type=int, default=5)
+    j.add_argument('--out', help='write the rows to this JSON file')
     jo = sub.add_parser('jaccard-official', help='mmssod vs the official SpCL Jaccard, with the kNN floor')
     jo.add_argument('--official-root', help='folder holding the official spcl/utils/faiss_rerank.py')
     jo.add_argument('--sizes', type=int, nargs='+', default=[5000])
@@ -1419,6 +1579,7 @@ def main(argv=None):
     u.add_argument('--dim', type=int, default=2048)
     u.add_argument('--repeats', type=int, default=51)
     u.add_argument('--device', default='auto')
+    u.add_argument('--out', help='write the result to this JSON file')
     a = sub.add_parser('accuracy')
     g = sub.add_parser('gate', help='the memory-quality gate (run before a multi-seed accuracy run)')
     dc = sub.add_parser(
