@@ -25,6 +25,9 @@ import sys
 from typing import Callable, Dict, List, Optional, Tuple
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, REPO)  # the benches, from this checkout
+from tools.benchmarks.stats import markdown_table  # noqa: E402
+
 RESULTS = osp.join(REPO, 'docs', 'benchmarks', 'results')
 DOCS = ('README.md', 'docs/benchmarks/*.md', 'configs/*/README.md')
 BENCHES = {'acrst': 'acrst_bench', 'cal_detr': 'caldetr_bench', 'spcl': 'spcl_bench', 'ddep': 'ddep_bench'}
@@ -36,16 +39,17 @@ def bench(method: str):
     """The bench module of ``method`` (a key of ``BENCHES``), imported from this checkout."""
     if method not in BENCHES:
         raise KeyError(f'no bench for results of {method!r}; the benches are {sorted(BENCHES)}')
-    if REPO not in sys.path:
-        sys.path.insert(0, REPO)
     return importlib.import_module(f'tools.benchmarks.{BENCHES[method]}')
 
 
 def methods_summary(results: str) -> str:
-    """README's results table: one row per method from its bench's ``summary_row(results)``."""
-    from tools.benchmarks.stats import markdown_table
-
-    return markdown_table(SUMMARY_HEADER, [bench(m).summary_row(results) for m in BENCHES])
+    """README's results table: one row per method from its bench's ``summary_row(results)`` (method,
+    what was measured, result, report link), the method linked to its README."""
+    rows = []
+    for method in BENCHES:
+        name, *cells = bench(method).summary_row(results)
+        rows.append((f'[{name}](configs/{method}/README.md)', *cells))
+    return markdown_table(SUMMARY_HEADER, rows)
 
 
 def table(name: str, results: str) -> str:
