@@ -130,7 +130,18 @@ fi
 
 step "mmssod (editable)"
 quiet "${PIP[@]}" install -q --no-deps --no-build-isolation -e "$ROOT" || die "could not install mmssod itself."
+# mim (`mim train mmssod`) and mmengine (`mmssod::` configs) look for an installed package at
+# <location of its metadata>/mmssod/.mim. An editable install keeps its metadata in site-packages and its code
+# in the checkout (where the install linked mmssod/.mim/{configs,tools} to ../../), so the package is linked
+# into site-packages too; imports then read the same files through either path.
+SITE="$("$VPY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+if [[ -L "$SITE/mmssod" || ! -e "$SITE/mmssod" ]]; then
+  ln -sfn "$ROOT/mmssod" "$SITE/mmssod"
+fi
 "$VPY" -c "import mmssod" || die "'import mmssod' fails in $VENV (see the error above)."
+( cd / && "$VPY" -c "from mim.utils import get_installed_path as p; import os, sys; \
+sys.exit(not os.path.isfile(os.path.join(p('mmssod'), '.mim', 'tools', 'train.py')))" ) \
+  || die "mim does not find mmssod's tools at $SITE/mmssod/.mim/tools; remove $SITE/mmssod and run 'make setup' again."
 
 echo "$want_stamp" > "$STAMP"
 rm -f "$LOG"

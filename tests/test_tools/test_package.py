@@ -171,3 +171,29 @@ def test_mim_train_mmssod_finds_the_config_and_train_py_in_the_installed_wheel(
     out = check(res)
     assert str(site / 'mmssod' / '.mim' / 'tools' / 'train.py') in out
     assert osp.isfile(tmp_path / 'w' / 'iter_2.pth')
+
+
+def test_mim_train_mmssod_in_the_setup_environment(demo_det_root, tmp_path):
+    """`make setup`'s editable install: mim runs the checkout's tools/train.py (linked, not copied)."""
+    mim = osp.join(osp.dirname(sys.executable), 'mim')
+    env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
+    res = subprocess.run(
+        [
+            mim,
+            'train',
+            'mmssod',
+            osp.basename(DEMO),
+            '--work-dir',
+            str(tmp_path / 'w'),
+            *short_run_options(demo_det_root, 2),
+        ],
+        cwd=tmp_path,
+        env={**env, 'OMP_NUM_THREADS': '1'},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    out = check(res)
+    used = re.search(r'\S+/mmssod/\.mim/tools/train\.py', out)
+    assert used and osp.realpath(used.group()) == osp.join(osp.realpath(REPO_ROOT), 'tools', 'train.py')
+    assert osp.isfile(tmp_path / 'w' / 'iter_2.pth')
