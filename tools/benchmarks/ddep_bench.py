@@ -831,6 +831,48 @@ def recipe_table(results: str) -> str:
     return per_arm_table(*saved_arms(folder, 5))
 
 
+def pilot_table(runs: Sequence[Dict], background: float, gain: float = 1.5) -> str:
+    """Markdown of the fine-tuning pilot: per saved random-init run (its ``settings`` and ``miou`` by budget),
+    the mIoU at each budget reached and whether the last budget of the schedule reaches ``gain`` x the
+    ``background``-only mIoU (a run stopped early, ``partial``, is "not reached by" its last budget)."""
+    cells = []
+    for run in runs:
+        cfg, miou = run['settings'], run['miou']
+        reached = ', '.join(f'{b}: {miou[b]:.2f}' for b in sorted(miou, key=int))
+        last = max(miou, key=int)
+        if run.get('partial'):
+            gate = f'not reached by {int(last):,} of {cfg["iters"]:,}'
+        else:
+            gate = '**passes**' if miou[last] >= gain * background else 'fails'
+        cells.append((f'{cfg["lr"]:.0e}'.replace('e-0', 'e-') + f', {cfg["iters"]:,}', reached, gate))
+    header = (
+        'fine-tuning lr, steps',
+        'random-init mIoU at the budgets',
+        f'gate ({gain:g} x {background:.2f})',
+    )
+    return markdown_table(header, cells)
+
+
+#: The fine-tuning pilot's runs (5 %, seed 0, random-init decoder), in the order tried, and the val set's
+#: background-only mIoU that its gate multiplies.
+PILOT_RUNS = (
+    'ft_random_5pct_s0.json',
+    'finetune_pilot/ft_random_5pct_s0_lr1e-3_1000it.json',
+    'finetune_pilot/ft_random_5pct_s0_lr1e-4_4000it.partial.json',
+    'lr1e-3_4000it/ft_random_5pct_s0.json',
+)
+BACKGROUND_MIOU = 7.60
+
+
+def saved_pilot(results: str) -> List[Dict]:
+    """The saved runs of :data:`PILOT_RUNS` under ``results``."""
+    runs = []
+    for name in PILOT_RUNS:
+        with open(osp.join(results, 'ddep', name)) as f:
+            runs.append(json.load(f))
+    return runs
+
+
 def summary_row(results: str) -> Tuple[str, str, str, str]:
     """README's row: DDeP - random-init at 1 % and 5 % labels, 4,000 steps, in the gated regime."""
     folder = osp.join(results, 'ddep', GATED_RUNS)
@@ -839,7 +881,7 @@ def summary_row(results: str) -> Tuple[str, str, str, str]:
         a, d = ([run[str(GATED_STEPS)] for run in arm.values()] for arm in saved_arms(folder, percent))
         g = paired_differences(a, d)
         verdict = 'effect' if is_effect(g) else 'not resolved'
-        cells.append(f'{percent}%: {mean_sd_text(g, "+.2f")} mIoU ({verdict}, {len(g)} seeds)')
+        cells.append(f'{percent}%: {mean_sd_text(g, "+.2f")} mIoU ({verdict})')
     return (
         'DDeP',
         'decoder denoising pretraining vs a random-init decoder, fine-tuned on 1% / 5% of a composited '
@@ -849,12 +891,33 @@ def summary_row(results: str) -> Tuple[str, str, str, str]:
     )
 
 
+def gated_means_table(results: str) -> str:
+    """Markdown: the gated regime's mean +- sd over seeds per label fraction and budget, for the READMEs."""
+    rows = []
+    for percent in (1, 5):
+        random, ddep = saved_arms(osp.join(results, 'ddep', GATED_RUNS), percent)
+        for b in common_budgets(random, ddep):
+            a, d = [random[s][b] for s in random], [ddep[s][b] for s in random]
+            cells = (mean_sd_text(a), mean_sd_text(d), mean_sd_text(paired_differences(a, d), '+.2f'))
+            rows.append((f'{percent}%, {len(a)} seeds', f'{int(b):,}', *cells))
+    header = (
+        'labels, seeds',
+        'steps',
+        'random-init decoder mIoU (mean +- sd)',
+        'DDeP decoder mIoU (mean +- sd)',
+        'DDeP - random-init (mean +- sd)',
+    )
+    return markdown_table(header, rows)
+
+
 GATED_RUNS, GATED_STEPS = 'lr1e-3_4000it', 4000
 TABLES: Dict[str, Callable[[str], str]] = {
     'ddep/recipe-1pct': lambda r: label_efficiency_table(*saved_arms(osp.join(r, 'ddep'), 1)),
     'ddep/recipe-5pct': recipe_table,
+    'ddep/pilot': lambda r: pilot_table(saved_pilot(r), BACKGROUND_MIOU),
     'ddep/gated-5pct': gated_table(5),
     'ddep/gated-1pct': gated_table(1),
+    'ddep/gated-means': gated_means_table,
     'ddep/probe': lambda r: probe_table(
         {f'{p}%': saved_mious(osp.join(r, 'ddep', 'probe'), 'probe', p) for p in (5, 1)}
     ),
