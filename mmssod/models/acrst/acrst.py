@@ -22,6 +22,7 @@ import json
 import os.path as osp
 from typing import Optional
 
+import numpy as np
 import torch
 from mmdet.models.detectors import SoftTeacher
 from mmdet.models.utils import filter_gt_instances, unpack_gt_instances
@@ -37,6 +38,11 @@ from .functional import check_probability, selective_regression_mask, two_stage_
 
 #: Most teacher records kept when no CropBankHook collects them (bounded memory).
 MAX_PENDING_RECORDS = 4096
+
+
+def to_device(host, device, dtype=None) -> Tensor:
+    """Host data (array, list or CPU tensor) as a tensor on ``device``, copied without waiting for it."""
+    return torch.as_tensor(host, dtype=dtype).to(device, non_blocking=True)
 
 
 def load_ml_scores(path: str, num_classes: int, classes: Optional[tuple] = None) -> dict:
@@ -264,31 +270,47 @@ class ACRST(SoftTeacher):
     def get_pseudo_instances(
         self, batch_inputs: Tensor, batch_data_samples: SampleList
     ) -> tuple[SampleList, dict]:
-        """Soft Teacher's teacher pass, then the two-stage filter; raw detections are kept for CropBank."""
+        """Soft Teacher's teacher pass, then the two-stage filter; raw detections are kept for CropBank.
+
+        The filter runs on the device; the detections and their filter flags of the whole batch then reach
+        the host in one copy (the CropBank records and the kept indices both need them there).
+        """
         self.teacher.eval()  # as SemiBaseDetector: BatchNorm statistics, not batch statistics
         batch_data_samples, batch_info = super().get_pseudo_instances(batch_inputs, batch_data_samples)
         cfg = self.semi_train_cfg
+        class_scores = self.batch_class_scores(batch_data_samples, batch_inputs.device)
+        batch = []
+        for i, data_sample in enumerate(batch_data_samples):
+            inst = data_sample.gt_instances
+            image_scores = None if class_scores is None else class_scores[i]
+            keep = two_stage_filter(inst.scores, inst.labels, image_scores, cfg.tau_cls, cfg.tau_ml)
+            columns = (inst.bboxes, inst.labels[:, None], inst.scores[:, None], keep[:, None])
+            batch.append(torch.cat([c.double() for c in columns], 1))
+        host = torch.cat(batch).numpy(force=True)  # (sum N, 7): the batch's one copy to the host
+        start = 0
         for data_sample in batch_data_samples:
-            instances = data_sample.gt_instances
-            keep = two_stage_filter(
-                instances.scores,
-                instances.labels,
-                self.image_class_scores(data_sample),
-                cfg.tau_cls,
-                cfg.tau_ml,
-            )
+            inst = data_sample.gt_instances
+            rows, start = host[start : start + len(inst)], start + len(inst)
+            kept = rows[:, 6] > 0
             self._cropbank_records.append(
                 {
                     'img_path': data_sample.metainfo.get('img_path'),
-                    'bboxes': instances.bboxes.detach().cpu().numpy(),
-                    'labels': instances.labels.detach().cpu().numpy(),
-                    'scores': instances.scores.detach().cpu().numpy(),
-                    'kept': keep.cpu().numpy(),
+                    'bboxes': rows[:, :4].astype(np.float32),
+                    'labels': rows[:, 4].astype(np.int64),
+                    'scores': rows[:, 5].astype(np.float32),
+                    'kept': kept,
                 }
             )
-            data_sample.gt_instances = instances[keep]
+            data_sample.gt_instances = inst[to_device(np.flatnonzero(kept), inst.scores.device)]
         del self._cropbank_records[:-MAX_PENDING_RECORDS]
         return batch_data_samples, batch_info
+
+    def batch_class_scores(self, batch_data_samples: SampleList, device) -> Optional[Tensor]:
+        """(B, K) SSMLL class scores of a batch of unlabeled images on ``device`` (one copy), None when filter
+        stage 2 is off."""
+        if self.ml_scores is None:
+            return None
+        return to_device(torch.stack([self.image_class_scores(ds) for ds in batch_data_samples]), device)
 
     def pop_cropbank_records(self) -> list[dict]:
         """Teacher detections on unlabeled images since the last call (read by ``CropBankHook``)."""
@@ -305,22 +327,21 @@ class ACRST(SoftTeacher):
         """Project pseudo-labels to the student view, then merge the CropBank pastes of that view.
 
         Pseudo boxes covered by a paste follow CopyPaste's occlusion rule; pasted instances (from the
-        ``pasted_bboxes`` / ``pasted_labels`` metainfo written by ``ACRSTPaste``) join with score 1 and
-        ``pasted=True``.
+        ``pasted_bboxes`` / ``pasted_labels`` metainfo written by ``ACRSTPaste``) join last, with score 1 and
+        ``pasted=True``; their number goes to the ``num_pasted`` metainfo. The occlusion flags of the whole
+        batch reach the host in one copy.
         """
         batch_data_samples = super().project_pseudo_instances(batch_pseudo_instances, batch_data_samples)
         cfg = self.semi_train_cfg
+        pastes, occluded = [], []  # occlusion flags of every image with pastes: one copy to the host
         for data_sample in batch_data_samples:
             pseudo = data_sample.gt_instances
             device = pseudo.bboxes.device
-            pasted_boxes = torch.as_tensor(
-                data_sample.metainfo.get('pasted_bboxes', torch.zeros(0, 4)),
-                dtype=torch.float32,
-                device=device,
+            pasted_boxes = to_device(
+                data_sample.metainfo.get('pasted_bboxes', np.zeros((0, 4))), device, torch.float32
             ).reshape(-1, 4)
-            pasted_labels = torch.as_tensor(
-                data_sample.metainfo.get('pasted_labels', torch.zeros(0)), dtype=torch.long, device=device
-            ).reshape(-1)
+            pasted_labels = to_device(data_sample.metainfo.get('pasted_labels', []), device, torch.long)
+            pastes.append((pasted_boxes, pasted_labels.reshape(-1)))
             if len(pasted_boxes) and len(pseudo):
                 height, width = data_sample.img_shape
                 mask = boxes_paste_mask(pasted_boxes, height, width)
@@ -328,7 +349,15 @@ class ACRST(SoftTeacher):
                     pseudo.bboxes, mask, cfg.get('bbox_occluded_thr', 10), cfg.get('mask_occluded_thr', 300)
                 )
                 pseudo.bboxes = updated.to(pseudo.bboxes.dtype)
-                pseudo = pseudo[keep]
+                occluded.append(keep)
+        keep_all = torch.cat(occluded).numpy(force=True) if occluded else None
+        start = 0
+        for data_sample, (pasted_boxes, pasted_labels) in zip(batch_data_samples, pastes):
+            pseudo = data_sample.gt_instances
+            device = pseudo.bboxes.device
+            if len(pasted_boxes) and len(pseudo):
+                keep, start = keep_all[start : start + len(pseudo)], start + len(pseudo)
+                pseudo = pseudo[to_device(np.flatnonzero(keep), device)]
             pseudo.pasted = torch.zeros(len(pseudo), dtype=torch.bool, device=device)
             pasted = InstanceData(
                 bboxes=pasted_boxes,
@@ -339,13 +368,17 @@ class ACRST(SoftTeacher):
             if 'reg_uncs' in pseudo:
                 pasted.reg_uncs = pasted_boxes.new_zeros(len(pasted_boxes))
             data_sample.gt_instances = InstanceData.cat([pseudo, pasted])
+            data_sample.set_metainfo(dict(num_pasted=len(pasted)))
         return batch_data_samples
 
     # ----- losses ------------------------------------------------------------------------------------
     def regression_samples(self, batch_data_samples: SampleList) -> SampleList:
         """Copies of the student samples keeping only the instances with a box-regression loss.
 
-        Selective supervision: pasted CropBank instances only, unless ``semi_train_cfg.regress_pseudo``.
+        Selective supervision: pasted CropBank instances only (:func:`.functional.selective_regression_mask`),
+        unless ``semi_train_cfg.regress_pseudo``. Samples from :meth:`project_pseudo_instances` hold their
+        pastes last and their number in the ``num_pasted`` metainfo: a slice known on the host, where a mask
+        of the ``pasted`` flags would wait for the device (the mask serves samples made elsewhere).
 
         Args:
             batch_data_samples (list[DetDataSample]): student samples whose ``gt_instances`` carry ``pasted``.
@@ -357,9 +390,12 @@ class ACRST(SoftTeacher):
         for data_sample in batch_data_samples:
             data_sample = data_sample.clone()
             instances = data_sample.gt_instances
-            data_sample.gt_instances = instances[
-                selective_regression_mask(instances.pasted, self.semi_train_cfg.regress_pseudo)
-            ]
+            if self.semi_train_cfg.regress_pseudo:
+                pass
+            elif 'num_pasted' in data_sample.metainfo:
+                data_sample.gt_instances = instances[len(instances) - data_sample.num_pasted :]
+            else:
+                data_sample.gt_instances = instances[selective_regression_mask(instances.pasted)]
             reg_samples.append(data_sample)
         return reg_samples
 
@@ -445,16 +481,14 @@ class ACRST(SoftTeacher):
         losses = super().loss(multi_batch_inputs, multi_batch_data_samples)
         # logged, not optimised (no 'loss' in the names): pasted / pseudo instances per unlabeled image
         student = multi_batch_data_samples['unsup_student']
-        pasted = sum(int(ds.gt_instances.pasted.sum()) for ds in student)
+        pasted = sum(ds.num_pasted for ds in student)  # samples of project_pseudo_instances
         total = sum(len(ds.gt_instances) for ds in student)
-        for ds in student:
-            inst = ds.gt_instances
-            k = self.num_classes
-            labels = inst.labels.to(self.pasted_class_counts.device)
-            pasted_mask = inst.pasted.to(labels.device)
-            self.pasted_class_counts += torch.bincount(labels[pasted_mask], minlength=k)[:k]
-            self.pseudo_class_counts += torch.bincount(labels[~pasted_mask], minlength=k)[:k]
+        if total:
+            labels = torch.cat([ds.gt_instances.labels for ds in student])
+            is_pasted = torch.cat([ds.gt_instances.pasted for ds in student]).long()
+            self.pasted_class_counts.index_add_(0, labels, is_pasted)
+            self.pseudo_class_counts.index_add_(0, labels, 1 - is_pasted)
         device = multi_batch_inputs['sup'].device
-        losses['unsup_num_pasted'] = torch.tensor(pasted / max(len(student), 1), device=device)
-        losses['unsup_num_pseudo'] = torch.tensor((total - pasted) / max(len(student), 1), device=device)
+        losses['unsup_num_pasted'] = torch.full((), pasted / max(len(student), 1), device=device)
+        losses['unsup_num_pseudo'] = torch.full((), (total - pasted) / max(len(student), 1), device=device)
         return losses
