@@ -77,6 +77,7 @@ from tools.benchmarks.saved import saved_run  # noqa: E402
 from tools.benchmarks.stats import (  # noqa: E402
     is_effect,
     markdown_table,
+    mean_sd,
     mean_sd_text,
     number,
     paired_differences,
@@ -356,8 +357,6 @@ def arm_differences(results: dict, minuend: str, subtrahend: str, keys=('mAP', '
         one seed) and ``above_2sd`` (S,) bool (the seed's difference is above twice the sd; False when the sd
         is NaN); None when no seed ran both arms.
     """
-    from tools.benchmarks.stats import mean_sd
-
     seeds = [s for s, per in results.items() if minuend in per and subtrahend in per]
     if not seeds:
         return None
@@ -1261,8 +1260,8 @@ def regime_info(folder: str) -> dict:
 
 
 def letter(arm: str) -> str:
-    """The ablation's letter of ``arm`` (``c`` for ``soft_teacher_base``)."""
-    return ARMS[arm].split('.')[0]
+    """The ablation's letter of ``arm`` (``c`` for ``soft_teacher_base``); the name of an arm without one."""
+    return ARMS[arm].split('. ')[0] if ARMS[arm][1:3] == '. ' else arm
 
 
 def pilot_table(folder: str) -> str:
@@ -1303,7 +1302,7 @@ def class_table(results: dict, rows: Sequence[tuple], classes: Sequence[str]) ->
                 f'{r["mAP"]:.1f}',
                 f'{r["mAP_50"]:.1f}',
                 f'{r["rare_AP"]:.2f}',
-                *(f'{r["per_class_AP"][c]:.1f}' for c in classes),
+                *(number(r.get('per_class_AP', {}).get(c), '.1f') for c in classes),
             )
         )
     return markdown_table(('arm', 'seed', 'mAP', 'mAP_50', 'AP rarest third', *classes), cells)
@@ -1470,8 +1469,6 @@ def report(
     args, results: dict, classes: list, rare: list, freq: dict, device: str, gate: Optional[dict] = None
 ) -> None:
     """Print the tables (per seed, mean +- sd, differences, mechanism) and write the JSON."""
-    from tools.benchmarks.stats import mean_sd
-
     results = normalise_results(results)
     provenance = provenance_of(device)
     data = 'demo set' if args.demo else 'composited LT' if args.lt else f'bench set ({args.bench_root})'
@@ -1481,37 +1478,22 @@ def report(
     )
     if gate is not None:
         print(f'pilot gate of this regime ({gate["arm"]}): {"passed" if gate["passed"] else "NOT passed"}')
-    print('| method | seed | mAP | mAP_50 | AP rarest third | s/iter |')
-    print('| --- | --- | --- | --- | --- | --- |')
-    for seed, per_method in results.items():
-        for method in [m for m in METHODS if m in per_method]:
-            r = per_method[method]
-            print(
-                f'| {method} | {seed} | {r["mAP"]:.2f} | {r["mAP_50"]:.2f} | {r["rare_AP"]:.2f} | '
-                f'{r["iter_time_s"]:.3f} |'
-            )
-    summary: dict = {}
+    seeded = {int(seed): per for seed, per in results.items()}
+    print(class_table(seeded, [(m, s) for s, per in seeded.items() for m in METHODS if m in per], classes))
     methods = [m for m in METHODS if all(m in r for r in results.values())]
-    print('\n| method | what | mAP | mAP_50 | AP rarest third (mean +- sd over seeds) |')
-    print('| --- | --- | --- | --- | --- |')
-    for method in methods:
-        row = {k: mean_sd([results[s][method][k] for s in results]) for k in ('mAP', 'mAP_50', 'rare_AP')}
-        summary[method] = row
-        cells = ' | '.join(f'{row[k][0]:.2f} +- {row[k][1]:.2f}' for k in row)
-        print(f'| {method} | {ARMS[method]} | {cells} |')
+    summary: dict = {
+        m: {k: mean_sd([results[s][m][k] for s in results]) for k in ('mAP', 'mAP_50', 'rare_AP')}
+        for m in methods
+    }
+    print('\n' + arms_table(seeded, methods))
     differences = {}
     for minuend, subtrahend in DIFFERENCES:
         diff = arm_differences(results, minuend, subtrahend)
-        if diff is None:
-            continue
-        differences[f'{minuend} - {subtrahend}'] = diff
-        rare_d, map_d = diff['rare_AP'], diff['mAP']
-        print(
-            f'\n{minuend} - {subtrahend} per seed {diff["seeds"]}: rare-third AP '
-            f'{[round(v, 2) for v in rare_d["per_seed"]]} (above 2 sd: {rare_d["above_2sd"]}), mAP '
-            f'{[round(v, 2) for v in map_d["per_seed"]]}; mean rare {rare_d["mean"]:+.2f} +- '
-            f'{rare_d["sd"]:.2f}, mean mAP {map_d["mean"]:+.2f} +- {map_d["sd"]:.2f}'
-        )
+        if diff is not None:
+            differences[f'{minuend} - {subtrahend}'] = diff
+    if differences:
+        pairs = [(a, b) for a, b in DIFFERENCES if f'{a} - {b}' in differences]
+        print('\n' + differences_table(seeded, pairs))
     summary['differences'] = differences
     goal_diff = differences.get('acrst - soft_teacher_base')
     if goal_diff is not None:
