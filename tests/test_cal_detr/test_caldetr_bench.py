@@ -122,7 +122,7 @@ def _fake_tools(bench, monkeypatch) -> list:
     """Replace the bench's tool runs: record each command, write an empty ``--out`` file, print AP 25 / 40."""
     calls = []
 
-    def fake_run_tool(cmd, log_path):
+    def fake_run_tool(cmd, log_path, env=None):
         calls.append(cmd)
         if cmd[0] == 'tools/test.py':
             open(cmd[cmd.index('--out') + 1], 'wb').close()
@@ -310,14 +310,14 @@ def test_pilot_writes_a_json_per_checkpoint_the_curve_and_the_first_passing_chec
         def wait(self):
             return 0
 
-    def fake_start_tool(cmd, log_path):
+    def fake_start_tool(cmd, log_path, env=None):
         started.append(cmd)
         run = cmd[cmd.index('--work-dir') + 1]
         for it in (2, 4):
             open(osp.join(run, f'iter_{it}.pth'), 'wb').close()
         return FinishedTraining()
 
-    def fake_run_tool(cmd, log_path):
+    def fake_run_tool(cmd, log_path, env=None):
         tested.append(cmd)
         over = cmd[2].endswith('iter_4.pth')
         _dump_from_ground_truth(

@@ -73,6 +73,13 @@ import numpy as np
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
+from tools.benchmarks.determinism import (  # noqa: E402
+    add_determinism_args,
+    randomness,
+    run_env,
+    run_identity,
+    run_record,
+)
 from tools.benchmarks.saved import saved_run  # noqa: E402
 from tools.benchmarks.stats import (  # noqa: E402
     is_effect,
@@ -192,6 +199,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--seeds', type=int, nargs='+', default=[0])
     parser.add_argument('--seed', type=int, default=None, help='one seed (same as --seeds S)')
     parser.add_argument('--work-dir', default='work_dirs/acrst_bench')
+    add_determinism_args(parser)
     parser.add_argument(
         '--max-time-ratio',
         type=float,
@@ -415,21 +423,25 @@ def config_diff(a, b, prefix: str = '') -> list[str]:
 
 # ----- data and configs -------------------------------------------------------------------------------
 def ensure_bench_data(args) -> str:
-    """Build the bench set on first use (deterministic: same flags and seed give the same files)."""
+    """Build the bench set on first use (same flags, same files); several bench processes may start together:
+    one builds, the others wait for it (:func:`~tools.benchmarks.composited.ensure_detection`)."""
+    from tools.benchmarks.composited import DetectionConfig, ensure_detection
+
     root = osp.join(ROOT, args.bench_root) if not osp.isabs(args.bench_root) else args.bench_root
-    if not osp.isfile(osp.join(root, 'meta.json')):
-        cmd = [
-            sys.executable,
-            osp.join(ROOT, 'tools/dataset_converters/composited_det.py'),
-            '--out', root, '--seed', '0', '--no-progress', '--no-corrupt',
-            '--num-train', str(args.bench_num_train), '--num-val', str(args.bench_num_val),
-            '--height', str(args.bench_size), '--width', str(args.bench_size),
-            '--objects', '1', '6', '--object-size', '32', str(max(args.bench_size // 2, 40)),
-            '--imbalance-ratio', str(args.bench_imbalance), '--val-imbalance-ratio', '3',
-            '--percents', str(args.bench_percent), '--folds', '1',
-        ]  # fmt: skip
-        subprocess.run(cmd, check=True, cwd=ROOT, env={**os.environ, 'PYTHONPATH': ROOT})
-    return root
+    cfg = DetectionConfig(
+        num_train=args.bench_num_train,
+        num_val=args.bench_num_val,
+        height=args.bench_size,
+        width=args.bench_size,
+        objects_per_image=(1, 6),
+        size_range=(32, max(args.bench_size // 2, 40)),
+        imbalance_ratio=args.bench_imbalance,
+        val_imbalance_ratio=3.0,
+        percents=(float(args.bench_percent),),
+        folds=(1,),
+        corrupt=False,
+    )
+    return ensure_detection(root, seed=0, cfg=cfg)
 
 
 def split_files(root: str, percent) -> tuple[str, str]:
@@ -555,7 +567,7 @@ def derive_config(args, method: str, work_dir: str, seed: int, setup: dict):
         labeled, unlabeled = cfg.train_dataloader.dataset.datasets
         labeled.ann_file, unlabeled.ann_file = setup['splits']
     cfg.work_dir = work_dir
-    cfg.randomness = dict(seed=seed, deterministic=False)
+    cfg.randomness = randomness(args, seed)
     cfg.train_cfg.max_iters = args.iters
     cfg.train_cfg.val_interval = args.iters
     for sched in cfg.param_scheduler:
@@ -686,10 +698,11 @@ def write_label_bank(cfg) -> str:
 
 
 # ----- runs -------------------------------------------------------------------------------------------
-def run_train(config_file: str, work_dir: str, what: str) -> None:
-    """Train a config with ``tools/train.py`` in its own process; raise with the end of its stderr."""
+def run_train(args, config_file: str, work_dir: str, what: str) -> None:
+    """Train a config with ``tools/train.py`` in its own process (environment of
+    :func:`~tools.benchmarks.determinism.run_env`); raise with the end of its stderr."""
     # a bank location announced in this process' environment would override the arm's own bank file
-    env = {k: v for k, v in os.environ.items() if k != 'MMSSOD_CROPBANK_FILE'}
+    env = {k: v for k, v in run_env(args).items() if k != 'MMSSOD_CROPBANK_FILE'}
     proc = subprocess.run(
         [sys.executable, osp.join(ROOT, 'tools/train.py'), config_file, '--work-dir', work_dir],
         cwd=ROOT,
@@ -746,7 +759,7 @@ def train_ssmll(args, setup: dict, seed: int) -> str:
         cfg.train_dataloader.dataset.datasets[0].ann_file = labeled_ann
         cfg.train_dataloader.dataset.datasets[1].ann_file = unlabeled_ann
         cfg.score_dataset.ann_file = unlabeled_ann
-    cfg.randomness = dict(seed=seed)
+    cfg.randomness = randomness(args, seed)
     cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=args.ssmll_iters)
     cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     cfg.test_cfg = cfg.test_dataloader = cfg.test_evaluator = None
@@ -759,7 +772,7 @@ def train_ssmll(args, setup: dict, seed: int) -> str:
     os.makedirs(work_dir, exist_ok=True)
     config_file = osp.join(work_dir, 'ssmll.py')
     cfg.dump(config_file)
-    run_train(config_file, work_dir, 'SSMLL')
+    run_train(args, config_file, work_dir, 'SSMLL')
     proc = subprocess.run(
         [
             sys.executable,
@@ -771,7 +784,7 @@ def train_ssmll(args, setup: dict, seed: int) -> str:
             '--eval-negatives',
         ],
         cwd=ROOT,
-        env={**os.environ, 'PYTHONPATH': ROOT},
+        env={**run_env(args), 'PYTHONPATH': ROOT},
         capture_output=True,
         text=True,
     )
@@ -879,7 +892,7 @@ def config_digest(cfg) -> str:
 def run_settings(args, method: str, seed: int, cfg) -> dict:
     """What decides a trained arm's result: a finished run with equal settings is reused, not retrained."""
     settings = {k: getattr(args, k, None) for k in RUN_KEYS}
-    return dict(settings, arm=method, seed=seed, config_sha256=config_digest(cfg))
+    return dict(settings, **run_identity(args), arm=method, seed=seed, config_sha256=config_digest(cfg))
 
 
 def run_arm(args, method: str, seed: int, setup: dict, classes: list, rare: list) -> dict:
@@ -910,7 +923,7 @@ def run_arm(args, method: str, seed: int, setup: dict, classes: list, rare: list
         else:
             if method == 'supervised_fbr':
                 write_label_bank(cfg)
-            run_train(config_file, work_dir, f'{method} (seed {seed})')
+            run_train(args, config_file, work_dir, f'{method} (seed {seed})')
         # the same timing window for every arm: after warm-up and after ACRST's supervised-only burn-in
         run = read_run(work_dir, skip=max(5, args.burn_in))
         m_ap, m_ap50, per_class = class_ap(run['metrics'], classes)
@@ -932,6 +945,7 @@ def run_arm(args, method: str, seed: int, setup: dict, classes: list, rare: list
             res['pseudo_hist'] = dict(zip(classes, stats['pseudo_class_counts']))
             res['final_mu'] = dict(zip(classes, stats['refreshes'][-1]['mu'])) if stats['refreshes'] else None
         res['settings'] = settings
+        res['reproducibility'] = run_record(args)
     if args.mechanism and method == 'acrst' and 'pseudo_quality' not in res:
         res['pseudo_quality'] = mechanism(
             args, config_file, res.get('trained_in', work_dir), args.ml_scores, classes
@@ -1022,7 +1036,7 @@ def run_pilot(args, setup: dict, classes: list[str]) -> dict:
     settings = dict(run_settings(seed_args, arm, seed, cfg), pilot_interval=args.pilot_interval)
     ckpts = [osp.join(work_dir, f'iter_{it}.pth') for it in its]
     if not all(osp.isfile(c) for c in ckpts):
-        run_train(config_file, work_dir, f'pilot {arm} (seed {seed})')
+        run_train(args, config_file, work_dir, f'pilot {arm} (seed {seed})')
     points = []
     for it, ckpt in zip(its, ckpts):
         done = osp.join(work_dir, f'pilot_iter{it}.json')

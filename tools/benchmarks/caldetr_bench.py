@@ -77,6 +77,13 @@ import time
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
+from tools.benchmarks.determinism import (  # noqa: E402
+    add_determinism_args,
+    randomness,
+    run_env,
+    run_identity,
+    run_record,
+)
 from tools.benchmarks.saved import saved_run  # noqa: E402
 from tools.benchmarks.stats import (  # noqa: E402
     is_effect,
@@ -188,6 +195,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--no-timing', action='store_true', help='skip the step timing (e.g. in runs that share the machine)'
     )
     p.add_argument('--work-dir', default='work_dirs/caldetr_bench')
+    add_determinism_args(p)
     pilot = p.add_argument_group(
         'pilot',
         'look for an over-confident regime: one arm, few train images, long training, a calibration '
@@ -263,7 +271,7 @@ def derived_config(args, arm: str, seed: int, corrupted: bool = False) -> str:
         f' milestones=[{int(args.iters * args.lr_drop_at)}], gamma=0.1)]',
         "default_hooks = dict(logger=dict(type='LoggerHook', interval=50),"
         f" checkpoint=dict(type='CheckpointHook', by_epoch=False, interval={args.iters}, max_keep_ckpts=1))",
-        f'randomness = dict(seed={seed})',
+        f'randomness = {randomness(args, seed)!r}',
     ]
     model = dict(bbox_head=VARIANTS[arm]) if arm in VARIANTS else {}  # the paper arm with other head settings
     if args.decoder_layers:  # the head's prediction layers follow the decoder's depth (mmdet sets them)
@@ -314,8 +322,9 @@ def sized_pipelines(size: int) -> tuple:
     return train, test
 
 
-def run_tool(cmd: list, log_path: str) -> str:
-    env = {**os.environ, 'PYTHONPATH': ROOT}
+def run_tool(cmd: list, log_path: str, env: dict | None = None) -> str:
+    """Run a tool in its own process (``env``: its environment, default this one's); return its output."""
+    env = {**(os.environ if env is None else env), 'PYTHONPATH': ROOT}
     res = subprocess.run([sys.executable, *cmd], cwd=ROOT, env=env, capture_output=True, text=True)
     out = res.stdout + res.stderr
     with open(log_path, 'w') as f:
@@ -335,7 +344,7 @@ def parse_metric(out: str, key: str) -> float:
 def run_settings(args, arm: str, seed: int) -> dict:
     """What decides a trained arm's result: a finished run with equal settings is reused, not retrained."""
     keys = ('family', 'iters', 'batch_size', 'lr', 'val_images', 'data_root', 'score_thr', 'iou_thr')
-    settings = dict({k: getattr(args, k) for k in keys}, arm=arm, seed=seed)
+    settings = dict({k: getattr(args, k) for k in keys}, **run_identity(args), arm=arm, seed=seed)
     # the regime options enter only when they differ from the defaults (earlier saved runs stay reusable)
     regime = (
         ('lr_drop_at', LR_DROP_AT),
@@ -373,8 +382,8 @@ def train_and_test(args, arm: str, seed: int) -> dict:
     else:
         t0 = time.time()
         cmd = ['tools/train.py', derived_config(args, arm, seed), '--work-dir', work_dir]
-        run_tool(cmd, work_dir + '_train.log')
-        res = dict(train_wall_s=time.time() - t0)
+        run_tool(cmd, work_dir + '_train.log', env=run_env(args))
+        res = dict(train_wall_s=time.time() - t0, reproducibility=run_record(args))
     for domain in DOMAINS:
         corrupted = domain == 'corrupted'
         sub, pkl = f'{work_dir}{tag}_test_{domain}', f'{work_dir}{tag}_{domain}.pkl'
@@ -387,7 +396,7 @@ def train_and_test(args, arm: str, seed: int) -> dict:
             '--out',
             pkl,
         ]
-        out = run_tool(cmd, sub + '.log')
+        out = run_tool(cmd, sub + '.log', env=run_env(args))
         res[domain] = dict(
             ap=100 * parse_metric(out, 'coco/bbox_mAP'),
             ap50=100 * parse_metric(out, 'coco/bbox_mAP_50'),
@@ -412,7 +421,7 @@ def trained_run(args, arm: str, seed: int, ckpt: str) -> dict:
         raise FileNotFoundError(
             f'only finished runs are tested here (--test-root, --arms {" ".join(TEST_ONLY)}), but {arm} seed '
             f'{seed} has no run with these settings ({done}, {ckpt}); train it first: --arms {arm} without '
-            '--test-root'
+            '--test-root (runs saved before --deterministic existed are read with --no-deterministic)'
         )
     return dict(train_wall_s=res['train_wall_s'])
 
@@ -885,6 +894,7 @@ def main(argv=None) -> dict:
         return {f'{s}/{a}': train_and_test(args, a, s) for s in args.seeds for a in args.arms}
     results = dict(
         settings=dict(vars(args), device=device, torch=torch.__version__),
+        reproducibility=run_record(args),
         provenance='composited from real images',
     )
     if not args.no_timing:
@@ -989,7 +999,7 @@ def pilot_config(args, seed: int) -> str:
         f' milestones=[{int(args.pilot_iters * LR_DROP_AT)}], gamma=0.1)]',
         "default_hooks = dict(logger=dict(type='LoggerHook', interval=50), checkpoint=dict("
         f"type='CheckpointHook', by_epoch=False, interval={args.pilot_interval}, max_keep_ckpts=-1))",
-        f'randomness = dict(seed={seed})',
+        f'randomness = {randomness(args, seed)!r}',
         f"test_evaluator = [dict(type='CocoMetric', ann_file={ann!r}, metric='bbox'), dict(type='DECEMetric',"
         f" ann_file={ann!r}, prefix='dece', score_thr={args.score_thr}, iou_thr={args.iou_thr},"
         f' num_bins={args.num_bins}, save_diagram=False)]',
@@ -1006,9 +1016,10 @@ def pilot_config(args, seed: int) -> str:
     return path
 
 
-def start_tool(cmd: list, log_path: str) -> subprocess.Popen:
-    """Start a tool in its own process (output to ``log_path``); the caller polls it."""
-    env = {**os.environ, 'PYTHONPATH': ROOT}
+def start_tool(cmd: list, log_path: str, env: dict | None = None) -> subprocess.Popen:
+    """Start a tool in its own process (output to ``log_path``, ``env`` as in :func:`run_tool`); the caller
+    polls it."""
+    env = {**(os.environ if env is None else env), 'PYTHONPATH': ROOT}
     log = open(log_path, 'w')
     return subprocess.Popen([sys.executable, *cmd], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
 
@@ -1134,7 +1145,7 @@ def pilot_evaluate(args, seed: int, it: int, classes) -> dict:
     pkl = osp.join(run, f'iter{it}_clean.pkl')
     cmd = ['tools/test.py', pilot_config(args, seed), osp.join(run, f'iter_{it}.pth'), '--work-dir']
     cmd += [osp.join(run, f'test_iter{it}'), '--out', pkl]
-    out = run_tool(cmd, osp.join(run, f'test_iter{it}.log'))
+    out = run_tool(cmd, osp.join(run, f'test_iter{it}.log'), env=run_env(args))
     res = dict(
         iteration=it,
         epochs=it * args.batch_size / args.pilot_train_images,
@@ -1195,7 +1206,7 @@ def run_pilot(args, classes, poll_s: float = 20.0) -> dict:
     proc = None
     if not osp.isfile(osp.join(run, f'iter_{args.pilot_iters}.pth')):
         cmd = ['tools/train.py', pilot_config(args, seed), '--work-dir', run]
-        proc = start_tool(cmd, run + '_train.log')
+        proc = start_tool(cmd, run + '_train.log', env=run_env(args))
     points, pending = [], list(its)
     summary_path = osp.join(args.work_dir, f'pilot_{args.family}_{args.pilot_arm}_seed{seed}.json')
     while pending:

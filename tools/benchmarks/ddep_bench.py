@@ -66,6 +66,12 @@ from mmengine.runner import Runner, set_random_seed  # noqa: E402
 
 import mmssod  # noqa: E402,F401  (compat fixes, registers DDeP and EfficientNetLite)
 from mmssod.models.ddep import add_noise, ddep_to_segmentor  # noqa: E402
+from tools.benchmarks.determinism import (  # noqa: E402
+    add_determinism_args,
+    randomness,
+    run_record,
+    thread_count,
+)
 from tools.benchmarks.stats import (  # noqa: E402
     is_effect,
     markdown_table,
@@ -288,7 +294,7 @@ def run_pretrain(args, data_root: str, device: str, input_skip: bool = False) ->
     done = load_run(curve, settings)
     if done is not None and osp.isfile(ckpt):
         return dict(ckpt=ckpt, **done)
-    set_random_seed(args.pretrain_seed)
+    set_random_seed(args.pretrain_seed, deterministic=args.deterministic)
     loader = pretrain_loader(args, data_root, seed=args.pretrain_seed)
     model = MODELS.build(ddep_cfg(args, input_skip=input_skip)).to(device)
     model.train()
@@ -423,7 +429,7 @@ def finetune_config(
     """Config of one fine-tuning run on ``percent`` % of the labels (the recipe of ``--finetune-*``)."""
     cfg = Config.fromfile(FINETUNE_CFG)
     cfg.work_dir = osp.join(args.work_dir, f'ft_{tag}_{percent:g}pct_s{seed}')
-    cfg.randomness = dict(seed=seed)
+    cfg.randomness = randomness(args, seed)
     cfg.log_level = 'WARNING'
     cfg.default_hooks.logger = dict(type='LoggerHook', interval=50)
     cfg.default_hooks.checkpoint = dict(
@@ -972,6 +978,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     """Command-line arguments (the defaults are the benchmark's recipe, see the module docstring)."""
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--work-dir', default='work_dirs/ddep_bench')
+    add_determinism_args(p)
     p.add_argument('--stage', choices=['all', 'pretrain', 'finetune', 'probe', 'report'], default='all')
     p.add_argument('--arch', choices=sorted(LITE_CHANNELS), default='lite0')
     p.add_argument(
@@ -1078,6 +1085,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     device = 'cuda' if torch.cuda.is_available() else 'cpu'
     os.makedirs(args.work_dir, exist_ok=True)
+    if args.deterministic:  # this bench trains in its own process: its thread count is the runs'
+        torch.set_num_threads(thread_count(args))
     where = f'{device}' + (
         f' ({torch.cuda.get_device_name()})' if device == 'cuda' else f', {torch.get_num_threads()} threads'
     )
@@ -1086,7 +1095,7 @@ def main(argv=None) -> int:
         f'crop {args.crop}, batch {args.batch}, stage {args.stage}',
         flush=True,
     )
-    results: Dict = {'device': where, 'args': vars(args), 'label': LABEL}
+    results: Dict = {'device': where, 'args': vars(args), 'label': LABEL, 'reproducibility': run_record(args)}
 
     if args.stage == 'all' and not args.skip_timing:
         # pretraining step time (independent of the data): frozen encoder vs whole network, same process

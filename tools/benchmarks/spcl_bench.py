@@ -72,6 +72,7 @@ from typing import Sequence
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, REPO)
+from tools.benchmarks.determinism import add_determinism_args, run_env, run_record  # noqa: E402
 from tools.benchmarks.stats import (  # noqa: E402
     is_effect,
     markdown_table,
@@ -764,6 +765,7 @@ def arm_options(args, kind: str, seed: int) -> list:
     batch = args.batch * (2 if uda else 1)
     opts = [
         f'randomness.seed={seed}',
+        f'randomness.deterministic={args.deterministic}',
         f'train_cfg.max_epochs={args.epochs}',
         f'train_cfg.val_interval={args.epochs}',
         f'param_scheduler.0.milestones=[{max(1, int(args.epochs * 0.7))}]',
@@ -1055,7 +1057,7 @@ def train_arm(args, name: str, config: str, kind: str, seed: int) -> dict:
     else:
         work = tempfile.mkdtemp(prefix='spcl_acc_')
     opts = arm_options(args, kind, seed)
-    env = {**os.environ, 'PYTHONPATH': REPO, 'OMP_NUM_THREADS': str(args.threads)}
+    env = {**run_env(args), 'PYTHONPATH': REPO, 'OMP_NUM_THREADS': str(args.threads)}
     if kind == 'eval':
         cmd = [sys.executable, __file__, 'eval-untrained', osp.join(REPO, config), work, *opts]
     else:
@@ -1067,6 +1069,7 @@ def train_arm(args, name: str, config: str, kind: str, seed: int) -> dict:
     with open(osp.join(work, 'bench_output.log'), 'w') as f:
         f.write(log)
     row = dict(arm=name, backbone=args.backbone, seed=seed, config=config, work_dir=work)
+    row['reproducibility'] = run_record(args)
     row['target_domain'] = getattr(args, 'target_domain', 'default')
     row['refresh_memory'] = bool(args.refresh_memory) and kind not in LABELED_KINDS
     row.update(parse_log(log))
@@ -1525,6 +1528,7 @@ def training_options(q, epochs: int, target_domain: str = 'default') -> None:
     q.add_argument('--eps', type=float, default=0.6, help='DBSCAN eps of the target domain (paper: 0.6)')
     q.add_argument('--workers', type=int, default=2)
     q.add_argument('--threads', type=int, default=2, help='OMP_NUM_THREADS of each run')
+    add_determinism_args(q)
     q.add_argument('--seeds', type=int, nargs='+', default=[0])
     q.add_argument(
         '--refresh-memory',

@@ -14,7 +14,14 @@ other callers put the root first on ``PYTHONPATH``. ``tools`` and ``tools/benchm
 
 from .canvas import compose_canvas, long_tail_counts, long_tail_weights
 from .corruptions import CORRUPTIONS, random_corruption
-from .detection import DEMO_CONFIG, DetectionConfig, build_detection, ensure_demo_detection, semi_ann_name
+from .detection import (
+    DEMO_CONFIG,
+    DetectionConfig,
+    build_detection,
+    ensure_demo_detection,
+    ensure_detection,
+    semi_ann_name,
+)
 from .errors import CompositedDataError
 from .files import PROVENANCE
 from .reid import DOMAIN_STYLES, ReIDConfig, build_reid
@@ -37,6 +44,7 @@ __all__ = [
     'build_segmentation',
     'compose_canvas',
     'ensure_demo_detection',
+    'ensure_detection',
     'load_backgrounds',
     'load_fashion_mnist',
     'long_tail_counts',

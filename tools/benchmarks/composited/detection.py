@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import os.path as osp
 import shutil
 from collections import Counter
@@ -35,6 +34,7 @@ from .files import (
     META_FILE,
     PROVENANCE,
     check_writable,
+    ensure_built,
     load_image,
     makedirs,
     percent_tag,
@@ -547,14 +547,43 @@ def build_detection(
     return meta
 
 
+def ensure_detection(
+    root: str,
+    seed: int = 0,
+    cfg: Optional[DetectionConfig] = None,
+    fmnist_root: Optional[str] = None,
+    replace: bool = False,
+) -> str:
+    """Build the detection benchmark of ``cfg`` into ``root`` unless that build is there already.
+
+    Safe when several processes ask together (see :func:`~.files.ensure_built`): one builds, the others
+    wait and reuse its set.
+
+    Args:
+        root (str): Folder of the set.
+        seed (int): Generation seed. Defaults to 0.
+        cfg (DetectionConfig, optional): Sizes. Defaults to None (``DetectionConfig()``).
+        fmnist_root (str, optional): Fashion-MNIST folder. Defaults to None.
+        replace (bool): Replace a finished build with other parameters instead of raising. Defaults to False.
+
+    Returns:
+        str: ``root`` (as given), holding the layout of :func:`build_detection`.
+    """
+    cfg = cfg or DetectionConfig()
+    want = {'generator_version': GENERATOR_VERSION, 'seed': int(seed), 'params': cfg.to_dict()}
+    return ensure_built(
+        root, GENERATOR, want, lambda out: build_detection(out, seed, cfg, fmnist_root), replace=replace
+    )
+
+
 def ensure_demo_detection(
     root: str = 'data/composited_det_demo', seed: int = 0, fmnist_root: Optional[str] = None
 ) -> str:
     """Build the small demo detection set unless an identical one is cached at ``root``.
 
     The cache is valid when ``root/meta.json`` records a complete build with the same generator version,
-    seed and :data:`DEMO_CONFIG`. Building takes a few seconds on 2 CPU cores. The set is written to a
-    temporary sibling folder and renamed into place, so concurrent callers never see half a set.
+    seed and :data:`DEMO_CONFIG` (an older demo build is replaced). Building takes a few seconds on 2 CPU
+    cores; concurrent callers never see half a set (:func:`ensure_detection`).
 
     Args:
         root (str): Folder of the demo set. Defaults to 'data/composited_det_demo'.
@@ -564,43 +593,7 @@ def ensure_demo_detection(
     Returns:
         str: ``root`` (as given), holding the layout of :func:`build_detection`.
     """
-    want = {'generator_version': GENERATOR_VERSION, 'seed': int(seed), 'params': DEMO_CONFIG.to_dict()}
-
-    def is_cached() -> bool:
-        meta = read_meta(root)
-        return (
-            meta is not None
-            and meta.get('generator') == GENERATOR
-            and meta.get('complete') is True
-            and all(meta.get(k) == v for k, v in want.items())
-        )
-
-    if is_cached():
-        return root
-    if osp.exists(root) and os.listdir(root) and (read_meta(root) or {}).get('generator') != GENERATOR:
-        raise CompositedDataError(
-            f'{root} exists and was not built by {GENERATOR}; remove it or pass another root'
-        )
-    parent = osp.dirname(osp.abspath(root))
-    try:
-        os.makedirs(parent, exist_ok=True)
-    except OSError as err:
-        raise CompositedDataError(f'cannot create {parent}: {err.strerror or err}') from err
-    tmp = osp.join(parent, f'.{osp.basename(osp.abspath(root))}.building-{os.getpid()}')
-    if osp.exists(tmp):
-        shutil.rmtree(tmp)
-    try:
-        build_detection(tmp, seed, DEMO_CONFIG, fmnist_root)
-        if is_cached():  # another process finished first
-            shutil.rmtree(tmp)
-            return root
-        if osp.exists(root):
-            shutil.rmtree(root)
-        os.replace(tmp, root)
-    finally:
-        if osp.exists(tmp):
-            shutil.rmtree(tmp, ignore_errors=True)
-    return root
+    return ensure_detection(root, seed, DEMO_CONFIG, fmnist_root, replace=True)
 
 
 def build_corrupted(

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import os.path as osp
 import shutil
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Callable, Dict, Iterator, Optional, Sequence
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: builds still go through a temporary folder, without the lock
+    fcntl = None
 
 import cv2
 import numpy as np
@@ -220,3 +226,101 @@ def percent_tag(percent: float) -> str:
         str: Integer text when the value is whole, else the shortest float text.
     """
     return str(int(percent)) if float(percent).is_integer() else repr(float(percent))
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: str) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (created if needed); other holders wait until it is released.
+
+    Args:
+        path (str): Lock file.
+    """
+    with open(path, 'a') as f:
+        if fcntl is not None:
+            fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            if fcntl is not None:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def is_built(root: str, generator: str, want: Dict[str, Any]) -> bool:
+    """Whether ``root`` holds a complete build of ``generator`` whose ``meta.json`` has ``want``'s values.
+
+    Args:
+        root (str): Benchmark folder.
+        generator (str): Generator name.
+        want (dict): ``meta.json`` keys and the values they must have (version, seed, params ...).
+
+    Returns:
+        bool: True for a finished build with those values.
+    """
+    meta = read_meta(root)
+    return (
+        meta is not None
+        and meta.get('generator') == generator
+        and meta.get('complete') is True
+        and all(meta.get(k) == v for k, v in want.items())
+    )
+
+
+def ensure_built(
+    root: str,
+    generator: str,
+    want: Dict[str, Any],
+    build: Callable[[str], Any],
+    replace: bool = False,
+) -> str:
+    """Build a benchmark into ``root`` once, safely when several processes ask for it together.
+
+    Under an exclusive lock on ``<parent>/.<name>.lock`` the set is built by ``build`` into a temporary
+    sibling folder and renamed into place, so nobody sees half a set and a process that waited for the lock
+    finds the finished build and reuses it.
+
+    Args:
+        root (str): Benchmark folder.
+        generator (str): Generator name recorded in ``meta.json``.
+        want (dict): ``meta.json`` values of the wanted build (see :func:`is_built`).
+        build (Callable[[str], Any]): Writes the whole set into the folder it is given.
+        replace (bool): Replace a finished build of ``generator`` with other values; when False such a
+            build is an error (it may hold another run's data). Defaults to False.
+
+    Returns:
+        str: ``root`` (as given).
+
+    Raises:
+        CompositedDataError: ``root`` holds other files, or (``replace=False``) another finished build.
+    """
+    if is_built(root, generator, want):
+        return root
+    parent, name = osp.split(osp.abspath(root))
+    try:
+        os.makedirs(parent, exist_ok=True)
+    except OSError as err:
+        raise CompositedDataError(f'cannot create {parent}: {err.strerror or err}') from err
+    with exclusive_lock(osp.join(parent, f'.{name}.lock')):
+        if is_built(root, generator, want):  # built by another process while this one waited
+            return root
+        meta = read_meta(root)
+        if osp.isdir(root) and os.listdir(root):
+            if meta is None or meta.get('generator') != generator:
+                raise CompositedDataError(
+                    f'{root} exists and was not built by {generator}; remove it or pass another folder'
+                )
+            if meta.get('complete') is True and not replace:
+                other = sorted(k for k, v in want.items() if meta.get(k) != v)
+                raise CompositedDataError(
+                    f'{root} holds a {generator} build with other {other} than asked; remove it or pass '
+                    'another folder'
+                )
+        tmp = osp.join(parent, f'.{name}.building-{os.getpid()}')
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            build(tmp)
+            if osp.exists(root):
+                shutil.rmtree(root)
+            os.replace(tmp, root)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return root
