@@ -460,8 +460,8 @@ def run_jaccard_official(args) -> list:
         rows.append(row)
         print(json.dumps(row), flush=True)
         del off, mine, diff, diff_exact
-    print(official_speed_table(rows))
-    print(official_distance_table(rows))
+    print(columns_table(rows, OFFICIAL_SPEED))
+    print(columns_table(rows, OFFICIAL_DISTANCES))
     save_run(args.out, rows)
     return rows
 
@@ -483,144 +483,89 @@ def saved_timing_rows(root: str, pattern: str) -> list:
     return sorted(rows, key=lambda r: r.get('n', 0))
 
 
-def official_speed_table(rows: list) -> str:
-    """Markdown of ``jaccard-official`` rows: both times, the speed-up and the kNN product's floor."""
-    header = (
-        'N',
-        'repeats',
+def columns_table(rows: list, columns: Sequence[tuple]) -> str:
+    """Markdown of saved timing rows: one row each, ``columns`` = ``(header, cell of a row)`` pairs."""
+    return markdown_table([h for h, _ in columns], [[cell(r) for _, cell in columns] for r in rows])
+
+
+N_COLUMN = ('N', lambda r: f'{r["n"]:,}')
+LOAD_COLUMN = ('load average (1 min)', lambda r: f'{r["load_avg"]:.1f}')
+#: ``jaccard-official``: both times, the speed-up and the kNN product's floor.
+OFFICIAL_SPEED = (
+    N_COLUMN,
+    ('repeats', lambda r: r['repeats']),
+    (
         'load average (1 min), before -> after',
-        'official (s), median (runs)',
-        'mmssod, full matrix (s), median (runs)',
-        'speed-up',
-        f'mmssod, cut at {rows[0]["cut_max_distance"]} (s)',
+        lambda r: f'{r["load_avg_before"][0]:.1f} -> {r["load_avg_after"][0]:.1f}',
+    ),
+    ('official (s), median (runs)', lambda r: runs_text(r['official_runs_s'])),
+    ('mmssod, full matrix (s), median (runs)', lambda r: runs_text(r['mmssod_runs_s'])),
+    ('speed-up', lambda r: f'{r["speedup"]:.2f}x'),
+    ('mmssod, cut at 0.62 (s)', lambda r: f'{r["mmssod_cut_s"]:.2f}'),
+    (
         'kNN product floor: full / symmetric (s)',
+        lambda r: f'{r["floor_full_product_s"]:.2f} / {r["floor_symmetric_product_s"]:.2f}',
+    ),
+    (
         'official / floor: full / symmetric',
-        'mmssod / full floor',
-    )
-    cells = [
-        (
-            f'{r["n"]:,}',
-            r['repeats'],
-            f'{r["load_avg_before"][0]:.1f} -> {r["load_avg_after"][0]:.1f}',
-            runs_text(r['official_runs_s']),
-            runs_text(r['mmssod_runs_s']),
-            f'{r["speedup"]:.2f}x',
-            f'{r["mmssod_cut_s"]:.2f}',
-            f'{r["floor_full_product_s"]:.2f} / {r["floor_symmetric_product_s"]:.2f}',
-            f'{r["max_ratio_full_floor"]:.1f}x / {r["max_ratio_symmetric_floor"]:.1f}x',
-            f'{r["mmssod_over_full_floor"]:.2f}x',
-        )
-        for r in rows
-    ]
-    return markdown_table(header, cells)
-
-
-def official_distance_table(rows: list) -> str:
-    """Markdown of ``jaccard-official`` rows: how far mmssod's distances are from the official ones."""
-    header = (
-        'N',
-        'max abs diff, official (faiss lists) vs mmssod',
+        lambda r: f'{r["max_ratio_full_floor"]:.1f}x / {r["max_ratio_symmetric_floor"]:.1f}x',
+    ),
+    ('mmssod / full floor', lambda r: f'{r["mmssod_over_full_floor"]:.2f}x'),
+)
+#: ``jaccard-official``: how far mmssod's distances are from the official ones.
+OFFICIAL_DISTANCES = (
+    N_COLUMN,
+    ('max abs diff, official (faiss lists) vs mmssod', lambda r: f'{r["max_abs_diff"]:.1e}'),
+    (
         'entries / rows above 1e-5',
+        lambda r: f'{r["entries_diff_above_1e5"]:,} of N^2 / {r["rows_diff_above_1e5"]:,} of N',
+    ),
+    (
         'faiss lists whose order differs from exact arithmetic (other members)',
+        lambda r: f'{r["faiss_lists_not_exact_order"]} ({r["faiss_lists_other_members"]})',
+    ),
+    (
         'max abs diff, official re-ranking on exact lists vs mmssod',
-    )
-    cells = [
-        (
-            f'{r["n"]:,}',
-            f'{r["max_abs_diff"]:.1e}',
-            f'{r["entries_diff_above_1e5"]:,} of N^2 / {r["rows_diff_above_1e5"]:,} of N',
-            f'{r["faiss_lists_not_exact_order"]} ({r["faiss_lists_other_members"]})',
-            f'{r["max_abs_diff_official_on_exact_lists"]:.1e}',
-        )
-        for r in rows
-    ]
-    return markdown_table(header, cells)
-
-
-def clustering_table(rows: list) -> str:
-    """Markdown of ``clustering`` rows: time, peak memory and stored pairs per N."""
-    header = (
-        'N',
-        'Jaccard path',
-        'Jaccard (s)',
-        'DBSCAN x3 + reliability (s)',
-        'peak RSS of the process (GB)',
-        'stored pairs',
-        'load average (1 min)',
-    )
-    cells = [
-        (
-            f'{r["n"]:,}',
-            'compiled CPU' if r['backend'] == 'cpu' else r['backend'],
-            f'{r["jaccard_s"]:.2f}',
-            f'{r["dbscan_reliability_s"]:.2f}',
-            f'{r["peak_rss_gb"]:.2f}',
-            f'{r["nnz"]:,}',
-            f'{r["load_avg"]:.1f}',
-        )
-        for r in rows
-    ]
-    return markdown_table(header, cells)
-
-
-def compare_table(rows: list) -> str:
-    """Markdown of ``jaccard-compare`` rows: torch path vs compiled CPU path, paired in one process."""
-    header = (
-        'N',
-        'threads',
-        'load average (1 min)',
-        'torch path (s), median (runs)',
-        'compiled CPU path (s), median (runs)',
-        'speed-up',
-        'max abs diff, CPU vs torch (cut at 0.62)',
+        lambda r: f'{r["max_abs_diff_official_on_exact_lists"]:.1e}',
+    ),
+)
+#: ``clustering``: time, peak memory and stored pairs per N.
+CLUSTERING = (
+    N_COLUMN,
+    ('Jaccard path', lambda r: 'compiled CPU' if r['backend'] == 'cpu' else r['backend']),
+    ('Jaccard (s)', lambda r: f'{r["jaccard_s"]:.2f}'),
+    ('DBSCAN x3 + reliability (s)', lambda r: f'{r["dbscan_reliability_s"]:.2f}'),
+    ('peak RSS of the process (GB)', lambda r: f'{r["peak_rss_gb"]:.2f}'),
+    ('stored pairs', lambda r: f'{r["nnz"]:,}'),
+    LOAD_COLUMN,
+)
+#: ``jaccard-compare``: the torch path vs the compiled CPU path, paired in one process.
+COMPARE = (
+    N_COLUMN,
+    ('threads', lambda r: r['threads']),
+    LOAD_COLUMN,
+    ('torch path (s), median (runs)', lambda r: runs_text(r['old_runs_s'])),
+    ('compiled CPU path (s), median (runs)', lambda r: runs_text(r['new_runs_s'])),
+    ('speed-up', lambda r: f'{r["speedup"]:.2f}x'),
+    ('max abs diff, CPU vs torch (cut at 0.62)', lambda r: f'{r["max_abs_diff"]:.1e}'),
+    (
         'torch / CPU vs float64 reference (uncut)',
-        'same stored pairs / labels',
-    )
-    cells = [
-        (
-            f'{r["n"]:,}',
-            r['threads'],
-            f'{r["load_avg"]:.1f}',
-            runs_text(r['old_runs_s']),
-            runs_text(r['new_runs_s']),
-            f'{r["speedup"]:.2f}x',
-            f'{r["max_abs_diff"]:.1e}',
-            ' / '.join(f'{r[f"max_abs_diff_{p}_vs_float64_reference"]:.1e}' for p in ('old', 'new')),
-            f'{r["same_stored_pairs"]} / {r["same_labels"]}',
-        )
-        for r in rows
-    ]
-    return markdown_table(header, cells)
-
-
-def update_table(rows: list) -> str:
-    """Markdown of ``update`` results: the per-sample loop, ``momentum_update`` and the vectorised update."""
-    header = (
-        'batch into memory',
-        'threads',
-        'load average (1 min)',
-        'per-sample loop (ms)',
-        '`momentum_update` (ms)',
-        'speed-up',
-        '`momentum_update_vectorised` (ms)',
-        'speed-up',
-        'max abs diff from the loop',
-    )
-    cells = [
-        (
-            f'{r["batch"]} into {r["memory_rows"]:,} x {r["dim"]}',
-            r['threads'],
-            f'{r["load_avg"]:.1f}',
-            f'{r["loop_ms"]:.2f}',
-            f'{r["update_ms"]:.2f}',
-            f'{r["speedup"]:.1f}x',
-            f'{r["vectorised_ms"]:.2f}',
-            f'{r["speedup_vectorised"]:.1f}x',
-            f'{max(r["max_abs_diff"], r["max_abs_diff_vectorised"]):.1e}',
-        )
-        for r in rows
-    ]
-    return markdown_table(header, cells)
+        lambda r: ' / '.join(f'{r[f"max_abs_diff_{p}_vs_float64_reference"]:.1e}' for p in ('old', 'new')),
+    ),
+    ('same stored pairs / labels', lambda r: f'{r["same_stored_pairs"]} / {r["same_labels"]}'),
+)
+#: ``update``: the per-sample loop, ``momentum_update`` and the vectorised update, interleaved in one run.
+UPDATE = (
+    ('batch into memory', lambda r: f'{r["batch"]} into {r["memory_rows"]:,} x {r["dim"]}'),
+    ('threads', lambda r: r['threads']),
+    LOAD_COLUMN,
+    ('per-sample loop (ms)', lambda r: f'{r["loop_ms"]:.2f}'),
+    ('`momentum_update` (ms)', lambda r: f'{r["update_ms"]:.2f}'),
+    ('speed-up', lambda r: f'{r["speedup"]:.1f}x'),
+    ('`momentum_update_vectorised` (ms)', lambda r: f'{r["vectorised_ms"]:.2f}'),
+    ('speed-up', lambda r: f'{r["speedup_vectorised"]:.1f}x'),
+    ('max abs diff from the loop', lambda r: f'{max(r["max_abs_diff"], r["max_abs_diff_vectorised"]):.1e}'),
+)
 
 
 def run_clustering(args) -> list:
@@ -1223,18 +1168,23 @@ def summary_row(root: str) -> tuple:
     )
 
 
+#: The timing tables of the docs: region name, saved run (under ``spcl/``), columns.
+TIMING_TABLES = (
+    ('clustering-cost', 'clustering_cost.json', CLUSTERING),
+    ('jaccard-compare', 'jaccard_compare_N*.json', COMPARE),
+    ('jaccard-official', 'jaccard_official_N*.json', OFFICIAL_SPEED),
+    ('jaccard-official-distances', 'jaccard_official_N*.json', OFFICIAL_DISTANCES),
+    ('memory-update', 'memory_update*.json', UPDATE),
+)
 TABLES = {
     'spcl/hard-accuracy': lambda root: accuracy_table(saved_rows(root, HARD_RUNS), HARD_ARMS),
     'spcl/hard-gaps': lambda root: gaps_table(saved_rows(root, HARD_RUNS), HARD_GAPS),
-    'spcl/clustering-cost': lambda root: clustering_table(saved_timing_rows(root, 'clustering_cost.json')),
-    'spcl/jaccard-compare': lambda root: compare_table(saved_timing_rows(root, 'jaccard_compare_N*.json')),
-    'spcl/jaccard-official': lambda root: official_speed_table(
-        saved_timing_rows(root, 'jaccard_official_N*.json')
-    ),
-    'spcl/jaccard-official-distances': lambda root: official_distance_table(
-        saved_timing_rows(root, 'jaccard_official_N*.json')
-    ),
-    'spcl/memory-update': lambda root: update_table(saved_timing_rows(root, 'memory_update*.json')),
+    **{
+        f'spcl/{name}': lambda root, pattern=pattern, columns=columns: columns_table(
+            saved_timing_rows(root, pattern), columns
+        )
+        for name, pattern, columns in TIMING_TABLES
+    },
 }
 
 
