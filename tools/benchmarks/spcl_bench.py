@@ -1129,6 +1129,52 @@ def saved_rows(root: str, patterns: Sequence[str]) -> list:
     return list({(r['arm'], r['seed']): r for r in rows}.values())
 
 
+def eps_table(rows: Sequence[dict]) -> str:
+    """Markdown of the eps sweep (:func:`run_eps_sweep` rows): clusters, un-clustered images, ARI, NMI."""
+    cells = [
+        (f'{r["eps"]:g}', r['num_clusters'], r['num_outliers'], f'{r["ARI"]:.3f}', f'{r["NMI"]:.3f}')
+        for r in rows
+    ]
+    return markdown_table(('eps', 'clusters', 'un-clustered', 'ARI', 'NMI'), cells)
+
+
+def memory_table(gates: Sequence[tuple]) -> str:
+    """Markdown of saved gate runs (``(name, gate JSON)`` each): per epoch the clustering of the clustered
+    memory and of fresh eval features (ARI / NMI / clusters), their ARI ratio, and which one the next epoch
+    trains on (fresh features with ``refresh_memory``, else the memory)."""
+    cells = []
+    for name, gate in gates:
+        schedule, after = gate['schedule'], gate['rows'][0]['after_epoch']
+        source = 'fresh' if schedule['refresh_memory'] else 'memory'
+        label = f'{name} ({"refresh" if schedule["refresh_memory"] else "official"}, {schedule["iters"]} it)'
+        for i, a in enumerate(after):
+            cells.append(
+                (
+                    label if i == 0 else name,
+                    a['epoch'],
+                    f'{a["memory_ARI"]:.3f} / {a["memory_NMI"]:.3f} / {a["memory_clusters"]}',
+                    f'{a["fresh_ARI"]:.3f} / {a["fresh_NMI"]:.3f} / {a["fresh_clusters"]}',
+                    f'{a["memory_ARI"] / a["fresh_ARI"]:.2f}',
+                    f'{source} ({a[source + "_ARI"]:.3f})' if i + 1 < len(after) else '-',
+                )
+            )
+    header = (
+        'regime',
+        'after epoch',
+        'clustered memory: ARI / NMI / clusters',
+        'fresh eval features: ARI / NMI / clusters',
+        'memory / fresh ARI',
+        'next epoch trains on',
+    )
+    return markdown_table(header, cells)
+
+
+def saved_json(root: str, name: str):
+    """The saved JSON ``spcl/<name>`` under ``root`` (a ``.jsonl`` as its list of rows)."""
+    with open(osp.join(root, 'spcl', name)) as f:
+        return [json.loads(line) for line in f if line.strip()] if name.endswith('.jsonl') else json.load(f)
+
+
 #: The saved runs of the hard target domain (``--refresh-memory``, 8 epochs of 30 iterations), 3 seeds.
 HARD_RUNS = ('spcl/hard_refresh_8e_30it/acc_*.json', 'spcl/domain_check_hard_lite0_8e_30it_b32_seed0.json')
 HARD_ARMS = (
@@ -1139,6 +1185,8 @@ HARD_ARMS = (
     'SpCL USL',
     'target oracle',
 )
+#: The memory-quality gate's regimes on the default target domain (seed 0): name, saved run.
+GATE_REGIMES = (('A', '3e_30it_b32'), ('B', '3e_30it_b32_refresh-memory'), ('C', '2e_84it_b32'))
 HARD_GAPS = (
     ('SpCL (UDA)', 'source-only'),
     ('SpCL w/o reliability', 'source-only'),
@@ -1179,6 +1227,13 @@ TIMING_TABLES = (
 TABLES = {
     'spcl/hard-accuracy': lambda root: accuracy_table(saved_rows(root, HARD_RUNS), HARD_ARMS),
     'spcl/hard-gaps': lambda root: gaps_table(saved_rows(root, HARD_RUNS), HARD_GAPS),
+    'spcl/hard-eps': lambda root: eps_table(saved_json(root, 'eps_sweep_hard_lite0_untrained.jsonl')),
+    'spcl/hard-memory': lambda root: memory_table(
+        [('hard', saved_json(root, 'gate_hard_lite0_8e_30it_b32_seed0.json'))]
+    ),
+    'spcl/gate-regimes': lambda root: memory_table(
+        [(name, saved_json(root, f'gate_lite0_{run}_seed0.json')) for name, run in GATE_REGIMES]
+    ),
     **{
         f'spcl/{name}': lambda root, pattern=pattern, columns=columns: columns_table(
             saved_timing_rows(root, pattern), columns
