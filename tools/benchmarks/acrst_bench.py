@@ -73,6 +73,7 @@ import numpy as np
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
+from tools.benchmarks import cropbank_cost  # noqa: E402
 from tools.benchmarks.determinism import (  # noqa: E402
     add_determinism_args,
     randomness,
@@ -1476,6 +1477,7 @@ TABLES = {
             i['classes'],
         )
     ),
+    'acrst/cropbank-cost': lambda root: cropbank_cost.table(osp.join(root, 'acrst', 'cropbank_cost.json')),
 }
 
 

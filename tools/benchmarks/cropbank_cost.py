@@ -10,12 +10,17 @@ temporary file) on the same detections, so both rows come from one run on one ma
 
     python tools/benchmarks/cropbank_cost.py                      # this checkout
     python tools/benchmarks/cropbank_cost.py --compare-rev HEAD~3   # and another revision, same run
+    python tools/benchmarks/cropbank_cost.py --compare-rev HEAD~3 --out cost.json   # also save the rows
+
+:func:`table` renders a saved run as the docs' Markdown table.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
+import os
 import os.path as osp
 import subprocess
 import sys
@@ -39,6 +44,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--compare-rev', help='also measure the CropBank module of this git revision')
     parser.add_argument('--compare-path', default=MODULE, help='path of the module in --compare-rev')
+    parser.add_argument('--out', help='write the rows (ms per iteration by window size) to this JSON file')
     return parser.parse_args(argv)
 
 
@@ -98,15 +104,37 @@ def measure(module, batches: list[list[dict]], args) -> dict:
     return {'sizes': np.array(sizes), 'times': np.array(times), 'prune': prune, 'refresh': refresh}
 
 
-def report(name: str, result: dict, marks: list[int]) -> None:
+def summary(name: str, result: dict, marks: list[int]) -> dict:
+    """The saved row of one module: mean ms per iteration over the iterations whose window size falls in
+    ``(previous mark, mark]`` (None where none does), ms of the pruning and of the refresh."""
     sizes, times = result['sizes'], result['times']
-    cells = []
-    previous = 0
+    means, previous = [], 0
     for mark in marks:
         sel = (sizes > previous) & (sizes <= mark)
-        cells.append(f'{1e3 * times[sel].mean():8.2f}' if sel.any() else f'{"-":>8}')
+        means.append(round(1e3 * float(times[sel].mean()), 2) if sel.any() else None)
         previous = mark
-    print(f'{name:<12}' + ''.join(cells) + f'{1e3 * result["prune"]:10.1f}{1e3 * result["refresh"]:10.1f}')
+    return {
+        'module': name,
+        'ms_per_iteration': means,
+        'prune_ms': round(1e3 * result['prune'], 1),
+        'refresh_ms': round(1e3 * result['refresh'], 1),
+    }
+
+
+def table(path: str) -> str:
+    """Markdown of a run saved with ``--out``: one row per module, mean ms per iteration by window size."""
+    from tools.benchmarks.stats import markdown_table, number
+
+    with open(path) as f:
+        run = json.load(f)
+    header = ['module'] + [f'<= {m // 1000}k' for m in run['marks']] + ['one pruning (ms)', 'one refresh (ms)']
+    rows = [
+        [r['module']]
+        + [number(v) for v in r['ms_per_iteration']]
+        + [number(r['prune_ms'], '.1f'), number(r['refresh_ms'], '.1f')]
+        for r in run['rows']
+    ]
+    return markdown_table(header, rows)
 
 
 def main(argv=None) -> None:
@@ -120,16 +148,37 @@ def main(argv=None) -> None:
         modules.append((args.compare_rev[:12], load_module_at(args.compare_rev, args.compare_path)))
     from mmssod.datasets import cropbank
 
-    modules.append(('this tree', cropbank))
+    head = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=ROOT, capture_output=True, text=True)
+    modules.append(
+        (f'this tree (HEAD {head.stdout.strip()})' if head.returncode == 0 else 'this tree', cropbank)
+    )
     marks = [m for m in (8_000, 16_000, 32_000, 64_000, 96_000, 128_000) if m < args.candidates]
     marks.append(args.candidates)
     print(
         f'CropBank.add_teacher_records per iteration ({args.images} images x {args.boxes} boxes, '
         f'{args.classes} classes, {iters} iterations), mean ms by window size (candidates, up to):'
     )
-    print(f'{"module":<12}' + ''.join(f'{m // 1000:>7}k' for m in marks) + f'{"prune ms":>10}{"refresh":>10}')
+    print(f'{"module":<24}' + ''.join(f'{m // 1000:>7}k' for m in marks) + f'{"prune ms":>10}{"refresh":>10}')
+    rows = []
     for name, module in modules:
-        report(name, measure(module, batches, args), marks)
+        rows.append(summary(name, measure(module, batches, args), marks))
+        cells = ''.join(f'{"-" if v is None else format(v, ".2f"):>8}' for v in rows[-1]['ms_per_iteration'])
+        print(f'{name:<24}{cells}{rows[-1]["prune_ms"]:10.1f}{rows[-1]["refresh_ms"]:10.1f}')
+    if args.out:
+        settings = {
+            k: getattr(args, k) for k in ('images', 'boxes', 'classes', 'pseudo_cap', 'candidates', 'seed')
+        }
+        run = dict(
+            command=' '.join(sys.argv),
+            date=time.strftime('%Y-%m-%d'),
+            load_avg=os.getloadavg()[0],
+            settings=settings,
+            marks=marks,
+            rows=rows,
+        )
+        os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
+        with open(args.out, 'w') as f:
+            json.dump(run, f, indent=1)
 
 
 if __name__ == '__main__':
