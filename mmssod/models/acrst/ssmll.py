@@ -20,6 +20,7 @@ import copy
 import math
 from typing import Optional
 
+import numpy as np
 import torch
 from mmengine.logging import MessageHub
 from mmengine.model import BaseModel
@@ -28,20 +29,24 @@ from mmpretrain.structures import DataSample
 from torch import Tensor
 
 
-def image_level_targets(label_lists: list[list[int]], num_classes: int) -> Tensor:
-    """Multi-hot image-level targets from per-image lists of class indices.
+def image_level_targets(label_lists: list, num_classes: int, device=None) -> Tensor:
+    """Multi-hot image-level targets from per-image class indices.
 
     Args:
-        label_lists (list[list[int]]): class indices present in each image (duplicates allowed).
+        label_lists (list[list[int] | Tensor]): class indices present in each image (duplicates allowed);
+            tensors may live on ``device`` (their lengths are known on the host: nothing waits for it).
         num_classes (int): K.
+        device (torch.device, optional): where the targets are made. Defaults to None: the CPU.
 
     Returns:
         Tensor: (N, K) float multi-hot targets.
     """
-    targets = torch.zeros(len(label_lists), num_classes)
-    for i, labels in enumerate(label_lists):
-        if len(labels):
-            targets[i, torch.as_tensor(labels, dtype=torch.long)] = 1.0
+    targets = torch.zeros(len(label_lists), num_classes, device=device)
+    counts = [len(labels) for labels in label_lists]
+    if sum(counts):
+        rows = torch.from_numpy(np.repeat(np.arange(len(counts)), counts)).to(device, non_blocking=True)
+        cols = torch.cat([torch.as_tensor(labels).reshape(-1) for labels in label_lists if len(labels)])
+        targets[rows, cols.to(device, non_blocking=True).long()] = 1.0
     return targets
 
 
@@ -223,9 +228,8 @@ class SSMLL(BaseModel):
             dict: ``loss_sup`` and ``loss_unsup`` (zero during the pre-training stage).
         """
         weak, strong = self._views(inputs)
-        labeled = torch.tensor(
-            [bool(ds.metainfo.get('labeled', True)) for ds in data_samples], device=weak.device
-        )
+        device = weak.device
+        labeled = [bool(ds.metainfo.get('labeled', True)) for ds in data_samples]  # known on the host
         pretrain = self.in_pretrain()
         if (
             self.pretrain_iters > 0
@@ -234,20 +238,28 @@ class SSMLL(BaseModel):
             self.teacher.load_state_dict(
                 self.student.state_dict()
             )  # the teacher starts from the pre-trained student
-        unsup = ~labeled if not pretrain else torch.zeros_like(labeled)
-        student_inputs = torch.where(unsup[:, None, None, None], strong, weak)
+        unsup = [not (is_labeled or pretrain) for is_labeled in labeled]
+        # rows as index tensors built on the host: boolean masks of device tensors would wait for the device
+        sup_rows, unsup_rows = (
+            torch.tensor(np.flatnonzero(flags)).to(device, non_blocking=True) for flags in (labeled, unsup)
+        )
+        is_unsup = torch.tensor(unsup).to(device, non_blocking=True)
+        student_inputs = torch.where(is_unsup[:, None, None, None], strong, weak)
         logits = self._logits(self.student, student_inputs)
         targets = image_level_targets(
-            [ds.gt_label.tolist() if 'gt_label' in ds else [] for ds in data_samples], self.num_classes
+            [ds.gt_label if 'gt_label' in ds else [] for ds in data_samples], self.num_classes, device
         ).to(logits)
-        if unsup.any():
+        if any(unsup):
             with torch.no_grad():
                 self.teacher.eval()
-                pseudo = teacher_pseudo_targets(self._logits(self.teacher, weak[unsup]), self.pseudo_thr)
-            targets[unsup] = pseudo.to(targets)
+                pseudo = teacher_pseudo_targets(self._logits(self.teacher, weak[unsup_rows]), self.pseudo_thr)
+            targets[unsup_rows] = pseudo.to(targets)
         losses = {}
-        for name, rows, weight in (('loss_sup', labeled, 1.0), ('loss_unsup', unsup, self.unsup_weight)):
-            if rows.any():
+        for name, flags, rows, weight in (
+            ('loss_sup', labeled, sup_rows, 1.0),
+            ('loss_unsup', unsup, unsup_rows, self.unsup_weight),
+        ):
+            if any(flags):
                 losses[name] = weight * self.loss_module(logits[rows], targets[rows])
             else:
                 losses[name] = logits.sum() * 0.0
