@@ -755,6 +755,31 @@ def paired_table(per_seed: dict, family: str) -> str:
     return markdown_table(header, cells)
 
 
+def pilot_table(points: list) -> str:
+    """Markdown of the pilot's checkpoints (:func:`pilot_summary` points): AP, detections, their precision and
+    mean confidence, signed gap and D-ECE with their image-bootstrap intervals, and the gate."""
+    cells = [
+        (
+            f'{p["iteration"]:,}',
+            f'{p["epochs"]:g}',
+            number(p['ap'], '.1f'),
+            number(p['ap50'], '.1f'),
+            p['num_dets'],
+            number(p['precision'], '.3f'),
+            number(p['mean_confidence'], '.3f'),
+            f'{number(p["signed_gap"], "+.2f")} {fmt_interval(p["signed_gap_interval"])}',
+            f'{number(p["dece"])} {fmt_interval(p["dece_interval"])}',
+            '**passed**' if p['gate'] else 'no',
+        )
+        for p in points
+    ]
+    header = (
+        'iteration', 'epochs', 'AP', 'AP_50', '#dets >= thr', 'precision', 'mean confidence',
+        'signed gap [95% interval]', 'D-ECE [95% interval]', 'gate',
+    )  # fmt: skip
+    return markdown_table(header, cells)
+
+
 #: the mean table's columns: header -> (saved key, number format)
 MEAN_COLUMNS = {
     'AP': ('ap', '.1f'),
@@ -768,6 +793,7 @@ PAIRED_KEYS = {'D-ECE': 'dece', 'signed gap': 'signed_gap', 'AP': 'ap'}
 #: the saved bench reports the docs' tables are rendered from
 REGIME_REPORT = 'cal_detr/regime_100img_128px_1500it/caldetr_bench_on-composited_det_demo_test600.json'
 DDETR6_REPORT = 'cal_detr/ddetr_6layers_900it/caldetr_bench.json'
+PILOT_CURVE = 'cal_detr/pilot_dino_baseline_seed0.json'
 
 
 def saved_report(root: str, name: str):
@@ -775,6 +801,12 @@ def saved_report(root: str, name: str):
     with open(osp.join(root, name)) as f:
         saved = json.load(f)
     return saved['per_seed'], saved['settings']['family']
+
+
+def saved_pilot(root: str) -> list:
+    """The points of the saved pilot curve (baseline DINO, seed 0)."""
+    with open(osp.join(root, PILOT_CURVE)) as f:
+        return json.load(f)['points']
 
 
 def summary_row(root: str) -> tuple:
@@ -803,6 +835,7 @@ TABLES = {
     'cal_detr/regime-mean': lambda root: mean_table(*saved_report(root, REGIME_REPORT)),
     'cal_detr/regime-paired': lambda root: paired_table(*saved_report(root, REGIME_REPORT)),
     'cal_detr/ddetr-6layers': lambda root: seed_table(*saved_report(root, DDETR6_REPORT)),
+    'cal_detr/pilot': lambda root: pilot_table(saved_pilot(root)),
 }
 
 
