@@ -1083,7 +1083,8 @@ def paired_gaps(by: dict, hi: str, lo: str, seeds: list) -> list:
 
 
 def accuracy_table(rows: list, arms: Sequence[str]) -> str:
-    """Markdown: per arm (in the order of ``arms``), target mAP / top-1 per seed, then mean +- sd of each."""
+    """Markdown: per arm (in the order of ``arms``), target mAP / top-1 per seed, then mean +- sd of each
+    (left out with one seed)."""
     seeds = sorted({r['seed'] for r in rows})
     by = {(r['arm'], r['seed']): r for r in rows}
     cells = []
@@ -1092,9 +1093,10 @@ def accuracy_table(rows: list, arms: Sequence[str]) -> str:
         per_seed = [
             f'{by[arm, s]["mAP"]:.2f} / {by[arm, s]["top1"]:.2f}' if (arm, s) in by else '-' for s in seeds
         ]
-        cells.append((arm, *per_seed, *(mean_sd_text(r[k] for r in got) for k in ('mAP', 'top1'))))
-    header = ('arm', *(f'seed {s} mAP / top-1' for s in seeds), 'mAP mean +- sd', 'top-1 mean +- sd')
-    return markdown_table(header, cells)
+        means = [mean_sd_text(r[k] for r in got) for k in ('mAP', 'top1')] if len(seeds) > 1 else []
+        cells.append((arm, *per_seed, *means))
+    header = ('arm', *(f'seed {s} mAP / top-1' for s in seeds))
+    return markdown_table(header + (('mAP mean +- sd', 'top-1 mean +- sd') if len(seeds) > 1 else ()), cells)
 
 
 def gaps_table(rows: list, pairs: Sequence[tuple]) -> str:
@@ -1227,6 +1229,9 @@ TIMING_TABLES = (
 TABLES = {
     'spcl/hard-accuracy': lambda root: accuracy_table(saved_rows(root, HARD_RUNS), HARD_ARMS),
     'spcl/hard-gaps': lambda root: gaps_table(saved_rows(root, HARD_RUNS), HARD_GAPS),
+    'spcl/hard-domain-check': lambda root: accuracy_table(
+        saved_rows(root, (HARD_RUNS[1],)), ('source-only', 'target oracle')
+    ),
     'spcl/hard-eps': lambda root: eps_table(saved_json(root, 'eps_sweep_hard_lite0_untrained.jsonl')),
     'spcl/hard-memory': lambda root: memory_table(
         [('hard', saved_json(root, 'gate_hard_lite0_8e_30it_b32_seed0.json'))]
