@@ -127,7 +127,7 @@ def table(path: str) -> str:
 
     with open(path) as f:
         run = json.load(f)
-    header = ['module'] + [f'<= {m // 1000}k' for m in run['marks']] + ['one pruning (ms)', 'one refresh (ms)']
+    header = ['module'] + [f'<= {m:,}' for m in run['marks']] + ['one pruning (ms)', 'one refresh (ms)']
     rows = [
         [r['module']]
         + [number(v) for v in r['ms_per_iteration']]
