@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import os.path as osp
+import re
 from typing import Any, Dict, Optional
 
 #: JSON annotation files above this size are not parsed for the empty-split check (a real split is big).
@@ -22,10 +23,25 @@ class DatasetLayoutError(FileNotFoundError):
     """A dataset config does not match the files on disk (names the config key and the path)."""
 
 
+def cfg_option_key(key: str) -> str:
+    """A config key as ``--cfg-options`` takes it: list items by a dotted index.
+
+    MMEngine merges ``datasets.0.data_root=...`` into the first dataset but reads ``datasets[0].data_root``
+    as the name of a new key, which changes nothing.
+
+    Args:
+        key (str): e.g. ``'train_dataloader.dataset.datasets[0].data_root'``.
+
+    Returns:
+        str: e.g. ``'train_dataloader.dataset.datasets.0.data_root'``.
+    """
+    return re.sub(r'\[(\d+)\]', r'.\1', key)
+
+
 def _hint(key: str) -> str:
     return (
-        f'Fix `{key}` in the config (or with --cfg-options {key}=...), or prepare the dataset as '
-        'described in the config folder README.'
+        f'Fix `{key}` in the config (or with --cfg-options {cfg_option_key(key)}=...), or prepare the '
+        'dataset as described in the config folder README.'
     )
 
 

@@ -10,6 +10,7 @@ MMEngine does not do: mmssod's own configs (a source checkout's ``configs/`` or 
 from __future__ import annotations
 
 import copy
+import difflib
 import importlib.util
 import os.path as osp
 
@@ -85,6 +86,29 @@ def get_config(name: str, package: str = 'mmdet') -> Config:
     return hub_get_config(f'{package}::{name}')
 
 
+def check_known_keys(setting: str, cfg: dict, accepted) -> None:
+    """Raise when a dict that is read key by key holds a key nobody reads (a typo would be ignored silently).
+
+    Args:
+        setting (str): the dict's config key, named in the error, e.g. ``'model.semi_train_cfg'``.
+        cfg (dict): the dict.
+        accepted (Iterable[str]): the keys that are read.
+
+    Raises:
+        ValueError: naming each unknown key, the closest accepted key, and all accepted keys.
+    """
+    accepted = sorted(accepted)
+    unknown = sorted(set(cfg) - set(accepted))
+    if unknown:
+        named = []
+        for key in unknown:
+            guess = difflib.get_close_matches(key, accepted, n=1)
+            named.append(f'{key!r}' + (f' (did you mean {guess[0]!r}?)' if guess else ''))
+        raise ValueError(
+            f'{setting} has unknown key(s) {", ".join(named)}; accepted keys: {", ".join(accepted)}'
+        )
+
+
 def get_model_cfg(name: str, package: str = 'mmdet') -> ConfigDict:
     """A deep copy of the ``model`` field of a config loaded by :func:`get_config` (for building models)."""
     return copy.deepcopy(get_config(name, package).model)
@@ -145,13 +169,16 @@ def check_data_paths(cfg: Config, splits=('train', 'val', 'test')) -> None:
 
 
 def _check_ann_file(key: str, ds: dict) -> None:
+    from mmssod.datasets.layout_checks import cfg_option_key
+
     ann_file = ds.get('ann_file')
     if ann_file and isinstance(ann_file, str):
         data_root = ds.get('data_root') or ''
         path = ann_file if osp.isabs(ann_file) or not data_root else osp.join(data_root, ann_file)
         hint = (
             f'Fix `{key}.ann_file` / `{key}.data_root` in the config (or with --cfg-options '
-            f'{key}.ann_file=...), or prepare the dataset as described in the config folder README.'
+            f'{cfg_option_key(key)}.ann_file=...), or prepare the dataset as described in the config folder '
+            'README.'
         )
         if not osp.isfile(path):
             raise FileNotFoundError(f'annotation file {path!r} ({key}.ann_file) does not exist. {hint}')

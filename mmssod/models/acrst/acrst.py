@@ -34,6 +34,7 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from ...datasets.transforms.acrst_paste import boxes_paste_mask, paste_occlusion
+from ...utils.config import check_known_keys
 from .functional import check_probability, selective_regression_mask, two_stage_filter
 
 #: Most teacher records kept when no CropBankHook collects them (bounded memory).
@@ -125,6 +126,30 @@ def check_loss_thresholds(semi_train_cfg: dict) -> None:
             )
 
 
+#: ``semi_train_cfg`` keys that mmdet's Soft Teacher reads, and those ACRST adds (see :class:`ACRST`).
+SOFT_TEACHER_TRAIN_KEYS = (
+    'freeze_teacher',
+    'sup_weight',
+    'unsup_weight',
+    'pseudo_label_initial_score_thr',
+    'rpn_pseudo_thr',
+    'cls_pseudo_thr',
+    'reg_pseudo_thr',
+    'jitter_times',
+    'jitter_scale',
+    'min_pseudo_bbox_wh',
+)
+ACRST_TRAIN_KEYS = (
+    'tau_cls',
+    'tau_ml',
+    'ml_scores_file',
+    'regress_pseudo',
+    'burn_in_iters',
+    'bbox_occluded_thr',
+    'mask_occluded_thr',
+)
+
+
 @MODELS.register_module()
 class ACRST(SoftTeacher):
     """ACRST on Soft Teacher: two-stage pseudo-label filtering, CropBank pastes, selective supervision.
@@ -166,6 +191,7 @@ class ACRST(SoftTeacher):
         init_cfg: Optional[dict] = None,
     ) -> None:
         semi_train_cfg = ConfigDict(copy.deepcopy(dict(semi_train_cfg or {})))
+        check_known_keys('semi_train_cfg', semi_train_cfg, SOFT_TEACHER_TRAIN_KEYS + ACRST_TRAIN_KEYS)
         semi_train_cfg.setdefault('pseudo_label_initial_score_thr', 0.1)
         semi_train_cfg.setdefault('tau_cls', 0.7)
         semi_train_cfg.setdefault('tau_ml', 0.2)

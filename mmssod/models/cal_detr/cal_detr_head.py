@@ -11,12 +11,15 @@ the training supervised; configs/cal_detr/README.md says why a Deformable-DETR m
 
 from __future__ import annotations
 
+import difflib
+import inspect
 from typing import Dict, List, Optional
 
 import torch
 from mmdet.models.dense_heads import DeformableDETRHead, DINOHead
 from mmdet.registry import MODELS
 from mmdet.utils import ConfigType, InstanceList, OptInstanceList, reduce_mean
+from mmengine.dist import is_distributed
 from torch import Tensor
 
 from .cal_detr_utils import (
@@ -29,6 +32,52 @@ from .cal_detr_utils import (
 )
 
 DEFAULT_LOSS_MIX = dict(type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=0.5)
+
+
+def _named_params(func) -> list:
+    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    params = inspect.signature(func).parameters.values()
+    return [p.name for p in params if p.kind in named and p.name != 'self']
+
+
+def _takes_var_kwargs(func) -> bool:
+    return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in inspect.signature(func).parameters.values())
+
+
+def check_head_kwargs(head: type, kwargs: dict) -> None:
+    """Raise, naming ``head``, when ``kwargs`` holds an argument that neither its mmdet head takes.
+
+    Without this check a misspelled Cal-DETR argument (``mix_alpa``) reaches mmdet's ``DETRHead``, whose
+    error names ``DETRHead`` instead of the head in the config.
+
+    Args:
+        head (type): the Cal-DETR head class (``CalDETRMixin`` first in its MRO).
+        kwargs (dict): the keyword arguments passed on to the mmdet head.
+
+    Raises:
+        TypeError: naming ``head``, the unknown arguments, the closest accepted names and the mmdet head.
+    """
+    mmdet_head = head.__mro__[head.__mro__.index(CalDETRMixin) + 1]
+    accepted = set()
+    for cls in mmdet_head.__mro__:
+        if '__init__' not in vars(cls):
+            continue
+        init = vars(cls)['__init__']
+        accepted.update(_named_params(init))
+        if not _takes_var_kwargs(init):
+            break
+    unknown = sorted(set(kwargs) - accepted)
+    if unknown:
+        known = sorted(accepted | set(_named_params(CalDETRMixin.__init__)))
+        named = [
+            f'{key!r}'
+            + ''.join(f' (did you mean {g!r}?)' for g in difflib.get_close_matches(key, known, n=1))
+            for key in unknown
+        ]
+        raise TypeError(
+            f'{head.__name__} got unexpected argument(s) {", ".join(named)}; it takes the Cal-DETR arguments '
+            f'{", ".join(_named_params(CalDETRMixin.__init__))} and those of mmdet\'s {mmdet_head.__name__}'
+        )
 
 
 class CalDETRMixin:
@@ -60,6 +109,7 @@ class CalDETRMixin:
         modulate_at_test: bool = False,
         **kwargs,
     ) -> None:
+        check_head_kwargs(type(self), kwargs)
         super().__init__(*args, **kwargs)  # the mmdet head (next in the MRO) builds loss_cls first
         if modulation_mode not in MODULATION_MODES:
             raise ValueError(
@@ -112,46 +162,84 @@ class CalDETRMixin:
             )
         return super().predict_by_feat(all_layers_cls_scores, *args, **kwargs)
 
+    def _get_targets_single(
+        self, cls_score: Tensor, bbox_pred: Tensor, gt_instances, img_meta: dict
+    ) -> tuple:
+        """The parent's targets of one image; the assignment of a query set :meth:`loss_mix_by_feat` will
+        read (``self._mixing_queries``) is kept, so the mixing loss reuses the matching of the layer's own
+        classification loss instead of running the Hungarian assigner a second time."""
+        targets = super()._get_targets_single(cls_score, bbox_pred, gt_instances, img_meta)
+        for i, queries in enumerate(getattr(self, '_mixing_queries', None) or ()):
+            if _same_view(cls_score, queries):
+                self._mixing_assignment[i] = (targets[0], targets[4])  # labels (Q,), positive queries
+        return targets
+
+    def _parent_loss_keeping_assignment(
+        self, mixing_queries: Tensor, parent_loss, *args
+    ) -> tuple[dict, dict]:
+        """``parent_loss(*args)``, keeping the Hungarian assignment of ``mixing_queries`` (B, Q, C): a view
+        of the last decoder layer's logits as the parent's loss reads them."""
+        self._mixing_queries = list(mixing_queries) if self.logit_mixing else None
+        self._mixing_assignment = {}
+        try:
+            return parent_loss(*args), self._mixing_assignment
+        finally:
+            self._mixing_queries, self._mixing_assignment = None, {}
+
     def loss_mix_by_feat(
         self,
         cls_scores: Tensor,
         bbox_preds: Tensor,
         batch_gt_instances: InstanceList,
         batch_img_metas: List[dict],
+        assignment: Optional[dict] = None,
     ) -> Tensor:
         """Logit mixing loss of the last decoder layer.
 
         The positives are the queries that the head's Hungarian assigner matches to a ground truth, with the
-        same (deterministic) matching as the layer's own classification loss. Prototype and mixing run over
-        all positives of the batch on this process.
+        same (deterministic) matching as the layer's own classification loss: ``assignment`` when the
+        parent's loss kept it, else the assigner runs here. Prototype and mixing run over all positives of
+        the batch on this process, in query order.
 
         Args:
             cls_scores (Tensor): Last-layer logits as used by its classification loss, shape (B, Q, C).
             bbox_preds (Tensor): Last-layer boxes, normalized (cx, cy, w, h), shape (B, Q, 4).
             batch_gt_instances (list[InstanceData]): Ground truth (``bboxes``, ``labels``) per image.
             batch_img_metas (list[dict]): Meta information per image.
+            assignment (dict, optional): image index -> (labels (Q,), positive query indices) of these
+                logits' assignment. Defaults to None: assign here.
 
         Returns:
             Tensor: ``lambda * L_mix`` (lambda = ``loss_mix.loss_weight``), a scalar; 0 (still attached to
             the graph) when the batch has no positives.
         """
-        num_imgs = cls_scores.size(0)
-        labels_list = self.get_targets(
-            [cls_scores[i] for i in range(num_imgs)],
-            [bbox_preds[i] for i in range(num_imgs)],
-            batch_gt_instances,
-            batch_img_metas,
-        )[0]
-        labels = torch.cat(labels_list)
+        num_imgs, num_queries = cls_scores.shape[:2]
+        if assignment is None or len(assignment) != num_imgs:
+            assignment = {}
+            for i in range(num_imgs):
+                targets = self._get_targets_single(
+                    cls_scores[i], bbox_preds[i], batch_gt_instances[i], batch_img_metas[i]
+                )
+                assignment[i] = (targets[0], targets[4])
+        # positives as indices (their count is known on the host): a mask would wait for the device
+        pos_inds = torch.cat([assignment[i][1] + i * num_queries for i in range(num_imgs)])
+        pos_labels = torch.cat([assignment[i][0][assignment[i][1]] for i in range(num_imgs)])
+        num_pos = float(len(pos_inds))
+        if is_distributed():
+            num_pos = reduce_mean(cls_scores.new_tensor([num_pos])).item()
+        num_pos = max(num_pos, 1.0)
         logits = cls_scores.reshape(-1, self.cls_out_channels)
-        is_pos = labels < self.num_classes
-        num_pos = reduce_mean(logits.new_tensor([float(is_pos.sum())])).clamp(min=1).item()
-        if not bool(is_pos.any()):
+        if len(pos_inds) == 0:
             return logits.sum() * 0
-        pos_logits = logits[is_pos]
+        pos_logits = logits[pos_inds]
         mixed = mix_logits(pos_logits, self.mix_alpha)
-        targets = mixing_targets(labels[is_pos], self.cls_out_channels, self.mix_alpha, self.mix_target_share)
+        targets = mixing_targets(pos_labels, self.cls_out_channels, self.mix_alpha, self.mix_target_share)
         return self.loss_mix(mixed, targets.to(mixed.dtype), avg_factor=num_pos)
+
+
+def _same_view(a: Tensor, b: Tensor) -> bool:
+    """Whether ``a`` and ``b`` are views of the same elements (same storage offset, shape and strides)."""
+    return a.data_ptr() == b.data_ptr() and a.shape == b.shape and a.stride() == b.stride()
 
 
 def _replace_last_layer(all_layers: Tensor, last: Tensor, start: int = 0) -> Tensor:
@@ -189,11 +277,13 @@ class CalDeformableDETRHead(CalDETRMixin, DeformableDETRHead):
         batch_gt_instances_ignore: OptInstanceList = None,
     ) -> Dict[str, Tensor]:
         """Parent losses on calibrated last-layer logits, plus ``loss_mix`` (arguments as the parent's)."""
-        last = self.calibrated_last_layer(all_layers_cls_scores)
-        loss_dict = super().loss_by_feat(
-            _replace_last_layer(all_layers_cls_scores, last)
-            if self.logit_modulation
-            else all_layers_cls_scores,
+        scores = all_layers_cls_scores
+        if self.logit_modulation:
+            scores = _replace_last_layer(scores, self.calibrated_last_layer(scores))
+        loss_dict, assignment = self._parent_loss_keeping_assignment(
+            scores[-1],
+            super().loss_by_feat,
+            scores,
             all_layers_bbox_preds,
             enc_cls_scores,
             enc_bbox_preds,
@@ -203,7 +293,7 @@ class CalDeformableDETRHead(CalDETRMixin, DeformableDETRHead):
         )
         if self.logit_mixing:
             loss_dict['loss_mix'] = self.loss_mix_by_feat(
-                last, all_layers_bbox_preds[-1], batch_gt_instances, batch_img_metas
+                scores[-1], all_layers_bbox_preds[-1], batch_gt_instances, batch_img_metas, assignment
             )
         return loss_dict
 
@@ -229,11 +319,13 @@ class CalDINOHead(CalDETRMixin, DINOHead):
     ) -> Dict[str, Tensor]:
         """Parent losses with the matching queries' last-layer logits calibrated, plus ``loss_mix``."""
         num_dn = dn_meta['num_denoising_queries'] if dn_meta is not None else 0
-        last = self.calibrated_last_layer(all_layers_cls_scores[:, :, num_dn:])
-        loss_dict = super().loss_by_feat(
-            _replace_last_layer(all_layers_cls_scores, last, num_dn)
-            if self.logit_modulation
-            else all_layers_cls_scores,
+        scores = all_layers_cls_scores
+        if self.logit_modulation:
+            scores = _replace_last_layer(scores, self.calibrated_last_layer(scores[:, :, num_dn:]), num_dn)
+        loss_dict, assignment = self._parent_loss_keeping_assignment(
+            scores[-1, :, num_dn:],
+            super().loss_by_feat,
+            scores,
             all_layers_bbox_preds,
             enc_cls_scores,
             enc_bbox_preds,
@@ -244,7 +336,11 @@ class CalDINOHead(CalDETRMixin, DINOHead):
         )
         if self.logit_mixing:
             loss_dict['loss_mix'] = self.loss_mix_by_feat(
-                last, all_layers_bbox_preds[-1, :, num_dn:], batch_gt_instances, batch_img_metas
+                scores[-1, :, num_dn:],
+                all_layers_bbox_preds[-1, :, num_dn:],
+                batch_gt_instances,
+                batch_img_metas,
+                assignment,
             )
         return loss_dict
 
