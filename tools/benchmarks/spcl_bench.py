@@ -36,6 +36,9 @@
     median of repeats, their max |difference| on the full N x N matrix, and the floor set by the kNN matrix
     product (2 N^2 d flops at the rate of one measured fp32 ``torch.mm``).
 
+``clustering``, ``update``, ``jaccard-compare`` and ``jaccard-official`` save their rows with ``--out``; the
+docs' timing tables are rendered from those files (:data:`TIMING_TABLES`, by ``render_docs.py``).
+
 ``--target-domain hard`` (``accuracy``, ``gate``, ``domain-check``, ``eps-sweep``) uses the composited set
 whose source and target identities come from disjoint Fashion-MNIST classes and share a small colour palette
 (``data/composited_reid_hard`` unless ``--data-root`` is given); a missing data root is built with
