@@ -31,7 +31,9 @@ quiet() {  # run a command with its output in $LOG; show the log's tail only whe
 }
 
 want_stamp="$(cat "$ROOT"/requirements/*.txt "$ROOT/setup.py" "$0" | sha256sum | cut -d' ' -f1)"
-if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$want_stamp" && -x "$VENV/bin/python" ]]; then
+# (mmssod/.mim holds the editable install's links, which `make clean` removes)
+if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$want_stamp" && -x "$VENV/bin/python" \
+      && -e "$ROOT/mmssod/.mim/tools/train.py" ]]; then
   exit 0
 fi
 

@@ -1,10 +1,11 @@
 """Load configs by name: ``mmdet::`` / ``mmpretrain::`` / ``mmseg::`` ... and the project's own ``mmssod::``.
 
 The configs that installed OpenMMLab packages ship are read by MMEngine's :func:`mmengine.hub.get_config`
-(it looks the name up in the package's ``.mim`` metafiles, else under ``.mim/configs``). This layer adds what
-MMEngine does not do: mmssod's own configs (a source checkout's ``configs/`` or the installed
-``mmssod/.mim/configs``), a default package for names without a prefix, and a clear error instead of a
-``pip install`` attempt when the package is not installed.
+(it looks the name up in the package's ``.mim`` metafiles, else under ``.mim/configs``; ``mmssod::`` too once
+:mod:`mmssod.registry` is imported). This layer adds: mmssod's own configs from a source checkout's
+``configs/`` whether or not the package is installed (else the installed ``mmssod/.mim/configs``), a default
+package for names without a prefix, and a clear error instead of a ``pip install`` attempt when the package
+is not installed.
 """
 
 from __future__ import annotations
