@@ -134,9 +134,10 @@ def mixing_targets(pos_labels: Tensor, num_classes: int, alpha: float = 0.9, sha
         raise ValueError(f'mixing target share must be one of {MIXING_TARGET_SHARES}, got {share!r}')
     if pos_labels.numel() == 0:
         raise ValueError('need at least one positive query to build mixing targets')
-    if int(pos_labels.min()) < 0 or int(pos_labels.max()) >= num_classes:
-        raise ValueError(f'positive labels must lie in [0, {num_classes}), got {pos_labels.tolist()}')
-    one_hot = torch.nn.functional.one_hot(pos_labels.long(), num_classes).float()  # (P, C)
+    try:  # one_hot checks the range (on CUDA with a device-side assert: no host sync)
+        one_hot = torch.nn.functional.one_hot(pos_labels.long(), num_classes).float()  # (P, C)
+    except RuntimeError as err:
+        raise ValueError(f'positive labels must lie in [0, {num_classes}) ({err})') from err
     present = (one_hot.sum(dim=0, keepdim=True) > 0).float()  # (1, C) classes of the positives
     others = present - one_hot  # (P, C) classes present, own class excluded
     if share == 'class':
