@@ -874,14 +874,12 @@ def report(args, results: dict) -> str:
             f'Per-class D-ECE, seed {s0} (clean / corrupted; nan = no detection of that class):',
             '',
         ]
-        lines += ['| class | ' + ' | '.join(arm_name(args, a) for a in per_seed[s0]) + ' |']
-        lines += ['| --- ' * (len(per_seed[s0]) + 1) + '|']
-        for n in names:
-            cells = [
-                f'{fmt(r["clean"]["per_class"][n])} / {fmt(r["corrupted"]["per_class"][n])}'
-                for r in per_seed[s0].values()
-            ]
-            lines.append(f'| {n} | ' + ' | '.join(cells) + ' |')
+        runs = per_seed[s0].values()
+        cells = [
+            (n, *(f'{fmt(r["clean"]["per_class"][n])} / {fmt(r["corrupted"]["per_class"][n])}' for r in runs))
+            for n in names
+        ]
+        lines += [markdown_table(('class', *(arm_name(args, a) for a in per_seed[s0])), cells)]
         if results.get('diagrams'):
             lines += ['', 'Reliability diagrams: ' + ', '.join(results['diagrams'])]
     t = results.get('timing')

@@ -81,6 +81,7 @@ from tools.benchmarks.stats import (  # noqa: E402
     markdown_table,
     mean_sd,
     mean_sd_text,
+    number,
     seeds_mean_sd_text,
 )
 
@@ -1346,14 +1347,28 @@ def accuracy_report(rows: list, min_gap_sd: float = 2.0, min_oracle_gap: float =
             continue  # labeled arms: their 'clusters' are the true identities
         summary[arm]['epochs'] = table
         print(f'\n{arm}: pseudo labels of the target train images per epoch (mean over seeds {arm_seeds})')
-        print('| epoch | clusters | un-clustered | ARI | NMI | memory ARI / NMI | fresh features ARI / NMI |')
-        print('| --- | --- | --- | --- | --- | --- | --- |')
-        for e in table:
-            print(
-                f'| {e["epoch"]} | {e["clusters"]:.1f} | {e["outliers"]:.1f} | {e["ARI"]:.3f} | '
-                f'{e["NMI"]:.3f} | {e["memory_ARI"]:.3f} / {e["memory_NMI"]:.3f} | '
-                f'{e["fresh_ARI"]:.3f} / {e["fresh_NMI"]:.3f} |'
+        cells = [
+            (
+                e['epoch'],
+                number(e['clusters'], '.1f'),
+                number(e['outliers'], '.1f'),
+                number(e['ARI'], '.3f'),
+                number(e['NMI'], '.3f'),
+                f'{number(e["memory_ARI"], ".3f")} / {number(e["memory_NMI"], ".3f")}',
+                f'{number(e["fresh_ARI"], ".3f")} / {number(e["fresh_NMI"], ".3f")}',
             )
+            for e in table
+        ]
+        header = (
+            'epoch',
+            'clusters',
+            'un-clustered',
+            'ARI',
+            'NMI',
+            'memory ARI / NMI',
+            'fresh features ARI / NMI',
+        )
+        print(markdown_table(header, cells))
     print(json.dumps(dict(summary=summary)), flush=True)
     return summary
 
