@@ -1528,36 +1528,44 @@ def report(
         if 'acrst' in per_method and 'pseudo_quality' in per_method['acrst']:
             q = per_method['acrst']['pseudo_quality']
             print(f'\nseed {seed}: final ACRST teacher pseudo-labels on the unlabeled images vs ground truth')
-            print('| class | labeled inst. | ' + ' | '.join(f'{s} P | {s} R | {s} n' for s in q) + ' |')
-            print('| --- | --- | ' + ' | '.join('--- | --- | ---' for _ in q) + ' |')
-            for c in classes:
-                cells = ' | '.join(
-                    f'{q[s]["precision"][c]:.2f} | {q[s]["recall"][c]:.2f} | {q[s]["num_pseudo"][c]}'
-                    for s in q
+            stages = [
+                (
+                    c,
+                    freq[c],
+                    [(st['precision'][c], st['recall'][c], st['num_pseudo'][c]) for st in q.values()],
                 )
-                print(f'| {c} | {freq[c]} | {cells} |')
-            cells = ' | '.join(
-                f'{q[s]["precision_all"]:.2f} | {q[s]["recall_all"]:.2f} | {sum(q[s]["num_pseudo"].values())}'
-                for s in q
+                for c in classes
+            ]
+            stages.append(
+                (
+                    'all',
+                    sum(freq.values()),
+                    [
+                        (st['precision_all'], st['recall_all'], sum(st['num_pseudo'].values()))
+                        for st in q.values()
+                    ],
+                )
             )
-            print(f'| all | {sum(freq.values())} | {cells} |')
+            cells = [
+                (c, n, *(v for p, r, k in per for v in (number(p), number(r), k))) for c, n, per in stages
+            ]
+            header = ('class', 'labeled inst.', *(f'{s} {k}' for s in q for k in ('P', 'R', 'n')))
+            print(markdown_table(header, cells))
         if 'acrst' in per_method and 'acrst_beta0' in per_method and 'pasted_hist' in per_method['acrst']:
             print(
                 f'\nseed {seed}: class histograms after burn-in (pasted instances / pseudo-labels), '
                 'beta 0 vs 0.6'
             )
-            print(
-                '| class | labeled inst. | pasted beta 0 | pasted beta 0.6 | pseudo beta 0 '
-                '| pseudo beta 0.6 | final mu beta 0.6 |'
-            )
-            print('| --- | --- | --- | --- | --- | --- | --- |')
             b0, b6 = per_method['acrst_beta0'], per_method['acrst']
-            for c in classes:
-                mu = (b6.get('final_mu') or {}).get(c, float('nan'))
-                print(
-                    f'| {c} | {freq[c]} | {b0["pasted_hist"][c]} | {b6["pasted_hist"][c]} | '
-                    f'{b0["pseudo_hist"][c]} | {b6["pseudo_hist"][c]} | {mu:.3f} |'
-                )
+            mu = b6.get('final_mu') or {}
+            cells = [
+                (c, freq[c], b0['pasted_hist'][c], b6['pasted_hist'][c], b0['pseudo_hist'][c],
+                 b6['pseudo_hist'][c], number(mu.get(c), '.3f'))
+                for c in classes
+            ]  # fmt: skip
+            header = ('class', 'labeled inst.', 'pasted beta 0', 'pasted beta 0.6', 'pseudo beta 0',
+                      'pseudo beta 0.6', 'final mu beta 0.6')  # fmt: skip
+            print(markdown_table(header, cells))
     out = args.out or osp.join(args.work_dir, 'results.json')
     with open(out, 'w') as f:
         json.dump(
