@@ -95,3 +95,13 @@ default_hooks = dict(
 )
 log_processor = dict(by_epoch=True)
 auto_scale_lr = dict(enable=False, base_batch_size=64)
+
+# The other ranks wait in a collective while rank 0 extracts and clusters (SpCLClusterHook.before_train /
+# before_train_epoch); NCCL aborts a wait longer than dist_cfg.timeout (torch's NCCL default: 10 min).
+# Estimate for the largest paper setting, VehicleID -> VeRi-776 (113,346 source + 37,746 target images):
+# extraction at >= 250 img/s (a GPU fed by 4 loader workers; an assumption, no GPU was measured) ~10 min;
+# k-reciprocal Jaccard of the target measured on one CPU thread at 4,000 x 2048-d features: 14.1 s (torch
+# backend; 3.0 s with numba), DBSCAN + reliability 0.2 s, so <= ~21 min at 37,746 if it grew with N^2 (on a
+# GPU far less); label_quality / refresh_memory add a target extraction and two clusterings per epoch.
+# 2 h covers that ~4x over. Change it with --cfg-options env_cfg.dist_cfg.timeout=SECONDS.
+env_cfg = dict(dist_cfg=dict(backend='nccl', timeout=7200))

@@ -66,7 +66,9 @@ class DECEMetric(BaseMetric):
         out_dir (str, optional): Folder for the reliability diagram. Defaults to None: the run's log folder
             (``<work_dir>/<timestamp>/``). Set ``save_diagram=False`` to skip it.
         save_diagram (bool): Save the diagram PNG. Defaults to True.
-        collect_device (str): 'cpu' or 'gpu'. Defaults to 'cpu'.
+        collect_device (str): How MMEngine gathers the ranks' results: ``'cpu'`` through a temporary folder
+            every rank writes to, which must be shared when the ranks span several machines; ``'gpu'``
+            through the process group (NCCL), for clusters without a shared folder. Defaults to 'cpu'.
         prefix (str, optional): Metric prefix. Defaults to 'dece'.
         backend_args (dict, optional): File backend arguments for ``ann_file``. Defaults to None.
     """

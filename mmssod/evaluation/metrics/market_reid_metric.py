@@ -24,7 +24,9 @@ class MarketReIDMetric(BaseMetric):
         topk (Sequence[int]): CMC ranks. Defaults to (1, 5, 10).
         chunk_bytes (int): Bound of the temporaries of one chunk of queries: the (Q, G) distance matrix is
             never held (MSMT17: 11,659 x 82,161 pairs), only a chunk of its rows. Defaults to 256 MiB.
-        collect_device (str): Defaults to 'cpu'.
+        collect_device (str): How MMEngine gathers the ranks' results: ``'cpu'`` through a temporary folder
+            every rank writes to, which must be shared when the ranks span several machines; ``'gpu'``
+            through the process group (NCCL), for clusters without a shared folder. Defaults to 'cpu'.
         prefix (str, optional): Defaults to 'reid'.
     """
 
