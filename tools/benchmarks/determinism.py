@@ -5,7 +5,7 @@ Under ``--deterministic`` (every bench's default) the processes that train and t
 * a fixed thread count (``--threads``; ``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS``): a CPU reduction split over
   another number of threads adds in another order, so two thread counts give two (equally valid) runs and the
   count is part of what a run is;
-* ``PYTHONHASHSEED=0``: every process iterates sets and dicts of strings in one order;
+* ``PYTHONHASHSEED=0``: every process iterates a set of strings in one order;
 * ``randomness=dict(seed=S, deterministic=True)`` in the run's config: MMEngine's ``set_random_seed`` seeds
   Python, NumPy and torch (and the dataloader workers from the seed) and turns on
   ``torch.use_deterministic_algorithms`` (a torch op without a deterministic kernel raises instead of varying)
@@ -15,15 +15,24 @@ What this cannot fix: the CUDA kernels of mmcv ops (RoIAlign, multi-scale deform
 their backward pass with atomic adds, and torch's switch does not reach custom ops, so CUDA runs of those
 detectors stay non-deterministic; a different thread count, library version or CPU instruction set gives
 other numbers (recorded, not fixed).
+
+Where do two runs part? ``python tools/benchmarks/determinism.py WORK_DIR_A WORK_DIR_B`` compares the numbers
+the two trainings logged (``vis_data/scalars.json``: losses, grad norm, lr, metrics; not the wall-clock
+fields), prints the first step at which they differ and exits 1, or 0 when every logged number is equal
+(``--out FILE``: the comparison as JSON).
 """
 
 from __future__ import annotations
 
 import argparse
+import glob
+import json
 import os
+import os.path as osp
 import platform
+import sys
 from importlib import metadata
-from typing import Optional
+from typing import Optional, Sequence
 
 #: The libraries whose versions a saved run records (and ``mmsegmentation`` where installed).
 LIBRARIES = ('torch', 'mmcv', 'mmengine', 'mmdet', 'mmpretrain', 'mmsegmentation', 'numpy')
@@ -131,3 +140,66 @@ def run_record(args: argparse.Namespace) -> dict:
         'machine': platform.machine(),
         'versions': library_versions(),
     }
+
+
+def logged_numbers(work_dir: str) -> list:
+    """The records of a training's last MMEngine log (``<work_dir>/<timestamp>/vis_data/scalars.json``), one
+    dict a logged step or evaluation, without the wall-clock fields (``time``, ``data_time``, ``eta``)."""
+    found = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
+    if not found:
+        raise FileNotFoundError(
+            f'no <timestamp>/vis_data/scalars.json under {work_dir}: not a training work dir'
+        )
+    with open(found[-1]) as f:
+        records = [json.loads(line) for line in f if line.strip()]
+    return [{k: v for k, v in r.items() if 'time' not in k and k != 'eta'} for r in records]
+
+
+def first_difference(a: Sequence[dict], b: Sequence[dict]) -> Optional[dict]:
+    """The first record at which two runs' logged numbers differ (bit for bit), or None when all are equal.
+
+    Args:
+        a (Sequence[dict]): Records of one run (:func:`logged_numbers`).
+        b (Sequence[dict]): Records of the other.
+
+    Returns:
+        dict | None: ``index`` (0-based record), ``step`` (the record's ``step``), ``keys`` (the numbers that
+        differ) and ``a`` / ``b`` (their values); a run that logged fewer records differs at its end.
+    """
+    for i, (ra, rb) in enumerate(zip(a, b)):
+        keys = sorted(k for k in set(ra) | set(rb) if ra.get(k) != rb.get(k))
+        if keys:
+            return {
+                'index': i,
+                'step': ra.get('step'),
+                'keys': keys,
+                'a': {k: ra.get(k) for k in keys},
+                'b': {k: rb.get(k) for k in keys},
+            }
+    if len(a) != len(b):
+        return {'index': min(len(a), len(b)), 'step': None, 'keys': ['records'], 'a': len(a), 'b': len(b)}
+    return None
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description='First step at which two trainings logged other numbers.')
+    parser.add_argument(
+        'work_dirs', nargs=2, metavar='WORK_DIR', help='the two runs (tools/train.py --work-dir)'
+    )
+    parser.add_argument('--out', help='also write the comparison to this JSON file')
+    args = parser.parse_args(argv)
+    a, b = (logged_numbers(d) for d in args.work_dirs)
+    diff = first_difference(a, b)
+    if args.out:
+        with open(args.out, 'w') as f:
+            json.dump(dict(runs=args.work_dirs, records=[len(a), len(b)], first_difference=diff), f, indent=1)
+    if diff is None:
+        print(f'identical: {len(a)} logged records, every number equal')
+        return 0
+    print(f'first difference at record {diff["index"]} (step {diff["step"]}): {json.dumps(diff["keys"])}')
+    print(f'  a: {json.dumps(diff["a"])}\n  b: {json.dumps(diff["b"])}')
+    return 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -75,7 +75,7 @@ from typing import Sequence
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, REPO)
-from tools.benchmarks.determinism import add_determinism_args, run_env, run_record  # noqa: E402
+from tools.benchmarks.determinism import add_determinism_args, randomness, run_env, run_record  # noqa: E402
 from tools.benchmarks.stats import (  # noqa: E402
     is_effect,
     markdown_table,
@@ -713,8 +713,7 @@ def arm_options(args, kind: str, seed: int) -> list:
     uda = kind == 'uda'
     batch = args.batch * (2 if uda else 1)
     opts = [
-        f'randomness.seed={seed}',
-        f'randomness.deterministic={args.deterministic}',
+        *(f'randomness.{key}={value}' for key, value in randomness(args, seed).items()),
         f'train_cfg.max_epochs={args.epochs}',
         f'train_cfg.val_interval={args.epochs}',
         f'param_scheduler.0.milestones=[{max(1, int(args.epochs * 0.7))}]',
