@@ -43,3 +43,8 @@ def test_a_number_edited_by_hand_fails_the_check(rendered):
 def test_unknown_region_names_the_table():
     with pytest.raises(KeyError, match='ddep/no-such-table'):
         render_docs.render('<!-- results:ddep/no-such-table -->\n| x |\n<!-- /results -->\n')
+
+
+def test_check_command_passes_on_the_docs(capsys):
+    assert render_docs.main(['--check']) == 0
+    assert '0 regions stale' in capsys.readouterr().out
