@@ -1433,7 +1433,10 @@ def summary_row(root: str) -> tuple:
     """README's row: ACRST (e) against Soft Teacher on its recipe (c) and supervised + paste (b), 3 seeds."""
     results = saved_results(osp.join(root, GATED_RUNS))
     cells = []
-    for base, name in (('soft_teacher_base', 'Soft Teacher'), ('supervised_fbr', 'supervised + paste')):
+    for base, name in (
+        ('soft_teacher_base', 'Soft Teacher (same recipe)'),
+        ('supervised_fbr', 'supervised + paste'),
+    ):
         seeds = [s for s in results if base in results[s]]
         diffs = []
         for key, what in (('rare_AP', 'rarest-third AP'), ('mAP', 'mAP')):

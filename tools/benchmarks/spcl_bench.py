@@ -1215,7 +1215,7 @@ def summary_row(root: str) -> tuple:
     return (
         'SpCL',
         'domain-adaptive re-ID (EfficientNet-Lite0), composited garments -> footwear / bags, target mAP, '
-        '8 epochs of 30 iterations, 3 seeds',
+        '8 epochs of 30 iterations, 3 seeds, with `refresh_memory` (not the official memory)',
         'target mAP: ' + '; '.join(cells),
         '[spcl.md](docs/benchmarks/spcl.md)',
     )
