@@ -122,7 +122,7 @@ def test_downstream_config_inherits_mmssod_and_trains_with_the_packaged_train_py
     assert f'mmssod from {site}/mmssod/__init__.py' in out
     assert 'hub lr 0.0006' in out and 'downstream lr 0.0003' in out
 
-    train_py = site / 'mmssod' / '.mim' / 'tools' / 'train.py'
+    train_py = site / 'mmssod' / '.mim' / 'tools' / 'train.py'  # what `mim train mmssod` runs too
     work_dir = tmp_path / 'work'
     res = subprocess.run(
         [
@@ -145,32 +145,6 @@ def test_downstream_config_inherits_mmssod_and_trains_with_the_packaged_train_py
     assert re.search(
         r'Iter\(train\) \[1/2\]\s+lr: 3\.0000e-06', out
     ), 'warm-up does not start from the changed lr'
-
-
-def test_mim_train_mmssod_finds_the_config_and_train_py_in_the_installed_wheel(
-    package, demo_det_root, tmp_path
-):
-    _, _, site = package
-    mim = osp.join(osp.dirname(sys.executable), 'mim')
-    res = subprocess.run(
-        [
-            mim,
-            'train',
-            'mmssod',
-            osp.basename(DEMO),
-            '--work-dir',
-            str(tmp_path / 'w'),
-            *short_run_options(demo_det_root, 2),
-        ],
-        cwd=tmp_path,
-        env=outside_env(site),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    out = check(res)
-    assert str(site / 'mmssod' / '.mim' / 'tools' / 'train.py') in out
-    assert osp.isfile(tmp_path / 'w' / 'iter_2.pth')
 
 
 def test_mim_train_mmssod_in_the_setup_environment(demo_det_root, tmp_path):
