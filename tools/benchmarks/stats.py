@@ -52,8 +52,8 @@ def is_effect(differences: Iterable[Optional[float]], min_seeds: int = 3) -> boo
 
 
 def number(value: Optional[float], spec: str = '.2f') -> str:
-    """``value`` formatted with ``spec`` (one that rounds to zero as zero, never ``-0.00``); ``-`` for an
-    undefined (None or NaN) number."""
+    """``value`` formatted with ``spec`` (a value shown as zero is never ``-0.00``); ``-`` for an undefined
+    (None or NaN) number."""
     if value is None or math.isnan(float(value)):
         return '-'
     text = format(value, spec)
