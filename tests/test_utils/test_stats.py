@@ -10,6 +10,7 @@ from tools.benchmarks.stats import (
     markdown_table,
     mean_sd,
     mean_sd_text,
+    number,
     paired_differences,
     seeds_mean_sd_text,
 )
@@ -43,6 +44,7 @@ def test_cells_and_tables():
     assert seeds_mean_sd_text([8.06, 8.66, 8.02]) == '8.06 / 8.66 / 8.02 (8.25 +- 0.36)'
     assert mean_sd_text([-0.01, 0.17, -0.01], '+.2f') == '+0.05 +- 0.10'
     assert mean_sd_text([1.0, None], '.1f') == '1.0 +- -'  # one defined seed has no sd
+    assert number(-0.001) == '0.00' and number(-0.001, '+.2f') == '+0.00' and number(float('nan')) == '-'
     assert markdown_table(('a', 'b'), [(1, 'x')]) == '| a | b |\n| --- | --- |\n| 1 | x |'
     with pytest.raises(ValueError, match='2 cells, the header 3'):
         markdown_table(('a', 'b', 'c'), [(1, 2)])
