@@ -11,6 +11,11 @@ PORT=${PORT:-29500}
 MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
 PYTHON=${PYTHON:-python}
 DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+if ! "$PYTHON" -c "import importlib.util as u, sys; sys.exit(u.find_spec('torch') is None)" 2>/dev/null; then
+  echo "dist_train.sh: '$PYTHON' has no torch. Run it with the Python that holds mmssod:" \
+    "source .venv/bin/activate first, or PYTHON=.venv/bin/python bash tools/dist_train.sh ..." >&2
+  exit 1
+fi
 
 PYTHONPATH="$DIR/..${PYTHONPATH:+:$PYTHONPATH}" \
 exec "$PYTHON" -m torch.distributed.run \

@@ -6,8 +6,11 @@ Cal-DETR heads name themselves in argument errors.
 
 import argparse
 import copy
+import os
 import os.path as osp
 import re
+import subprocess
+import sys
 
 import pytest
 from mmdet.registry import MODELS
@@ -15,6 +18,8 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import DefaultScope
 
 from mmssod.utils import check_data_paths, config_path, load_run_config
+
+from ..conftest import REPO_ROOT
 
 ACRST_DEMO = 'acrst/acrst_faster-rcnn_efficientnet-lite0_fpn_semi-0.25-composited-demo.py'
 CAL_DINO = 'cal_detr/cal-dino-4scale_tiny_cpu-smoke_composited-demo.py'
@@ -95,3 +100,25 @@ def test_cal_heads_name_themselves_for_a_misspelled_argument(head):
             f"{head} got unexpected argument(s) 'mix_alpa' (did you mean 'mix_alpha'?)"
         ), msg
         assert MODELS.build(dict(bbox_head, mix_alpha=0.5)).mix_alpha == 0.5
+
+
+def run_dist_script(script, python, cwd):
+    args = ['bash', osp.join(REPO_ROOT, 'tools', script), 'missing_config.py']
+    args += ['missing.pth', '1'] if script == 'dist_test.sh' else ['1']
+    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'PORT': '29561', 'PYTHON': str(python)}
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.parametrize('script', ['dist_train.sh', 'dist_test.sh'])
+def test_dist_scripts_name_the_python_to_use(script, tmp_path):
+    no_torch = tmp_path / 'python'  # an interpreter without site-packages, like a system python
+    no_torch.write_text(f'#!/bin/sh\nexec {sys.executable} -S "$@"\n')
+    no_torch.chmod(0o755)
+    res = run_dist_script(script, no_torch, tmp_path)
+    assert res.returncode == 1 and 'PYTHON=.venv/bin/python' in res.stderr, res.stderr
+
+
+def test_dist_train_with_the_named_python_gets_past_the_check(tmp_path):
+    res = run_dist_script('dist_train.sh', sys.executable, tmp_path)
+    out = res.stdout + res.stderr
+    assert 'has no torch' not in out and "config file 'missing_config.py' does not exist" in out, out[-3000:]
