@@ -312,7 +312,7 @@ class ACRST(SoftTeacher):
             keep = two_stage_filter(inst.scores, inst.labels, image_scores, cfg.tau_cls, cfg.tau_ml)
             columns = (inst.bboxes, inst.labels[:, None], inst.scores[:, None], keep[:, None])
             batch.append(torch.cat([c.double() for c in columns], 1))
-        host = torch.cat(batch).numpy(force=True)  # (sum N, 7): the batch's one copy to the host
+        host = torch.cat(batch).numpy(force=True) if batch else None  # (sum N, 7): the batch's one host copy
         start = 0
         for data_sample in batch_data_samples:
             inst = data_sample.gt_instances
