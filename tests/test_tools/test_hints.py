@@ -88,6 +88,14 @@ def test_semi_train_cfg_refuses_an_unknown_key_and_the_named_key_works():
     assert build_acrst(tau_cls=0.95).semi_train_cfg.tau_cls == 0.95  # at or above Soft Teacher's 0.9
 
 
+def test_semi_test_cfg_refuses_an_unknown_key():
+    cfg = Config.fromfile(config_path(ACRST_DEMO))
+    model = dict(copy.deepcopy(cfg.model), semi_test_cfg=dict(predict_onn='teacher'))
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        with pytest.raises(ValueError, match=r"'predict_onn' \(did you mean 'predict_on'\?\)"):
+            MODELS.build(model)
+
+
 @pytest.mark.parametrize('head', ['CalDINOHead', 'CalDeformableDETRHead'])
 def test_cal_heads_name_themselves_for_a_misspelled_argument(head):
     cfg = Config.fromfile(config_path(CAL_DINO))

@@ -148,6 +148,8 @@ ACRST_TRAIN_KEYS = (
     'bbox_occluded_thr',
     'mask_occluded_thr',
 )
+#: ``semi_test_cfg`` keys that mmdet's semi-supervised detectors read.
+SEMI_TEST_KEYS = ('predict_on', 'forward_on', 'extract_feat_on')
 
 
 @MODELS.register_module()
@@ -192,6 +194,7 @@ class ACRST(SoftTeacher):
     ) -> None:
         semi_train_cfg = ConfigDict(copy.deepcopy(dict(semi_train_cfg or {})))
         check_known_keys('semi_train_cfg', semi_train_cfg, SOFT_TEACHER_TRAIN_KEYS + ACRST_TRAIN_KEYS)
+        check_known_keys('semi_test_cfg', semi_test_cfg or {}, SEMI_TEST_KEYS)
         semi_train_cfg.setdefault('pseudo_label_initial_score_thr', 0.1)
         semi_train_cfg.setdefault('tau_cls', 0.7)
         semi_train_cfg.setdefault('tau_ml', 0.2)
