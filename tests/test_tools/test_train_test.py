@@ -1,4 +1,4 @@
-"""tools/train.py, tools/test.py, --resume, dist_train.sh (2 gloo processes) and mim train mmdet on the demo config.
+"""tools/train.py, tools/test.py, --resume, dist_train.sh (2 gloo processes), mim train mmdet, on the demo.
 
 Everything is real: an mmdet Faster R-CNN (ResNet-18 FPN) trained a few iterations on the embedded demo set
 (composited from real images) through the project's tools, in subprocesses as a user would run them.
