@@ -4,7 +4,8 @@
 restored state is a CUDA tensor, and ``np.asarray`` / ``.numpy()`` of it raise. :func:`on_device` makes
 every tensor of a nested state a :class:`DeviceTensor`, which refuses ``numpy``, ``__array__``, ``tolist``
 and ``item`` as CUDA tensors refuse numpy (stricter: a restored state is read back once, with ``.cpu()``),
-while every other op works and keeps the type. ``.cpu()`` (or ``.to('cpu')``) gives a plain tensor.
+while every other op works and keeps the type. ``.cpu()`` (or ``.to('cpu')``) gives a plain tensor, and
+``.numpy(force=True)`` an array, as on CUDA.
 """
 
 import torch
@@ -26,7 +27,7 @@ class DeviceTensor(Tensor):
     @classmethod
     def __torch_function__(cls, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        if func in _HOST_READS:
+        if func in _HOST_READS and not (func is Tensor.numpy and kwargs.get('force')):  # force: copies first
             raise TypeError(
                 "can't convert cuda:0 device type tensor to numpy. Use Tensor.cpu() to copy the tensor to "
                 'host memory first.'
@@ -35,6 +36,9 @@ class DeviceTensor(Tensor):
             with torch._C.DisableTorchFunctionSubclass():
                 return func(*args, **kwargs).as_subclass(Tensor)
         return super().__torch_function__(func, types, args, kwargs)
+
+    def __deepcopy__(self, memo):
+        return self.clone()
 
 
 def on_device(state):

@@ -1,5 +1,6 @@
-"""ACRST on a GPU, checked on CPU: a checkpoint restored onto the training device (``--resume`` loads with
-``map_location`` = the device) restores the CropBank exactly; device tensors stand in as DeviceTensors."""
+"""ACRST on a GPU, checked on CPU (DeviceTensors stand in for CUDA tensors): a checkpoint restored onto the
+training device (``--resume`` loads with ``map_location`` = the device) restores the CropBank exactly, and the
+pseudo-label / paste path reads the teacher's device tensors back only through one copy per batch."""
 
 from types import SimpleNamespace
 
@@ -72,3 +73,47 @@ def test_hook_resumes_from_a_checkpoint_loaded_onto_the_device():
     assert hook.history == saved.history
     assert resumed.pasted_class_counts.tolist() == [1, 0, 2, 0]
     assert resumed.pseudo_class_counts.tolist() == [3, 1, 0, 5]
+
+
+def test_acrst_pseudo_labels_and_pastes_from_device_tensors(acrst_cfg, monkeypatch):
+    """The teacher's detections on the device: filtered, recorded for the CropBank and merged with the pastes
+    without any host read of a device tensor (one forced copy per batch, as ``numpy(force=True)`` on CUDA)."""
+    from mmdet.models.detectors import SoftTeacher
+    from mmdet.registry import MODELS
+    from mmdet.structures import DetDataSample
+    from mmengine.registry import init_default_scope
+    from mmengine.structures import InstanceData
+
+    init_default_scope('mmdet')
+    model = MODELS.build(acrst_cfg.model)
+    model.semi_train_cfg.update(tau_cls=0.5)
+    boxes = torch.tensor([[10.0, 10.0, 40.0, 40.0], [60.0, 60.0, 100.0, 100.0], [5.0, 70.0, 30.0, 120.0]])
+    meta = dict(img_path='u.png', homography_matrix=np.eye(3, dtype=np.float32), img_shape=(128, 128))
+    teacher = DetDataSample(metainfo=meta)
+    teacher.gt_instances = InstanceData(
+        bboxes=boxes,
+        labels=torch.tensor([1, 2, 3]),
+        scores=torch.tensor([0.9, 0.8, 0.3]),
+        reg_uncs=torch.zeros(3),
+    )
+    teacher.gt_instances = InstanceData(**on_device(dict(teacher.gt_instances.items())))
+    monkeypatch.setattr(SoftTeacher, 'get_pseudo_instances', lambda self, inputs, samples: (samples, {}))
+    (pseudo,), _ = model.get_pseudo_instances(torch.zeros(1, 3, 128, 128), [teacher])
+    (record,) = model.pop_cropbank_records()
+    assert record['kept'].tolist() == [True, True, False] and record['labels'].tolist() == [1, 2, 3]
+    np.testing.assert_array_equal(record['bboxes'], boxes.numpy())
+    assert type(pseudo.gt_instances.bboxes) is DeviceTensor and len(pseudo.gt_instances) == 2
+
+    student_meta = dict(
+        meta,
+        pad_shape=(128, 128),
+        batch_input_shape=(128, 128),
+        pasted_bboxes=np.array([[55.0, 55.0, 105.0, 105.0]], np.float32),  # covers the second pseudo box
+        pasted_labels=np.array([7]),
+    )
+    (student,) = model.project_pseudo_instances([pseudo], [DetDataSample(metainfo=student_meta)])
+    inst = student.gt_instances
+    assert type(inst.labels) is DeviceTensor and student.num_pasted == 1
+    assert inst.labels.cpu().tolist() == [1, 7] and inst.pasted.cpu().tolist() == [False, True]
+    (regressed,) = model.regression_samples([student])
+    assert regressed.gt_instances.labels.cpu().tolist() == [7]
