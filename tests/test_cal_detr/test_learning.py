@@ -1,9 +1,10 @@
 """Cal-DETR can learn: the calibrated head's classification and mixing losses fall within a few steps.
 
-The Cal-DINO CPU smoke config (tiny DINO with ``CalDINOHead``: logit modulation and mixing on) is trained
-through ``train_step`` with its own optimiser on one real batch of the demo set (composited from real
-images). The last layer's ``loss_cls``, computed on the modulated logits, and ``loss_mix`` must fall below
-65% of their first values (mean of the last 3 steps). With lr 0 they cannot: they stay where they started.
+The Cal-DINO and Cal-Deformable-DETR CPU smoke configs (tiny detectors with ``CalDINOHead`` /
+``CalDeformableDETRHead``: logit modulation and mixing on) are trained through ``train_step`` with their own
+optimiser on one real batch of the demo set (composited from real images). The last layer's ``loss_cls``,
+computed on the modulated logits, and ``loss_mix`` must fall below 65% of their first values (mean of the
+last 3 steps). With lr 0 they cannot: they stay where they started.
 """
 
 import copy
@@ -20,15 +21,18 @@ from mmengine.runner import Runner
 
 from tests.conftest import REPO_ROOT
 
-CAL_DINO_SMOKE = osp.join(REPO_ROOT, 'configs/cal_detr/cal-dino-4scale_tiny_cpu-smoke_composited-demo.py')
+SMOKE_CONFIGS = {
+    'cal-dino': 'cal-dino-4scale_tiny_cpu-smoke_composited-demo.py',
+    'cal-deformable-detr': 'cal-deformable-detr_tiny_cpu-smoke_composited-demo.py',
+}
 STEPS = 12
 BOUND = 0.65
 
 
-@pytest.fixture(scope='module')
-def fixed_batch(demo_det_root):
-    """The smoke config on the session's demo data, and one training batch of it."""
-    cfg = Config.fromfile(CAL_DINO_SMOKE)
+@pytest.fixture(scope='module', params=sorted(SMOKE_CONFIGS))
+def fixed_batch(request, demo_det_root):
+    """A smoke config on the session's demo data, and one training batch of it."""
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs/cal_detr', SMOKE_CONFIGS[request.param]))
     cfg.train_dataloader.dataset.data_root = demo_det_root.rstrip('/') + '/'
     cfg.train_dataloader.update(num_workers=0, persistent_workers=False)
     init_default_scope('mmdet')
@@ -56,7 +60,8 @@ def loss_curve(cfg, batch, lr, steps=STEPS):
 @pytest.mark.parametrize('lr', [pytest.param('config', id='config-lr'), pytest.param(0.0, id='lr0')])
 def test_calibrated_classification_and_mixing_losses_fall(fixed_batch, lr):
     cfg, batch = fixed_batch
-    assert cfg.model.bbox_head.type == 'CalDINOHead' and cfg.model.bbox_head.logit_modulation
+    head = cfg.model.bbox_head
+    assert head.type.startswith('Cal') and head.logit_modulation and head.logit_mixing
     lr = cfg.optim_wrapper.optimizer.lr if lr == 'config' else lr
     logs = loss_curve(cfg, batch, lr)
     for key in ('loss_cls', 'loss_mix'):
