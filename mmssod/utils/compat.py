@@ -29,7 +29,7 @@ SUPPORTED_VERSIONS = {
     'mmdet': ('3.3.0', '3.4.0'),
     'mmpretrain': ('1.2.0', '1.3.0'),
 }
-SETUP_HINT = 'Run `make setup` in the mmssod repository (or see README "Installation").'
+SETUP_HINT = 'Run `make setup` in the mmssod repository (README "The two commands").'
 
 
 class IncompatibleStackError(ImportError):

@@ -35,6 +35,18 @@ def config_root() -> str:
     return osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), '.mim', 'configs')
 
 
+def tool_path(name: str) -> str:
+    """Absolute path of one of mmssod's tools, for the commands that error messages suggest.
+
+    Args:
+        name (str): path under ``tools/``, e.g. ``'model_converters/trusted_checkpoint.py'``.
+
+    Returns:
+        str: the source checkout's ``tools/<name>``, else the installed ``mmssod/.mim/tools/<name>``.
+    """
+    return osp.join(osp.dirname(config_root()), 'tools', name)
+
+
 def config_path(name: str) -> str:
     """Absolute path of one of mmssod's configs.
 

@@ -28,6 +28,8 @@ import numpy as np
 import torch
 from mmengine.logging import HistoryBuffer
 
+from .config import tool_path
+
 #: ``HistoryBuffer`` pickles its statistics methods as ``getattr(HistoryBuffer, name)``.
 _HISTORY_BUFFER_METHODS = ('min', 'max', 'current', 'mean')
 
@@ -84,7 +86,7 @@ def _refusal(filename: str, reason: str) -> UnsafeCheckpointError:
     return UnsafeCheckpointError(
         f'{filename} holds {what}. mmssod loads checkpoints with torch.load(weights_only=True) and runs '
         'nothing from the file. If you trust this file, convert it once and load the converted file:\n'
-        f'  python tools/model_converters/trusted_checkpoint.py {filename} CONVERTED.pth --trust'
+        f'  python {tool_path("model_converters/trusted_checkpoint.py")} {filename} CONVERTED.pth --trust'
     )
 
 

@@ -87,13 +87,16 @@ def test_trusted_release_is_refused_then_converted(tmp_path):
     src, dst = str(tmp_path / 'release.pth'), str(tmp_path / 'converted.pth')
     weights = {'w': torch.arange(4.0)}
     torch.save({'model': weights, 'args': Namespace(lr=2e-4, dec_layers=6), 'epoch': 49}, src)
-    with pytest.raises(UnsafeCheckpointError, match=r'argparse\.Namespace'):
+    with pytest.raises(UnsafeCheckpointError, match=r'argparse\.Namespace') as err:
         load_checkpoint_file(src)
+    # the command the error suggests, run as written (from another folder) with the output file filled in
+    python, tool, *args = str(err.value).splitlines()[-1].split()
+    assert python == 'python' and args == [src, 'CONVERTED.pth', '--trust'], str(err.value)
 
-    refused = run_python(['tools/model_converters/trusted_checkpoint.py', src, dst])
+    refused = run_python([tool, src, dst], cwd=str(tmp_path))
     assert refused.returncode != 0 and '--trust' in refused.stderr and not osp.exists(dst)
 
-    converted = run_python(['tools/model_converters/trusted_checkpoint.py', src, dst, '--trust'])
+    converted = run_python([tool, src, dst, '--trust'], cwd=str(tmp_path))
     assert converted.returncode == 0, converted.stderr[-2000:]
     loaded = load_checkpoint_file(dst)
     assert torch.equal(loaded['model']['w'], weights['w'])
