@@ -12,7 +12,7 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.hub import get_config
-from mmengine.registry import MODELS, TRANSFORMS, DefaultScope
+from mmengine.registry import HOOKS, MODELS, TRANSFORMS, DefaultScope
 
 import mmssod  # noqa: F401  (registers mmssod:: and the mmssod scope)
 from mmssod.utils.config import config_path
@@ -41,13 +41,15 @@ def module_types(model):
 
 
 def build_in_scope(cfg):
-    """Model and train-pipeline classes built as a runner builds them (under the config's default scope)."""
+    """Model, train-pipeline and custom-hook classes built as a runner builds them (in the config's default
+    scope)."""
     with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
         torch.manual_seed(0)
         model = MODELS.build(cfg.model)
         dataset = cfg.get('train_dataloader', {}).get('dataset', {})
         pipeline = [type(TRANSFORMS.build(t)) for t in dataset.get('pipeline', [])]
-    return type(model), module_types(model), pipeline
+        hooks = [type(HOOKS.build(h)) for h in cfg.get('custom_hooks', [])]
+    return type(model), module_types(model), pipeline, hooks
 
 
 @pytest.mark.parametrize('name', SCOPED)
