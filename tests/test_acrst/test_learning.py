@@ -3,12 +3,13 @@
 One real batch of the demo set (composited from real images; 2 labeled + 2 unlabeled images through the demo
 config's pipelines, the unlabeled student view with a CropBank paste from the labeled set) is trained on
 repeatedly through ``ACRST.train_step`` with the demo config's optimiser. The teacher (a copy of the initial
-student, frozen as in the config) pseudo-labels the unlabeled images; the student's unsupervised loss on
+student; no EMA hook runs here) pseudo-labels the unlabeled images; the student's unsupervised loss on
 those pseudo-labels and pastes must fall below half its first value. With lr 0 it cannot: the same steps
 leave it where it started.
 """
 
 import copy
+import os.path as osp
 
 import numpy as np
 import pytest
@@ -20,6 +21,7 @@ from mmengine.runner import Runner
 
 from mmssod.datasets.cropbank import CropBank
 
+from .conftest import ACRST_DEMO, demo_config
 from .test_detector import with_bank_file
 
 STEPS = 10
@@ -30,8 +32,6 @@ UNSUP_LOSSES = ('unsup_loss_rpn_cls', 'unsup_loss_cls')
 @pytest.fixture(scope='module')
 def fixed_batch(demo_det_root, tmp_path_factory):
     """One training batch of the demo config with pastes from a label CropBank, and that config."""
-    from .conftest import ACRST_DEMO, demo_config
-
     cfg = demo_config(
         ACRST_DEMO,
         demo_det_root,
@@ -47,7 +47,7 @@ def fixed_batch(demo_det_root, tmp_path_factory):
     labeled = DATASETS.build(copy.deepcopy(cfg.train_dataloader.dataset.datasets[0]))
     bank = CropBank(cfg.model.detector.roi_head.bbox_head.num_classes)
     bank.build_label_bank(labeled.get_data_info(i) for i in range(len(labeled)))
-    bank_file = str(cfg.work_dir + '/cropbank.pkl')
+    bank_file = osp.join(cfg.work_dir, 'cropbank.pkl')
     bank.save(bank_file)
     np.random.seed(0)
     torch.manual_seed(0)
