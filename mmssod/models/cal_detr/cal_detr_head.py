@@ -3,7 +3,8 @@
 ``loss_by_feat`` is overridden. Before the parent computes the losses, the last decoder layer's logits
 of the matching queries are replaced by their uncertainty-modulated version (so they drive both the Hungarian
 matching and that layer's classification loss); auxiliary layers, the encoder (two-stage) outputs and DINO's
-denoising queries keep their raw logits. The logit mixing loss is then added as its own key, ``loss_mix``.
+denoising queries keep their raw logits. The logit mixing loss is then added as its own key, ``loss_mix``,
+over the positives of that same matching (the parent's Hungarian assignment is kept, not run a second time).
 Prediction is inherited unchanged, as in the paper: inference cost and outputs are those of the raw head.
 ``modulate_at_test=True`` (not in the paper) predicts from the modulated last-layer logits instead, the ones
 the training supervised; configs/cal_detr/README.md says why a Deformable-DETR may need it.
