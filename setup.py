@@ -51,25 +51,19 @@ def mim_sources():
     return sources
 
 
-def copy_mim_files(mim_dir):
-    """Copy configs/, tools/ and model-index.yml into ``mim_dir`` (a wheel's ``mmssod/.mim``)."""
+def place_mim_files(mim_dir, link):
+    """Copy configs/, tools/ and model-index.yml into ``mim_dir`` (a wheel's ``mmssod/.mim``), or link them
+    there (an editable install: ``mmssod/.mim/configs -> ../../configs``)."""
     os.makedirs(mim_dir, exist_ok=True)
     for src in mim_sources():
         dst = osp.join(mim_dir, osp.basename(src))
         _remove(dst)
-        if osp.isdir(src):
+        if link:
+            os.symlink(osp.relpath(src, mim_dir), dst)
+        elif osp.isdir(src):
             shutil.copytree(src, dst, ignore=NOT_SHIPPED)
         else:
             shutil.copyfile(src, dst)
-
-
-def link_mim_files(mim_dir):
-    """Link ``mim_dir``/{configs,tools,model-index.yml} to the source tree's (an editable install)."""
-    os.makedirs(mim_dir, exist_ok=True)
-    for src in mim_sources():
-        dst = osp.join(mim_dir, osp.basename(src))
-        _remove(dst)
-        os.symlink(osp.relpath(src, mim_dir), dst)
 
 
 class BuildPyWithMim(build_py):
@@ -79,9 +73,9 @@ class BuildPyWithMim(build_py):
     def run(self):
         super().run()
         if self.editable_mode:
-            link_mim_files(osp.join(HERE, 'mmssod', '.mim'))
+            place_mim_files(osp.join(HERE, 'mmssod', '.mim'), link=True)
         else:
-            copy_mim_files(osp.join(self.build_lib, 'mmssod', '.mim'))
+            place_mim_files(osp.join(self.build_lib, 'mmssod', '.mim'), link=False)
 
 
 if __name__ == '__main__':
