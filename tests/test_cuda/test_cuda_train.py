@@ -20,7 +20,7 @@ METHODS = {r.name: r for r in RUNS if r.baseline_of is None}
 @pytest.fixture(scope='module')
 def run_dir(tmp_path_factory):
     root = str(tmp_path_factory.mktemp('cuda_runs'))
-    prepare(root, {r.data for r in METHODS.values()})
+    prepare(root, METHODS.values())
     return root
 
 

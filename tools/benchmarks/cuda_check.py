@@ -36,6 +36,7 @@ from tools.benchmarks.tiny_runs import (  # noqa: E402
     REPO_ROOT,
     RUNS,
     cfg_options_args,
+    config_file,
     prepare,
     schedule_options,
 )
@@ -75,9 +76,9 @@ def train_resume_test(run, amp: bool, run_dir: str, iters: int = 4) -> dict:
     """Train ``iters`` iterations, resume for ``iters`` more, test; returns s / iteration and facts."""
     tag = f'{run.name}{"_amp" if amp else ""}'
     work = osp.join(run_dir, 'work', tag)
-    config = osp.join(REPO_ROOT, run.config)
+    config = config_file(run, run_dir)
     amp_args = ['--amp'] if amp else []
-    first = schedule_options(run, iters)
+    first = schedule_options(run, iters, run_dir)
     log = _check(
         _python(
             [
@@ -93,7 +94,7 @@ def train_resume_test(run, amp: bool, run_dir: str, iters: int = 4) -> dict:
         f'{tag}: train',
     )
     ckpt = latest_checkpoint(work)
-    longer = schedule_options(run, 2 * iters)
+    longer = schedule_options(run, 2 * iters, run_dir)
     if 'train_cfg.max_epochs' in longer:  # epoch-based (SpCL): one more epoch of `iters` iterations
         longer.update({'train_cfg.max_epochs': 2, 'train_dataloader.sampler.iters_per_epoch': iters})
     resumed_log = _check(
@@ -118,7 +119,7 @@ def train_resume_test(run, amp: bool, run_dir: str, iters: int = 4) -> dict:
     if final == ckpt:
         raise RuntimeError(f'{tag}: resuming wrote no new checkpoint')
     out = dict(s_per_iter=seconds_per_iter(log), resumed_from=osp.basename(ckpt))
-    if not has_test_loop(run):  # a pretraining config (DDeP): its checkpoint is what it makes
+    if not has_test_loop(run, run_dir):  # a pretraining config (DDeP): its checkpoint is what it makes
         return dict(out, tested=False)
     test_opts = {k: v for k, v in first.items() if 'dataloader' in k or k.startswith('model.')}
     test_log = _check(
@@ -138,9 +139,9 @@ def train_resume_test(run, amp: bool, run_dir: str, iters: int = 4) -> dict:
     return dict(out, tested=True, test_tail=test_log[-300:])
 
 
-def has_test_loop(run) -> bool:
+def has_test_loop(run, run_dir: str) -> bool:
     """Whether the config of ``run`` defines a test loop (DDeP's pretraining config does not)."""
-    cfg = Config.fromfile(osp.join(REPO_ROOT, run.config))
+    cfg = Config.fromfile(config_file(run, run_dir))
     return all(cfg.get(k) for k in ('test_dataloader', 'test_cfg', 'test_evaluator'))
 
 
@@ -163,7 +164,7 @@ def dist_ranks_agree(run, run_dir: str, iters: int = 4) -> dict:
     cfg_file = osp.join(work, 'dist_cfg.py')
     with open(cfg_file, 'w') as f:
         f.write(
-            f"_base_ = ['{osp.join(REPO_ROOT, run.config)}']\n"
+            f"_base_ = ['{config_file(run, run_dir)}']\n"
             f"custom_imports = dict(imports=['mmssod', '{module}'], allow_failed_imports=False)\n"
             f'custom_hooks = _base_.custom_hooks + [{hook}]\n'
         )
@@ -177,7 +178,7 @@ def dist_ranks_agree(run, run_dir: str, iters: int = 4) -> dict:
             '2',
             '--work-dir',
             work,
-            *cfg_options_args(schedule_options(run, iters)),
+            *cfg_options_args(schedule_options(run, iters, run_dir)),
         ],
         cwd=run_dir,
         env=env,
@@ -204,10 +205,10 @@ def dist_ranks_agree(run, run_dir: str, iters: int = 4) -> dict:
 
 def run_all(methods, iters: int, run_dir: str, dist: bool) -> list:
     runs = [r for r in RUNS if r.name in methods]
-    prepare(run_dir, {r.data for r in runs})
+    prepare(run_dir, runs)
     results = []
     for run in runs:
-        stages = 'train, resume, test' if has_test_loop(run) else 'train, resume'
+        stages = 'train, resume, test' if has_test_loop(run, run_dir) else 'train, resume'
         for amp in (False, True):
             row = dict(
                 check=f'{run.name}{" --amp" if amp else ""}: {stages}',

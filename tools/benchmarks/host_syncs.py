@@ -59,7 +59,7 @@ def count_run(run, iters: int, run_dir: str) -> dict:
 
     from mmssod.models.reid import hybrid_memory
 
-    cfg = load_config(run, iters, osp.join(run_dir, 'work', run.name))
+    cfg = load_config(run, iters, run_dir, osp.join(run_dir, 'work', run.name))
     hook = SyncCountHook()
     old_kernel, hybrid_memory._update_kernel = hybrid_memory._update_kernel, lambda: None
     cwd = os.getcwd()
@@ -113,7 +113,7 @@ def main(argv=None):
         parser.error(f'unknown methods {sorted(unknown)}; choose from {[r.name for r in RUNS]}')
     runs = [r for r in RUNS if r.name in args.methods]
     run_dir = args.run_dir or tempfile.mkdtemp(prefix='host_syncs_')
-    prepare(run_dir, {r.data for r in runs})
+    prepare(run_dir, runs)
     results = []
     for run in runs:
         try:

@@ -1,54 +1,96 @@
 """Each method's tiny config with its data, for the host-sync count and the CUDA check.
 
 :func:`prepare` builds the data (composited from real images, CPU scale) under ``<run_dir>/data/`` where the
-tiny configs look for it (their ``data_root`` is relative to the working directory), and :func:`load_config`
-returns the config with a short schedule, no validation during training and in-process data loading.
-The stock baselines (SoftTeacher for ACRST, DINO for Cal-DETR) are the same configs with mmdet's model.
+tiny configs look for it (their ``data_root`` is relative to the working directory) and writes the derived
+baseline configs under ``<run_dir>/configs/``; :func:`load_config` returns a config with a short schedule
+and in-process data loading. The stock baselines are mmdet's models on the same data and schedule:
+SoftTeacher on the ACRST config (no CropBank, mmdet's default recipe), DINO next to Cal-DINO.
 """
 
 from __future__ import annotations
 
+import os
 import os.path as osp
 from dataclasses import dataclass, field
+from typing import Callable, Optional
 
-from mmengine.config import Config
+from mmengine.config import Config, ConfigDict
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 @dataclass(frozen=True)
 class TinyRun:
-    """A method's tiny config (path relative to the repository), its data kind and its overrides."""
+    """A method's tiny config (path relative to the repository), its data kind and its overrides.
+
+    ``derive`` (optional) turns the loaded config into the run's config (written by :func:`prepare`).
+    """
 
     name: str
     config: str
     data: str  # 'det', 'reid' or 'seg'
     options: dict = field(default_factory=dict)
-    baseline_of: str | None = None  # the method this stock model is the baseline of
+    baseline_of: Optional[str] = None  # the method this stock model is the baseline of
+    derive: Optional[Callable[[Config], Config]] = None
+
+
+def _strip_paste(pipeline: list) -> list:
+    """A pipeline without ACRSTPaste, MultiBranch branches included."""
+    out = []
+    for t in pipeline:
+        if t['type'] == 'ACRSTPaste':
+            continue
+        if t['type'] == 'MultiBranch':  # its branches are pipelines (lists of transforms)
+            t = ConfigDict({k: _strip_paste(v) if _is_pipeline(v) else v for k, v in t.items()})
+        out.append(t)
+    return out
+
+
+def _is_pipeline(value) -> bool:
+    return isinstance(value, list) and all(isinstance(t, dict) for t in value)
+
+
+def soft_teacher(cfg: Config) -> Config:
+    """mmdet's SoftTeacher with its default recipe on the ACRST config's detector, data and schedule."""
+    semi = cfg.model.semi_train_cfg
+    cfg.model = ConfigDict(
+        type='SoftTeacher',
+        detector=cfg.model.detector,
+        data_preprocessor=cfg.model.data_preprocessor,
+        semi_train_cfg=dict(
+            freeze_teacher=True,
+            sup_weight=1.0,
+            unsup_weight=semi.unsup_weight,
+            pseudo_label_initial_score_thr=0.5,
+            rpn_pseudo_thr=0.9,
+            cls_pseudo_thr=0.9,
+            reg_pseudo_thr=0.02,
+            jitter_times=10,
+            jitter_scale=0.06,
+            min_pseudo_bbox_wh=(1e-2, 1e-2),
+        ),
+        semi_test_cfg=dict(predict_on='teacher'),
+    )
+    for ds in cfg.train_dataloader.dataset.datasets:
+        ds.pipeline = _strip_paste(ds.pipeline)
+    cfg.custom_hooks = [h for h in cfg.custom_hooks if h.type != 'CropBankHook']
+    return cfg
 
 
 _ACRST = 'configs/acrst/acrst_faster-rcnn_efficientnet-lite0_fpn_semi-0.25-composited-demo.py'
-# the unlabeled branch from the second iteration, the CropBank refreshed every 2 iterations
-_SEMI = {
-    'model.semi_train_cfg.ml_scores_file': None,
-    'model.semi_train_cfg.burn_in_iters': 1,
-    'custom_hooks.1.refresh_interval': 2,
-}
 RUNS = (
-    TinyRun('ACRST', _ACRST, 'det', _SEMI),
+    # the unlabeled branch from the second iteration, the CropBank refreshed every 2 iterations
     TinyRun(
-        'SoftTeacher',
+        'ACRST',
         _ACRST,
         'det',
         {
-            **_SEMI,
-            'model.type': 'SoftTeacher',
-            'model.semi_train_cfg.reg_pseudo_thr': 0.02,
-            'model.semi_train_cfg.jitter_times': 10,
-            'model.semi_train_cfg.jitter_scale': 0.06,
+            'model.semi_train_cfg.ml_scores_file': None,
+            'model.semi_train_cfg.burn_in_iters': 1,
+            'custom_hooks.1.refresh_interval': 2,
         },
-        baseline_of='ACRST',
     ),
+    TinyRun('SoftTeacher', _ACRST, 'det', baseline_of='ACRST', derive=soft_teacher),
     TinyRun('SSMLL', 'configs/acrst/ssmll/ssmll_efficientnet-lite0_semi-0.25-composited-demo.py', 'det'),
     TinyRun('Cal-DETR', 'configs/cal_detr/cal-dino-4scale_tiny_cpu-smoke_composited-demo.py', 'det'),
     TinyRun(
@@ -62,8 +104,17 @@ RUNS = (
 )
 
 
-def prepare(run_dir: str, kinds) -> None:
-    """Build the data sets of ``kinds`` under ``<run_dir>/data/`` (skipped where already there)."""
+def config_file(run: TinyRun, run_dir: str) -> str:
+    """The config file of ``run``: the repository's, or the derived one :func:`prepare` wrote."""
+    if run.derive is None:
+        return osp.join(REPO_ROOT, run.config)
+    return osp.join(run_dir, 'configs', f'{run.name}.py')
+
+
+def prepare(run_dir: str, runs) -> None:
+    """Build the data sets of ``runs`` under ``<run_dir>/data/`` (kept where already there) and write the
+    derived configs under ``<run_dir>/configs/``."""
+    kinds = {r.data for r in runs}
     data = osp.join(run_dir, 'data')
     if 'det' in kinds:
         from tools.benchmarks.composited import ensure_demo_detection
@@ -92,16 +143,17 @@ def prepare(run_dir: str, kinds) -> None:
             folds=(1,),
         )
         build_segmentation(osp.join(data, 'composited_seg_smoke'), seed=0, cfg=cfg)
+    for run in runs:
+        if run.derive is not None:
+            os.makedirs(osp.join(run_dir, 'configs'), exist_ok=True)
+            run.derive(Config.fromfile(osp.join(REPO_ROOT, run.config))).dump(config_file(run, run_dir))
 
 
-def schedule_options(run: TinyRun, iters: int) -> dict:
+def schedule_options(run: TinyRun, iters: int, run_dir: str) -> dict:
     """Overrides for ``iters`` training iterations, a checkpoint at the end, no validation before it."""
-    cfg = Config.fromfile(osp.join(REPO_ROOT, run.config))
+    cfg = Config.fromfile(config_file(run, run_dir))
     opts = dict(run.options)
-    if (
-        cfg.train_cfg.get('type', 'EpochBasedTrainLoop') == 'IterBasedTrainLoop'
-        or 'max_iters' in cfg.train_cfg
-    ):
+    if cfg.train_cfg.get('type') == 'IterBasedTrainLoop' or 'max_iters' in cfg.train_cfg:
         opts.update({'train_cfg.max_iters': iters, 'train_cfg.val_interval': iters})
         opts.update({'default_hooks.checkpoint.interval': iters, 'default_hooks.checkpoint.by_epoch': False})
     else:  # SpCL: epochs of a fixed number of iterations (its sampler's iters_per_epoch)
@@ -116,10 +168,10 @@ def schedule_options(run: TinyRun, iters: int) -> dict:
     return opts
 
 
-def load_config(run: TinyRun, iters: int, work_dir: str) -> Config:
+def load_config(run: TinyRun, iters: int, run_dir: str, work_dir: str) -> Config:
     """The tiny config of ``run`` for ``iters`` iterations, writing to ``work_dir``."""
-    cfg = Config.fromfile(osp.join(REPO_ROOT, run.config))
-    cfg.merge_from_dict(schedule_options(run, iters))
+    cfg = Config.fromfile(config_file(run, run_dir))
+    cfg.merge_from_dict(schedule_options(run, iters, run_dir))
     cfg.work_dir = work_dir
     return cfg
 
