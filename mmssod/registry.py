@@ -15,7 +15,6 @@ mmpretrain and mmseg, in that order.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 
 from mmengine.config.utils import MODULE2PACKAGE
 from mmengine.registry import DefaultScope, Registry
@@ -38,7 +37,7 @@ def enclosing_scope() -> str | None:
         str | None: e.g. ``'mmdet'`` under a runner whose config sets ``default_scope='mmdet'``; None when
         no other scope is set.
     """
-    for instance in reversed(list(DefaultScope._instance_dict.values())):
+    for instance in reversed(list(DefaultScope._instance_dict.values())):  # MMEngine keeps them in order
         if instance.scope_name != SCOPE:
             return instance.scope_name
     return None
@@ -72,9 +71,10 @@ class TransparentScopeRegistry(Registry):
     def _library_registry(self, scope: str) -> Registry | None:
         if scope == self.parent.scope:
             return self.parent
-        if importlib.util.find_spec(scope) is None:
-            return None
-        importlib.import_module(f'{scope}.registry')  # attaches the library's registries to the root
+        try:  # a library's registry module attaches its registries to the root
+            importlib.import_module(f'{scope}.registry')
+        except ImportError:
+            pass  # not installed, or a scope without a registry module: only what is attached already
         return self.parent._search_child(scope)
 
 

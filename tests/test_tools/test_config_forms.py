@@ -61,6 +61,25 @@ def test_a_config_inherited_as_mmssod_builds_what_it_builds_by_path(name, tmp_pa
     assert build_in_scope(inherited) == build_in_scope(Config.fromfile(config_path(name)))
 
 
+def test_mmssod_scope_looks_a_type_up_in_the_enclosing_scope_first():
+    """'ResNet' is a class of its own in mmdet, mmpretrain and mmseg: scope mmssod gives the enclosing one."""
+    from mmdet.registry import MODELS as MMDET_MODELS
+    from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
+    from mmseg.registry import MODELS as MMSEG_MODELS
+
+    from mmssod.registry import REGISTRIES
+
+    resnets = {
+        lib: reg.get('ResNet')
+        for lib, reg in [('mmdet', MMDET_MODELS), ('mmpretrain', MMPRETRAIN_MODELS), ('mmseg', MMSEG_MODELS)]
+    }
+    assert len(set(resnets.values())) == 3
+    for enclosing, expected in [*resnets.items(), ('a_project_without_registry', resnets['mmdet'])]:
+        with DefaultScope.overwrite_default_scope(enclosing), DefaultScope.overwrite_default_scope('mmssod'):
+            assert REGISTRIES['MODELS'].get('ResNet') is expected, enclosing
+            assert REGISTRIES['MODELS'].get('mmpretrain.ResNet') is resnets['mmpretrain']
+
+
 def test_hub_get_config_reads_mmssod_configs_by_metafile_and_by_path():
     listed = 'acrst/acrst_faster-rcnn_r18_fpn_20k_semi-0.1-composited-lt.py'  # in configs/acrst/metafile.yml
     assert osp.realpath(get_config(f'mmssod::{listed}').filename) == osp.realpath(config_path(listed))
