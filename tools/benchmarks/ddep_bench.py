@@ -201,24 +201,15 @@ def data_config(args):
 
 
 def build_data(args) -> str:
-    """Build (or reuse, when built with the same sizes) the composited segmentation set of the benchmark."""
-    from tools.benchmarks.composited.segmentation import build_segmentation
+    """Build (or reuse, when built with the same sizes) the composited segmentation set of the benchmark;
+    several bench processes may start together: one builds, the others wait and reuse its set."""
+    from tools.benchmarks.composited.files import ensure_built
+    from tools.benchmarks.composited.segmentation import GENERATOR, GENERATOR_VERSION, build_segmentation
 
     root = osp.join(args.work_dir, 'composited_seg')
-    meta_file = osp.join(root, 'meta.json')
     cfg = data_config(args)
-    if osp.isfile(meta_file):
-        meta = json.load(open(meta_file))
-        if meta.get('complete'):
-            if meta.get('params') != cfg.to_dict():
-                raise ValueError(
-                    f'{meta_file} was built with {meta.get("params")}, the options ask for {cfg.to_dict()}: '
-                    f'use another --work-dir or delete {root}'
-                )
-            return root + '/'
-    print(f'building the composited segmentation set in {root} ({cfg.to_dict()})', flush=True)
-    build_segmentation(root, seed=0, cfg=cfg)
-    return root + '/'
+    print(f'composited segmentation set (built on first use): {root} ({cfg.to_dict()})', flush=True)
+    return ensure_built(root, GENERATOR, GENERATOR_VERSION, build_segmentation, 0, cfg) + '/'
 
 
 def sigma_tag(args) -> str:

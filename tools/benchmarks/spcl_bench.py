@@ -958,7 +958,14 @@ def prepare_data(args) -> str:
     Returns:
         str: The data root (also set on ``args``).
     """
-    from tools.benchmarks.composited.reid import TARGET_DOMAIN_ROOTS, ReIDConfig, build_reid
+    from tools.benchmarks.composited.files import ensure_built
+    from tools.benchmarks.composited.reid import (
+        GENERATOR,
+        GENERATOR_VERSION,
+        TARGET_DOMAIN_ROOTS,
+        ReIDConfig,
+        build_reid,
+    )
 
     domain = getattr(args, 'target_domain', 'default')
     args.data_root = args.data_root or TARGET_DOMAIN_ROOTS[domain]
@@ -977,8 +984,8 @@ def prepare_data(args) -> str:
             f'{BENCH_DATA})',
             flush=True,
         )
-        build_reid(args.data_root, seed=args.data_seed, cfg=cfg)
-        return args.data_root
+        # several bench processes may start together: one builds, the others wait and reuse its set
+        return ensure_built(args.data_root, GENERATOR, GENERATOR_VERSION, build_reid, args.data_seed, cfg)
     with open(meta_path) as f:
         meta = json.load(f)
     if not meta.get('complete'):

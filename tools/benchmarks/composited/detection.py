@@ -570,10 +570,7 @@ def ensure_detection(
         str: ``root`` (as given), holding the layout of :func:`build_detection`.
     """
     cfg = cfg or DetectionConfig()
-    want = {'generator_version': GENERATOR_VERSION, 'seed': int(seed), 'params': cfg.to_dict()}
-    return ensure_built(
-        root, GENERATOR, want, lambda out: build_detection(out, seed, cfg, fmnist_root), replace=replace
-    )
+    return ensure_built(root, GENERATOR, GENERATOR_VERSION, build_detection, seed, cfg, fmnist_root, replace)
 
 
 def ensure_demo_detection(

@@ -268,21 +268,28 @@ def is_built(root: str, generator: str, want: Dict[str, Any]) -> bool:
 def ensure_built(
     root: str,
     generator: str,
-    want: Dict[str, Any],
-    build: Callable[[str], Any],
+    version: int,
+    build: Callable[..., Any],
+    seed: int,
+    cfg: Any,
+    fmnist_root: Optional[str] = None,
     replace: bool = False,
 ) -> str:
     """Build a benchmark into ``root`` once, safely when several processes ask for it together.
 
-    Under an exclusive lock on ``<parent>/.<name>.lock`` the set is built by ``build`` into a temporary
-    sibling folder and renamed into place, so nobody sees half a set and a process that waited for the lock
-    finds the finished build and reuses it.
+    ``root`` is reused when it holds a complete build of ``generator`` with this ``version``, ``seed`` and
+    ``cfg``. Otherwise, under an exclusive lock on ``<parent>/.<name>.lock``, ``build(folder, seed, cfg,
+    fmnist_root)`` writes the set into a temporary sibling folder that is then renamed into place: nobody sees
+    half a set, and a process that waited for the lock finds the finished build and reuses it.
 
     Args:
         root (str): Benchmark folder.
         generator (str): Generator name recorded in ``meta.json``.
-        want (dict): ``meta.json`` values of the wanted build (see :func:`is_built`).
-        build (Callable[[str], Any]): Writes the whole set into the folder it is given.
+        version (int): Generator version recorded in ``meta.json``.
+        build (Callable): The generator's ``build_*`` function.
+        seed (int): Generation seed.
+        cfg: The generator's config (its ``to_dict()`` is the recorded ``params``).
+        fmnist_root (str, optional): Fashion-MNIST folder. Defaults to None.
         replace (bool): Replace a finished build of ``generator`` with other values; when False such a
             build is an error (it may hold another run's data). Defaults to False.
 
@@ -292,6 +299,7 @@ def ensure_built(
     Raises:
         CompositedDataError: ``root`` holds other files, or (``replace=False``) another finished build.
     """
+    want = {'generator_version': version, 'seed': int(seed), 'params': cfg.to_dict()}
     if is_built(root, generator, want):
         return root
     parent, name = osp.split(osp.abspath(root))
@@ -317,7 +325,7 @@ def ensure_built(
         tmp = osp.join(parent, f'.{name}.building-{os.getpid()}')
         shutil.rmtree(tmp, ignore_errors=True)
         try:
-            build(tmp)
+            build(tmp, seed, cfg, fmnist_root)
             if osp.exists(root):
                 shutil.rmtree(root)
             os.replace(tmp, root)
