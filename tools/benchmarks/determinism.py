@@ -40,17 +40,18 @@ LIBRARIES = ('torch', 'mmcv', 'mmengine', 'mmdet', 'mmpretrain', 'mmsegmentation
 CUBLAS_WORKSPACE = ':4096:8'
 
 
-def add_determinism_args(parser: argparse.ArgumentParser) -> None:
-    """Add ``--deterministic/--no-deterministic`` (default on) and, unless it has one, ``--threads``."""
+def add_determinism_args(parser: argparse.ArgumentParser, threads: bool = True) -> None:
+    """Add ``--deterministic/--no-deterministic`` (default on) and, with ``threads``, ``--threads`` (a bench
+    with a ``--threads`` of its own passes False: that thread count is the run's)."""
     parser.add_argument(
         '--deterministic',
         action=argparse.BooleanOptionalAction,
         default=True,
         help='same seed and --threads, same losses and metrics on CPU (deterministic torch ops, a fixed '
-        'thread count, PYTHONHASHSEED=0); --no-deterministic trains as before (faster where a '
-        'non-deterministic kernel is faster, not reproducible)',
+        'thread count, PYTHONHASHSEED=0); --no-deterministic trains as before (inherited thread count, '
+        'nothing fixed)',
     )
-    if '--threads' in parser._option_string_actions:  # the bench's own thread count is the run's
+    if not threads:
         return
     parser.add_argument(
         '--threads',
@@ -130,6 +131,18 @@ def library_versions() -> dict:
     return out
 
 
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux), else the platform's processor and machine names."""
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def run_record(args: argparse.Namespace) -> dict:
     """What a saved run records of how it was made: the flag, thread count, Python and library versions."""
     return {
@@ -137,7 +150,7 @@ def run_record(args: argparse.Namespace) -> dict:
         'threads': thread_count(args),
         'python_hash_seed': run_env(args).get('PYTHONHASHSEED'),
         'python': platform.python_version(),
-        'machine': platform.machine(),
+        'cpu': cpu_model(),
         'versions': library_versions(),
     }
 

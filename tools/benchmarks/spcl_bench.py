@@ -1562,7 +1562,7 @@ def training_options(q, epochs: int, target_domain: str = 'default') -> None:
     q.add_argument('--eps', type=float, default=0.6, help='DBSCAN eps of the target domain (paper: 0.6)')
     q.add_argument('--workers', type=int, default=2)
     q.add_argument('--threads', type=int, default=2, help='OMP_NUM_THREADS of each run')
-    add_determinism_args(q)
+    add_determinism_args(q, threads=False)  # --threads above is the runs' thread count
     q.add_argument('--seeds', type=int, nargs='+', default=[0])
     q.add_argument(
         '--refresh-memory',
