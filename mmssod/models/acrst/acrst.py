@@ -453,9 +453,12 @@ class ACRST(SoftTeacher):
             rpn_losses, rpn_results_list = super().rpn_loss_by_pseudo_instances(x, batch_data_samples)
         finally:
             handle.remove()
-        reg_samples = filter_gt_instances(
-            self.regression_samples(batch_data_samples), score_thr=self.semi_train_cfg.rpn_pseudo_thr
-        )
+        reg_samples = self.regression_samples(batch_data_samples)
+        score_thr = self.semi_train_cfg.rpn_pseudo_thr
+        # the pastes score 1: the parent's RPN filter (score > thr) keeps every one unless thr >= 1, and a
+        # mask per image and field would wait for the device
+        if score_thr is not None and score_thr >= 1:
+            reg_samples = filter_gt_instances(reg_samples, score_thr=score_thr)
         gt_instances, gt_instances_ignore, img_metas = unpack_gt_instances(reg_samples)
         for instances in gt_instances:
             instances.labels = torch.zeros_like(instances.labels)
