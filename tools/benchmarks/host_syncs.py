@@ -60,6 +60,7 @@ def count_run(run, iters: int, run_dir: str) -> dict:
     from mmssod.models.reid import hybrid_memory
 
     cfg = load_config(run, iters, run_dir, osp.join(run_dir, 'work', run.name))
+    cfg.train_cfg.val_interval = iters + 1  # training iterations only
     hook = SyncCountHook()
     old_kernel, hybrid_memory._update_kernel = hybrid_memory._update_kernel, lambda: None
     cwd = os.getcwd()
