@@ -109,3 +109,27 @@ def test_training_iteration_and_clustering_on_the_device():
         hook.before_train_epoch(runner)
         assert memory.labels.device.type == 'cuda'
     assert moved.tolist() == [False] * 3 + [True] * 8 + [False] * (NUM_TARGET - 8)
+
+
+def test_resume_from_a_checkpoint_read_to_the_device():
+    """``Runner.resume`` reads checkpoints with ``map_location='cuda'``: the memory adopts the device state,
+    and the hook hands the resumed pseudo labels to the sampler without re-extracting."""
+    source_feats, source_labels, target_feats = source_and_target()
+    saved = HybridMemory(num_features=DIM)
+    saved.init_memory(class_centroids(source_feats, source_labels), target_feats)
+    saved.set_target_labels(torch.arange(NUM_TARGET) // 4)
+    hook = SpCLClusterHook(pipeline=[])
+    hook._extract = None  # a resumed memory is never re-extracted
+    with FakeCuda():
+        state = {k: v.cuda() for k, v in saved.state_dict().items()}
+        runner = uda_runner('spcl_device_resume')
+        memory = runner.model.memory
+        memory.load_state_dict(state)
+        assert memory.features.device.type == 'cuda' and memory.num_target == NUM_TARGET
+        hook.before_train(runner)
+        memory.train()
+        x = F.normalize(torch.randn(4, DIM, generator=torch.Generator().manual_seed(2))).cuda()
+        loss = memory.loss(x, [0, 1, 3, 5])
+        memory.apply_pending_update()
+        assert torch.isfinite(loss)
+    np.testing.assert_array_equal(runner.train_dataloader.sampler.pseudo_labels, np.arange(NUM_TARGET) // 4)
