@@ -99,7 +99,8 @@ def test_the_flag_sets_threads_hash_seed_and_deterministic_ops(tmp_path, demo_de
     off = bench.parse_args(['--demo', '--no-deterministic'])
     assert on.deterministic and not off.deterministic
     env = run_env(on, {'OMP_NUM_THREADS': '7'})
-    assert env['OMP_NUM_THREADS'] == env['MKL_NUM_THREADS'] == '2' and env['PYTHONHASHSEED'] == '0'
+    assert env['OMP_NUM_THREADS'] == env['MKL_NUM_THREADS'] == env['NUMBA_NUM_THREADS'] == '2'
+    assert env['PYTHONHASHSEED'] == '0'
     assert run_env(off, {'OMP_NUM_THREADS': '7'}) == {
         'OMP_NUM_THREADS': '7'
     }  # without the flag: as inherited

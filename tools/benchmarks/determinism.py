@@ -2,9 +2,9 @@
 
 Under ``--deterministic`` (every bench's default) the processes that train and test a run get:
 
-* a fixed thread count (``--threads``; ``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS``): a CPU reduction split over
-  another number of threads adds in another order, so two thread counts give two (equally valid) runs and the
-  count is part of what a run is;
+* a fixed thread count (``--threads``; ``OMP_NUM_THREADS``, ``MKL_NUM_THREADS``, ``NUMBA_NUM_THREADS``): a CPU
+  reduction split over another number of threads adds in another order, so two thread counts give two
+  (equally valid) runs and the count is part of what a run is;
 * ``PYTHONHASHSEED=0``: every process iterates a set of strings in one order;
 * ``randomness=dict(seed=S, deterministic=True)`` in the run's config: MMEngine's ``set_random_seed`` seeds
   Python, NumPy and torch (and the dataloader workers from the seed) and turns on
@@ -98,6 +98,7 @@ def run_env(args: argparse.Namespace, base: Optional[dict] = None) -> dict:
         env.update(
             OMP_NUM_THREADS=threads,
             MKL_NUM_THREADS=threads,
+            NUMBA_NUM_THREADS=threads,  # SpCL's compiled Jaccard distance
             PYTHONHASHSEED='0',
             CUBLAS_WORKSPACE_CONFIG=CUBLAS_WORKSPACE,
         )
