@@ -169,11 +169,12 @@ class SpCLClusterHook(Hook):
         model.eval()
         feats, labels = [], []
         for batch in loader:
+            # labels read from the loader's host tensors, before the preprocessor moves them to the device
+            labels.extend(int(ds.gt_label.label.reshape(-1)[0]) for ds in batch['data_samples'])
             data = model.data_preprocessor(batch, False)
             inputs = data['inputs']
             inputs = inputs.flatten(0, 1) if inputs.dim() == 5 else inputs
             feats.append(model.head(model.extract_feat(inputs)).float())
-            labels.extend(int(ds.gt_label.label.reshape(-1)[0]) for ds in data['data_samples'])
         model.train(was_training)
         return torch.cat(feats), torch.as_tensor(labels, dtype=torch.long)
 
