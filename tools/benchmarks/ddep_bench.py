@@ -1086,7 +1086,12 @@ def main(argv=None) -> int:
         f'crop {args.crop}, batch {args.batch}, stage {args.stage}',
         flush=True,
     )
-    results: Dict = {'device': where, 'args': vars(args), 'label': LABEL, 'reproducibility': run_record(args)}
+    results: Dict = {
+        'device': where,
+        'args': vars(args),
+        'label': LABEL,
+        'reproducibility': run_record(args, in_process=True),
+    }
 
     if args.stage == 'all' and not args.skip_timing:
         # pretraining step time (independent of the data): frozen encoder vs whole network, same process

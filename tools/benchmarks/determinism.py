@@ -144,12 +144,15 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def run_record(args: argparse.Namespace) -> dict:
-    """What a saved run records of how it was made: the flag, thread count, Python and library versions."""
+def run_record(args: argparse.Namespace, in_process: bool = False) -> dict:
+    """What a saved run records of how it was made: the flag, thread count, hash seed, CPU, Python and library
+    versions. ``in_process``: the bench trains in its own process (its hash seed is the one it started with),
+    not in subprocesses given :func:`run_env`."""
+    env = os.environ if in_process else run_env(args)
     return {
         'deterministic': bool(getattr(args, 'deterministic', False)),
         'threads': thread_count(args),
-        'python_hash_seed': run_env(args).get('PYTHONHASHSEED'),
+        'python_hash_seed': env.get('PYTHONHASHSEED'),
         'python': platform.python_version(),
         'cpu': cpu_model(),
         'versions': library_versions(),
