@@ -102,7 +102,7 @@ def _no_paste(cfg_dict: dict) -> dict:
     out['custom_hooks'] = [h for h in out['custom_hooks'] if h['type'] != 'CropBankHook']
     dataset = out['train_dataloader']['dataset']
     for ds in dataset.get('datasets', [dataset]):
-        ds['pipeline'] = bench._strip_paste(ds['pipeline'])
+        ds['pipeline'] = bench.strip_paste(ds['pipeline'])
     return out
 
 

@@ -483,8 +483,9 @@ def _retarget(node, old: str, new: str):
             _retarget(node[i], old, new)
 
 
-def _strip_paste(pipeline: list) -> list:
-    """A pipeline without ACRSTPaste and without the pasted_* meta keys (for the baselines)."""
+def strip_paste(pipeline: list) -> list:
+    """A pipeline without ACRSTPaste and without the pasted_* meta keys (for the baselines); the branches of a
+    MultiBranch (values that are pipelines themselves) included."""
     out = []
     for t in pipeline:
         t = dict(t)
@@ -492,11 +493,36 @@ def _strip_paste(pipeline: list) -> list:
             continue
         if 'meta_keys' in t:
             t['meta_keys'] = tuple(k for k in t['meta_keys'] if not k.startswith('pasted_'))
-        for key in ('unsup_teacher', 'unsup_student'):
-            if key in t:
-                t[key] = _strip_paste(t[key])
+        for key, value in t.items():
+            if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+                t[key] = strip_paste(value)
         out.append(t)
     return out
+
+
+def mmdet_soft_teacher(acrst_model):
+    """mmdet's SoftTeacher with its default recipe on an ACRST model config's detector, data preprocessor and
+    unsupervised weight."""
+    from mmengine.config import ConfigDict
+
+    return ConfigDict(
+        type='SoftTeacher',
+        detector=acrst_model.detector,
+        data_preprocessor=acrst_model.data_preprocessor,
+        semi_train_cfg=dict(
+            freeze_teacher=True,
+            sup_weight=1.0,
+            unsup_weight=acrst_model.semi_train_cfg.unsup_weight,
+            pseudo_label_initial_score_thr=0.5,
+            rpn_pseudo_thr=0.9,
+            cls_pseudo_thr=0.9,
+            reg_pseudo_thr=0.02,
+            jitter_times=10,
+            jitter_scale=0.06,
+            min_pseudo_bbox_wh=(1e-2, 1e-2),
+        ),
+        semi_test_cfg=dict(predict_on='teacher'),
+    )
 
 
 def use_backbone(detector, name: str) -> None:
@@ -608,32 +634,15 @@ def derive_config(args, method: str, work_dir: str, seed: int, setup: dict):
         return cfg
 
     # no CropBank on the unlabeled images; the labeled images keep the paste only in supervised_fbr
-    unlabeled.pipeline = _strip_paste(unlabeled.pipeline)
+    unlabeled.pipeline = strip_paste(unlabeled.pipeline)
     if method != 'supervised_fbr':
-        labeled.pipeline = _strip_paste(labeled.pipeline)
+        labeled.pipeline = strip_paste(labeled.pipeline)
     cfg.custom_hooks = [h for h in cfg.custom_hooks if h.type != 'CropBankHook']
     if method == 'soft_teacher_base':
         semi.update(BASE_SEMI)
         return cfg
     if method == 'soft_teacher_mmdet':
-        cfg.model = ConfigDict(
-            type='SoftTeacher',
-            detector=cfg.model.detector,
-            data_preprocessor=cfg.model.data_preprocessor,
-            semi_train_cfg=dict(
-                freeze_teacher=True,
-                sup_weight=1.0,
-                unsup_weight=semi.unsup_weight,
-                pseudo_label_initial_score_thr=0.5,
-                rpn_pseudo_thr=0.9,
-                cls_pseudo_thr=0.9,
-                reg_pseudo_thr=0.02,
-                jitter_times=10,
-                jitter_scale=0.06,
-                min_pseudo_bbox_wh=(1e-2, 1e-2),
-            ),
-            semi_test_cfg=dict(predict_on='teacher'),
-        )
+        cfg.model = mmdet_soft_teacher(cfg.model)
         return cfg
     # supervised arms: the detector alone on the labeled split, the labeled share of each batch
     ratio = cfg.train_dataloader.sampler.source_ratio

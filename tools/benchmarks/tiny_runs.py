@@ -14,7 +14,9 @@ import os.path as osp
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from mmengine.config import Config, ConfigDict
+from mmengine.config import Config
+
+from tools.benchmarks.acrst_bench import mmdet_soft_teacher, strip_paste
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -34,45 +36,11 @@ class TinyRun:
     derive: Optional[Callable[[Config], Config]] = None
 
 
-def _strip_paste(pipeline: list) -> list:
-    """A pipeline without ACRSTPaste, MultiBranch branches included."""
-    out = []
-    for t in pipeline:
-        if t['type'] == 'ACRSTPaste':
-            continue
-        if t['type'] == 'MultiBranch':  # its branches are pipelines (lists of transforms)
-            t = ConfigDict({k: _strip_paste(v) if _is_pipeline(v) else v for k, v in t.items()})
-        out.append(t)
-    return out
-
-
-def _is_pipeline(value) -> bool:
-    return isinstance(value, list) and all(isinstance(t, dict) for t in value)
-
-
 def soft_teacher(cfg: Config) -> Config:
     """mmdet's SoftTeacher with its default recipe on the ACRST config's detector, data and schedule."""
-    semi = cfg.model.semi_train_cfg
-    cfg.model = ConfigDict(
-        type='SoftTeacher',
-        detector=cfg.model.detector,
-        data_preprocessor=cfg.model.data_preprocessor,
-        semi_train_cfg=dict(
-            freeze_teacher=True,
-            sup_weight=1.0,
-            unsup_weight=semi.unsup_weight,
-            pseudo_label_initial_score_thr=0.5,
-            rpn_pseudo_thr=0.9,
-            cls_pseudo_thr=0.9,
-            reg_pseudo_thr=0.02,
-            jitter_times=10,
-            jitter_scale=0.06,
-            min_pseudo_bbox_wh=(1e-2, 1e-2),
-        ),
-        semi_test_cfg=dict(predict_on='teacher'),
-    )
+    cfg.model = mmdet_soft_teacher(cfg.model)
     for ds in cfg.train_dataloader.dataset.datasets:
-        ds.pipeline = _strip_paste(ds.pipeline)
+        ds.pipeline = strip_paste(ds.pipeline)
     cfg.custom_hooks = [h for h in cfg.custom_hooks if h.type != 'CropBankHook']
     return cfg
 
