@@ -3,9 +3,12 @@
 second (after a warm-up), with pseudo-labels, filter stage 2 and CropBank pastes all at work."""
 
 import json
+import os
 import random
 
 import pytest
+
+from mmssod.datasets.cropbank import CROPBANK_ENV
 
 from .conftest import ACRST_DEMO, SSMLL_DEMO, demo_config
 from .sync_counting import count_training_syncs
@@ -43,7 +46,9 @@ def acrst_cfg_with(demo_det_root, work_dir, num_unlabeled):
 @pytest.mark.parametrize('num_unlabeled', [2, 4])
 def test_acrst_iteration_syncs_at_most_3_times_per_batch(demo_det_root, tmp_path, num_unlabeled):
     cfg = acrst_cfg_with(demo_det_root, tmp_path, num_unlabeled)
+    announced = os.environ.get(CROPBANK_ENV)
     (syncs,), runner = count_training_syncs(cfg)
+    assert os.environ.get(CROPBANK_ENV) == announced  # the run withdrew its bank file when it ended
     hub = runner.message_hub
     assert hub.get_scalar('train/unsup_num_pseudo').current() > 0  # pseudo-labels...
     assert hub.get_scalar('train/unsup_num_pasted').current() > 0  # ...and pastes took part

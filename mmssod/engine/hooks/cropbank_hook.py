@@ -177,6 +177,7 @@ class CropBankHook(Hook):
         own = osp.abspath(self._own_bank_file())
         existed = read_bank_version(own) is not None
         self._publish()
+        self._announced_before = os.environ.get(CROPBANK_ENV)  # restored by after_run
         if os.environ.get(CROPBANK_ENV) != own or not existed:
             os.environ[CROPBANK_ENV] = own
             self._restart_workers(runner)  # workers started before the file existed or was announced
@@ -254,6 +255,17 @@ class CropBankHook(Hook):
         }
         with open(osp.join(osp.dirname(osp.abspath(self.bank_file)), 'stats.json'), 'w') as f:
             json.dump(stats, f, indent=1)
+
+    def after_run(self, runner) -> None:
+        """Withdraw this run's bank announcement, so that a later run in the same process (a notebook, a
+        test) does not read, or refuse, this run's bank file."""
+        if not hasattr(self, '_announced_before'):
+            return  # before_train did not announce (e.g. a test-only run)
+        if self._announced_before is None:
+            os.environ.pop(CROPBANK_ENV, None)
+        else:
+            os.environ[CROPBANK_ENV] = self._announced_before
+        del self._announced_before
 
     def _restore_stats(self, model) -> None:
         """The refresh history and the detector's class histograms of the resumed checkpoint."""
