@@ -108,14 +108,22 @@ def test_label_quality_is_ari_and_nmi_against_the_true_identities():
 
     runner = SimpleNamespace(train_dataloader=SimpleNamespace(dataset=Target()))
     perfect = SpCLClusterHook._label_quality(runner, truth + 7)  # same partition, other ids
-    assert perfect == dict(ari=pytest.approx(1.0), nmi=pytest.approx(1.0))
+    assert perfect == dict(
+        ari=pytest.approx(1.0),
+        nmi=pytest.approx(1.0),
+        clustered=1.0,
+        ari_clustered=pytest.approx(1.0),
+        pairwise_precision=1.0,
+    )
     merged = SpCLClusterHook._label_quality(runner, np.zeros(truth.size, dtype=np.int64))
     assert merged['ari'] == pytest.approx(0.0) and merged['nmi'] == pytest.approx(0.0)
+    assert merged['pairwise_precision'] == pytest.approx(4 * 5 * 4 / (20 * 19))
 
 
 def fresh_hook(refresh, fresh_feats, calls=None, **kwargs):
     """A hook whose eval-mode extraction returns ``fresh_feats`` (scaled: the hook must L2-normalise)."""
     hook = SpCLClusterHook(pipeline=[], k1=K1, k2=K2, refresh_memory=refresh, **kwargs)
+    hook._fresh = None
 
     def extract(model, cfg):
         if calls is not None:
@@ -145,6 +153,22 @@ def test_refresh_memory_overwrites_target_rows_with_fresh_eval_features_before_c
     np.testing.assert_array_equal(
         memory.labels[NUM_SOURCE:].numpy() - NUM_SOURCE, clustering(expected_rows)[0]
     )
+
+
+def test_cluster_fresh_labels_from_fresh_eval_features_and_leaves_the_memory_rows():
+    runner = make_runner('spcl_hook_cluster_fresh')
+    runner.iter, runner.epoch = 10, 1
+    memory = runner.model.memory
+    memory.features[NUM_SOURCE:] = EPOCH1  # the momentum-averaged rows after an epoch
+    rows = memory.features.clone()
+    calls = []
+    hook = fresh_hook(False, EPOCH0, calls, cluster_fresh=True)
+    hook.before_train_epoch(runner)
+    assert torch.equal(memory.features, rows)  # the loss's targets are untouched
+    assert len(calls) == 1
+    want = clustering(EPOCH0)[0]
+    assert not np.array_equal(want, clustering(EPOCH1)[0])  # the two sources are distinguishable
+    np.testing.assert_array_equal(memory.labels[NUM_SOURCE:].numpy() - NUM_SOURCE, want)
 
 
 def test_refresh_skips_the_epoch_right_after_the_initial_extraction():

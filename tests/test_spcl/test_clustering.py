@@ -4,9 +4,11 @@ import numpy as np
 import pytest
 import torch
 from scipy import sparse
+from sklearn.metrics import adjusted_rand_score
 
 from mmssod.models.reid.clustering import (
     assign_outliers,
+    clustered_purity,
     independence_threshold,
     label_iou,
     reliable_labels,
@@ -97,3 +99,15 @@ def test_all_outliers_keeps_going_and_too_few_images_is_a_clear_error():
     assert sorted(labels.tolist()) == list(range(6))
     with pytest.raises(ValueError, match='min_samples=4'):
         self_paced_clustering(np.zeros((3, 3)), min_samples=4)
+
+
+def test_clustered_purity_scores_only_the_images_in_clusters():
+    truth = np.array([0, 0, 0, 1, 1, 2])
+    labels = np.array([5, 5, 7, 7, 8, 9])  # two clusters of two; 8 and 9 are un-clustered
+    out = clustered_purity(truth, labels)
+    assert out['clustered'] == pytest.approx(4 / 6)
+    assert out['pairwise_precision'] == pytest.approx(0.5)  # (0, 1) right, (2, 3) wrong
+    assert out['ari_clustered'] == pytest.approx(adjusted_rand_score([0, 0, 0, 1], [5, 5, 7, 7]))
+    # leaving every image out is not purity: nothing is scored
+    none = clustered_purity(truth, np.arange(6))
+    assert none['clustered'] == 0 and np.isnan(none['pairwise_precision'])

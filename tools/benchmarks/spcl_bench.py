@@ -740,6 +740,8 @@ def arm_options(args, kind: str, seed: int) -> list:
         opts += [f'custom_hooks.0.eps={args.eps}', 'custom_hooks.0.label_quality=True']
         if getattr(args, 'refresh_memory', False):
             opts.append('custom_hooks.0.refresh_memory=True')
+        if getattr(args, 'cluster_fresh', False):
+            opts.append('custom_hooks.0.cluster_fresh=True')
     if uda:
         opts += [
             f'train_dataloader.dataset.source.data_root={root}/source/',
@@ -775,7 +777,13 @@ def parse_log(log: str) -> dict:
         out.update(mAP=float(m[-1][0]), top1=float(m[-1][1]))
     clusters = re.findall(r'SpCL epoch (\d+): (\d+) clusters, (\d+) un-clustered', log)
     pattern = r'SpCL epoch (\d+) pseudo-label quality: ARI ([-0-9.]+) NMI ([-0-9.]+)'
-    quality = {int(e): (float(a), float(n)) for e, a, n in re.findall(pattern, log)}
+    quality = {int(e): dict(ARI=float(a), NMI=float(n)) for e, a, n in re.findall(pattern, log)}
+    pattern = (
+        r'SpCL epoch (\d+) pseudo-label quality: .* \| clustered ([0-9.]+) of the images, on them: ARI '
+        r'([-0-9.na]+), pairwise precision ([0-9.na]+)'
+    )
+    for e, c, a, p in re.findall(pattern, log):
+        quality[int(e)].update(clustered=float(c), ARI_clustered=float(a), pairwise_precision=float(p))
     after = re.findall(
         r'SpCL after epoch (\d+): memory ARI ([-0-9.]+) NMI ([-0-9.]+) \((\d+) clusters\) \| fresh eval '
         r'features ARI ([-0-9.]+) NMI ([-0-9.]+) \((\d+) clusters\)',
@@ -800,7 +808,7 @@ def parse_log(log: str) -> dict:
                 epoch=int(e),
                 clusters=int(c),
                 outliers=int(o),
-                **({} if int(e) not in quality else dict(ARI=quality[int(e)][0], NMI=quality[int(e)][1])),
+                **quality.get(int(e), {}),
             )
             for e, c, o in clusters
         ]
@@ -826,7 +834,7 @@ def memory_gate(row: dict, ratio: float = GATE_RATIO) -> dict:
         dict: ``memory_ARI``, ``fresh_ARI``, ``ratio``, ``memory_passed``, ``refresh_memory`` and ``passed``
         (None when epoch 0 was not measured).
     """
-    refresh = bool(row.get('refresh_memory', False))
+    refresh = bool(row.get('refresh_memory', False) or row.get('cluster_fresh', False))
     first = [e for e in row.get('after_epoch', []) if e['epoch'] == 0]
     if not first:
         return dict(memory_ARI=None, fresh_ARI=None, ratio=ratio, refresh_memory=refresh, passed=None)
@@ -880,6 +888,7 @@ def schedule_key(args) -> dict:
         batch=args.batch,
         eps=args.eps,
         refresh_memory=bool(args.refresh_memory),
+        **({'cluster_fresh': True} if getattr(args, 'cluster_fresh', False) else {}),
     )
 
 
@@ -1027,6 +1036,7 @@ def train_arm(args, name: str, config: str, kind: str, seed: int) -> dict:
     row['reproducibility'] = run_record(args)
     row['target_domain'] = getattr(args, 'target_domain', 'default')
     row['refresh_memory'] = bool(args.refresh_memory) and kind not in LABELED_KINDS
+    row['cluster_fresh'] = bool(getattr(args, 'cluster_fresh', False)) and kind not in LABELED_KINDS
     row.update(parse_log(log))
     row['minutes'] = round((time.time() - t) / 60, 1)
     if row.get('after_epoch'):
@@ -1423,7 +1433,13 @@ def conflicting_rows(rows: list) -> list:
     seen, clashes = {}, []
     for r in rows:
         key = (r['arm'], r['seed'])
-        what = (r.get('target_domain', 'default'), bool(r.get('refresh_memory')), r.get('mAP'), r.get('top1'))
+        what = (
+            r.get('target_domain', 'default'),
+            bool(r.get('refresh_memory')),
+            bool(r.get('cluster_fresh')),
+            r.get('mAP'),
+            r.get('top1'),
+        )
         if key in seen and seen[key] != what and key not in clashes:
             clashes.append(key)
         seen.setdefault(key, what)
@@ -1568,6 +1584,12 @@ def training_options(q, epochs: int, target_domain: str = 'default') -> None:
         '--refresh-memory',
         action='store_true',
         help='SpCLClusterHook(refresh_memory=True): cluster fresh eval-mode features (not the official code)',
+    )
+    q.add_argument(
+        '--cluster-fresh',
+        action='store_true',
+        help='SpCLClusterHook(cluster_fresh=True): pseudo labels from fresh eval-mode features, memory rows '
+        'untouched (one of the two effects of --refresh-memory)',
     )
     q.add_argument(
         '--gate-ratio', type=float, default=GATE_RATIO, help='gate: memory ARI >= this x fresh ARI'

@@ -7,7 +7,8 @@
   eps -/+ gap, reliability criterion (independence threshold from the first clustering, then fixed); the
   pseudo labels go to the memory and to the :class:`~mmssod.datasets.reid_uda.PseudoIdentitySampler`;
   numbers of clusters / outliers and the threshold are logged. With ``refresh_memory=True`` the memory's
-  target rows are first overwritten by an eval-mode extraction (off by default, as in the official code).
+  target rows are first overwritten by an eval-mode extraction (off by default, as in the official code);
+  with ``cluster_fresh=True`` that extraction is clustered and the memory's rows are left as they are.
 * ``after_train_epoch`` (``label_quality=True``, benchmarks only): the memory's target rows and a fresh
   eval-mode extraction are each clustered as above and scored against the true identities (ARI / NMI), to
   show how far the momentum-averaged, augmented memory lags behind the model.
@@ -33,7 +34,12 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from torch.utils.data import DataLoader
 
-from ...models.reid.clustering import assign_outliers, dbscan_labels, self_paced_clustering
+from ...models.reid.clustering import (
+    assign_outliers,
+    clustered_purity,
+    dbscan_labels,
+    self_paced_clustering,
+)
 from ...models.reid.jaccard import jaccard_distance, sparse_to_scipy
 
 
@@ -94,6 +100,10 @@ class SpCLClusterHook(Hook):
             rather than momentum averages of augmented training-mode views. The official code clusters the
             memory as it is, so this is off by default; ``label_quality`` shows whether the clustered memory
             lags behind the model. Costs one pass over the target images per epoch. Defaults to False.
+        cluster_fresh (bool): Cluster the fresh eval-mode features as ``refresh_memory`` does, but leave the
+            memory's rows (the loss's instance targets and cluster centroids) as the momentum updates made
+            them: only the pseudo labels come from the current model. Separates the two effects of
+            ``refresh_memory`` (benchmarks). Defaults to False.
     """
 
     priority = 'NORMAL'
@@ -113,6 +123,7 @@ class SpCLClusterHook(Hook):
         num_workers: int = 0,
         label_quality: bool = False,
         refresh_memory: bool = False,
+        cluster_fresh: bool = False,
     ) -> None:
         if not 0 < eps_gap < eps:
             raise ValueError(f'SpCLClusterHook needs 0 < eps_gap < eps, got eps={eps}, eps_gap={eps_gap}')
@@ -124,6 +135,7 @@ class SpCLClusterHook(Hook):
         self.batch_size, self.num_workers = batch_size, num_workers
         self.label_quality = label_quality
         self.refresh_memory = refresh_memory
+        self.cluster_fresh = cluster_fresh
         self.indep_threshold: Optional[float] = None
         # (runner.iter, features) of the last eval-mode target extraction, reused within one iteration
         self._fresh: Optional[tuple] = None
@@ -247,7 +259,8 @@ class SpCLClusterHook(Hook):
 
     @staticmethod
     def _label_quality(runner, labels: np.ndarray) -> dict:
-        """ARI / NMI of the pseudo labels against the target set's true identities (``pid``)."""
+        """ARI / NMI of the pseudo labels against the target set's true identities (``pid``), and their
+        :func:`clustered_purity` (on the clustered images only)."""
         from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
         ds = runner.train_dataloader.dataset
@@ -256,6 +269,7 @@ class SpCLClusterHook(Hook):
         return dict(
             ari=float(adjusted_rand_score(truth, labels)),
             nmi=float(normalized_mutual_info_score(truth, labels)),
+            **clustered_purity(truth, labels),
         )
 
     def before_train_epoch(self, runner) -> None:
@@ -269,10 +283,15 @@ class SpCLClusterHook(Hook):
             runner.logger.info(
                 f'SpCL epoch {runner.epoch}: target memory rows refreshed from eval-mode features'
             )
+        fresh = self.cluster_fresh and not self._memory_just_extracted
         self._memory_just_extracted = False
         labels, stats = None, {}
         if get_rank() == 0:
-            labels, stats = self._cluster(runner, memory.features[int(memory.num_source) :].clone())
+            if fresh:
+                feats = self._fresh_target_features(runner, model)
+            else:
+                feats = memory.features[int(memory.num_source) :].clone()
+            labels, stats = self._cluster(runner, feats)
             if self.label_quality:
                 stats.update(self._label_quality(runner, np.asarray(labels)))
             labels = torch.as_tensor(labels, dtype=torch.long)
@@ -292,7 +311,8 @@ class SpCLClusterHook(Hook):
         if 'ari' in stats:
             runner.logger.info(
                 f'SpCL epoch {runner.epoch} pseudo-label quality: ARI {stats["ari"]:.4f} '
-                f'NMI {stats["nmi"]:.4f}'
+                f'NMI {stats["nmi"]:.4f} | clustered {stats["clustered"]:.4f} of the images, on them: ARI '
+                f'{stats["ari_clustered"]:.4f}, pairwise precision {stats["pairwise_precision"]:.4f}'
             )
         if stats.get('num_clusters', 0) == 0:
             runner.logger.warning(
@@ -300,7 +320,7 @@ class SpCLClusterHook(Hook):
                 'own class); training continues. If this persists, raise eps or lower min_samples.'
             )
         hub = runner.message_hub
-        for key in ('num_clusters', 'num_outliers', 'ari', 'nmi'):
+        for key in ('num_clusters', 'num_outliers', 'ari', 'nmi', 'clustered', 'ari_clustered'):
             if key in stats:
                 hub.update_scalar(f'train/spcl_{key}', stats[key])
         if self.indep_threshold is not None:
