@@ -339,3 +339,65 @@ def test_data_root_must_hold_the_requested_target_domain(tmp_path):
         assert bench.prepare_data(args) == TARGET_DOMAIN_ROOTS['hard']
     finally:
         os.chdir(cwd)
+
+
+def test_clustered_purity_is_parsed_per_epoch_and_tabled():
+    log = (
+        'SpCL epoch 0: 40 clusters, 500 un-clustered instances, independence threshold 0.9 (0.1 s)\n'
+        'SpCL epoch 0 pseudo-label quality: ARI 0.0500 NMI 0.7000 | clustered 0.4000 of the images, on them: '
+        'ARI 0.0800, pairwise precision 0.0600\n'
+        'SpCL epoch 1: 42 clusters, 480 un-clustered instances, independence threshold 0.9 (0.1 s)\n'
+        'SpCL epoch 1 pseudo-label quality: ARI 0.0600 NMI 0.7100 | clustered 0.0000 of the images, on them: '
+        'ARI nan, pairwise precision nan\n'
+    )
+    epochs = bench.parse_log(log)['epochs']
+    assert epochs[0] == dict(
+        epoch=0,
+        clusters=40,
+        outliers=500,
+        ARI=0.05,
+        NMI=0.7,
+        clustered=0.4,
+        ARI_clustered=0.08,
+        pairwise_precision=0.06,
+    )
+    assert math.isnan(epochs[1]['pairwise_precision'])
+    runs = [dict(arm='SpCL (UDA)', seed=s, mAP=10.0, top1=10.0, epochs=epochs) for s in (0, 1)]
+    table = bench.purity_table(runs, ['SpCL (UDA)'])
+    assert '| SpCL (UDA) | 0 | 2 | 0.400 | 0.080 | 0.060 | 0.050 |' in table
+    assert '| SpCL (UDA) | 1 | 2 | 0.000 | - | - | 0.060 |' in table
+
+
+def test_one_arm_under_several_hook_settings_is_compared_by_run_name(tmp_path):
+    for name, maps in (('a', [10, 11, 12]), ('b', [12, 14, 13])):
+        rows_ = [dict(arm='SpCL (UDA)', seed=s, mAP=m, top1=m) for s, m in enumerate(maps)]
+        rows_.append(dict(arm='source-only', seed=0, mAP=1.0, top1=1.0))
+        (tmp_path / 'spcl').mkdir(exist_ok=True)
+        (tmp_path / 'spcl' / f'{name}.json').write_text(json.dumps(dict(rows=rows_)))
+    got = bench.uda_rows(str(tmp_path), (('official', 'spcl/a.json'), ('fresh', 'spcl/b.json')))
+    assert sorted((r['arm'], r['seed']) for r in got) == [
+        (n, s) for n in ('fresh', 'official') for s in range(3)
+    ]
+    gaps = bench.gaps_table(got, [('fresh', 'official')])
+    assert '+2.00 / +3.00 / +1.00 (+2.00 +- 1.00)' in gaps and 'not resolved' in gaps
+
+
+def test_gate_eps_rule_picks_each_sources_best_eps_and_tables_it(tmp_path):
+    rows_ = [
+        dict(eps=0.3, ARI=0.05),
+        dict(eps=0.35, ARI=0.09),
+        dict(eps=0.4, ARI=0.09),
+        dict(eps=0.5, ARI=0.02),
+    ]
+    assert bench.best_eps(rows_)['eps'] == 0.35  # highest ARI, the smaller eps on a tie
+    (tmp_path / 'spcl' / 'gate_eps').mkdir(parents=True)
+    for seed, (mem, fresh, passed) in enumerate(((0.08, 0.09, True), (0.03, 0.10, False))):
+        best = dict(
+            memory=dict(eps=0.45, ARI=mem, clustered=0.5), fresh=dict(eps=0.35, ARI=fresh, clustered=0.6)
+        )
+        (tmp_path / 'spcl' / 'gate_eps' / f'gate_eps_x_seed{seed}.json').write_text(
+            json.dumps(dict(seed=seed, best=best, passed=passed))
+        )
+    table = bench.gate_eps_table(str(tmp_path))
+    assert '| 0 | 0.45 / 0.080 / 0.50 | 0.35 / 0.090 / 0.60 | 0.89 | passed |' in table
+    assert '| 1 | 0.45 / 0.030 / 0.50 | 0.35 / 0.100 / 0.60 | 0.30 | failed |' in table

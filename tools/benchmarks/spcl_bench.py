@@ -24,6 +24,10 @@
     ``--gate-ratio`` (0.8) x the ARI of clustered fresh eval-mode features. Prints the result, writes the JSON
     (``--out``), exits with status 1 when it fails; ``accuracy`` with several seeds needs ``--gate-json`` of a
     passed gate with the same data and schedule (or ``--skip-gate``).
+(f') ``gate-eps``: the gate with eps chosen for each feature source by one rule (:data:`GATE_EPS`): one
+    epoch of the UDA arm, then the memory's target rows and fresh eval-mode features of the same weights
+    clustered at every eps of the grid, each scored at its own best eps; ``--epochs`` is the schedule's (the
+    learning-rate milestone), the run stops after its first epoch.
 (g) ``domain-check``: source-only and target oracle only, one seed, ``--epochs`` (default 2), on
     ``--target-domain hard`` by default: whether the oracle - source-only gap reaches ``--min-oracle-gap``
     (10 mAP) before a multi-seed run; exits with status 1 when it does not.
@@ -1011,8 +1015,11 @@ def prepare_data(args) -> str:
     return args.data_root
 
 
-def train_arm(args, name: str, config: str, kind: str, seed: int) -> dict:
-    """Train (or evaluate) one arm for one seed; its parsed row (log kept under ``--work-root`` if set)."""
+def train_arm(args, name: str, config: str, kind: str, seed: int, extra: Sequence[str] = ()) -> dict:
+    """Train (or evaluate) one arm for one seed; its parsed row (log kept under ``--work-root`` if set).
+
+    ``extra`` --cfg-options go after the arm's own (e.g. a shorter run of the same schedule).
+    """
     if args.work_root:
         work = osp.join(
             osp.abspath(args.work_root), f'{re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_")}_s{seed}'
@@ -1020,7 +1027,7 @@ def train_arm(args, name: str, config: str, kind: str, seed: int) -> dict:
         os.makedirs(work, exist_ok=True)
     else:
         work = tempfile.mkdtemp(prefix='spcl_acc_')
-    opts = arm_options(args, kind, seed)
+    opts = [*arm_options(args, kind, seed), *extra]
     env = {**run_env(args), 'PYTHONPATH': REPO, 'OMP_NUM_THREADS': str(args.threads)}
     if kind == 'eval':
         cmd = [sys.executable, __file__, 'eval-untrained', osp.join(REPO, config), work, *opts]
@@ -1238,6 +1245,91 @@ def summary_row(root: str) -> tuple:
     )
 
 
+#: The official memory on the hard domain (8 epochs of 30 iterations), 3 seeds: the criterion the paper's way.
+OFFICIAL_RUNS = 'spcl/hard_official_8e_30it/accuracy.json'
+OFFICIAL_ARMS = ('SpCL (UDA)', 'SpCL w/o reliability')
+#: ``refresh_memory`` split into its two effects (same schedule): name in the report, saved run.
+REFRESH_SPLIT = (
+    ('official memory', OFFICIAL_RUNS),
+    ('cluster fresh features, memory untouched', 'spcl/hard_refresh_split_8e_30it/cluster_fresh.json'),
+    ('refresh memory (cluster + overwrite rows)', 'spcl/hard_refresh_split_8e_30it/refresh.json'),
+)
+REFRESH_GAPS = (
+    (REFRESH_SPLIT[1][0], REFRESH_SPLIT[0][0]),
+    (REFRESH_SPLIT[2][0], REFRESH_SPLIT[1][0]),
+    (REFRESH_SPLIT[2][0], REFRESH_SPLIT[0][0]),
+)
+
+
+def uda_rows(root: str, runs: Sequence[tuple]) -> list:
+    """The ``SpCL (UDA)`` rows of saved runs, each renamed to its run's name (``(name, saved run)`` pairs),
+    so that one arm trained under several hook settings can be compared by seed."""
+    return [
+        {**r, 'arm': name}
+        for name, pattern in runs
+        for r in saved_rows(root, (pattern,))
+        if r['arm'] == 'SpCL (UDA)'
+    ]
+
+
+def purity_table(rows: list, arms: Sequence[str]) -> str:
+    """Markdown: per arm and epoch, mean over seeds of what each epoch's clustering kept: the fraction of
+    target images in a cluster, and the ARI and pairwise precision over those images only (beside the ARI
+    over every image, un-clustered ones counted as singletons)."""
+    cells = []
+    for arm in arms:
+        runs = [r for r in rows if r['arm'] == arm]
+        for e in label_quality_per_epoch(runs):
+            cells.append(
+                (
+                    arm,
+                    e['epoch'],
+                    len(runs),
+                    number(e['clustered'], '.3f'),
+                    number(e['ARI_clustered'], '.3f'),
+                    number(e['pairwise_precision'], '.3f'),
+                    number(e['ARI'], '.3f'),
+                )
+            )
+    header = (
+        'arm',
+        'epoch',
+        'seeds',
+        'clustered fraction',
+        'ARI on the clustered',
+        'pairwise precision on the clustered',
+        'ARI on all (singletons)',
+    )
+    return markdown_table(header, cells)
+
+
+def gate_eps_table(root: str) -> str:
+    """Markdown of the saved ``gate-eps`` runs: per seed each feature source's best eps and ARI (the same
+    rule for both), their ratio and the gate."""
+    cells = []
+    for path in sorted(glob.glob(osp.join(root, 'spcl/gate_eps/gate_eps_*.json'))):
+        with open(path) as f:
+            g = json.load(f)
+        mem, fresh = g['best']['memory'], g['best']['fresh']
+        cells.append(
+            (
+                g['seed'],
+                f'{mem["eps"]:g} / {mem["ARI"]:.3f} / {mem["clustered"]:.2f}',
+                f'{fresh["eps"]:g} / {fresh["ARI"]:.3f} / {fresh["clustered"]:.2f}',
+                f'{mem["ARI"] / fresh["ARI"]:.2f}',
+                'passed' if g['passed'] else 'failed',
+            )
+        )
+    header = (
+        'seed',
+        'memory: best eps / ARI / clustered',
+        'fresh eval features: best eps / ARI / clustered',
+        'memory / fresh ARI',
+        f'gate (>= {GATE_RATIO:g})',
+    )
+    return markdown_table(header, cells)
+
+
 #: The timing tables of the docs: region name, saved run (under ``spcl/``), columns.
 TIMING_TABLES = (
     ('clustering-cost', 'clustering_cost.json', CLUSTERING),
@@ -1252,6 +1344,17 @@ TABLES = {
     'spcl/hard-domain-check': lambda root: accuracy_table(
         saved_rows(root, (HARD_RUNS[1],)), ('source-only', 'target oracle')
     ),
+    'spcl/official-accuracy': lambda root: accuracy_table(saved_rows(root, (OFFICIAL_RUNS,)), OFFICIAL_ARMS),
+    'spcl/official-gaps': lambda root: gaps_table(saved_rows(root, (OFFICIAL_RUNS,)), (OFFICIAL_ARMS,)),
+    'spcl/official-purity': lambda root: purity_table(saved_rows(root, (OFFICIAL_RUNS,)), OFFICIAL_ARMS),
+    'spcl/refresh-split': lambda root: accuracy_table(
+        uda_rows(root, REFRESH_SPLIT), [name for name, _ in REFRESH_SPLIT]
+    ),
+    'spcl/refresh-split-gaps': lambda root: gaps_table(uda_rows(root, REFRESH_SPLIT), REFRESH_GAPS),
+    'spcl/refresh-split-purity': lambda root: purity_table(
+        uda_rows(root, REFRESH_SPLIT), [name for name, _ in REFRESH_SPLIT]
+    ),
+    'spcl/gate-eps': gate_eps_table,
     'spcl/hard-eps': lambda root: eps_table(saved_json(root, 'eps_sweep_hard_lite0_untrained.jsonl')),
     'spcl/hard-memory': lambda root: memory_table(
         [('hard', saved_json(root, 'gate_hard_lite0_8e_30it_b32_seed0.json'))]
@@ -1400,8 +1503,9 @@ def label_quality_per_epoch(rows: list) -> list:
         rows (list[dict]): The arm's rows, one per seed.
 
     Returns:
-        list[dict]: Per epoch (sorted): ``epoch``, ``clusters``, ``outliers``, ``ARI``, ``NMI``,
-        ``memory_ARI``, ``memory_NMI``, ``fresh_ARI``, ``fresh_NMI`` (NaN where some seed lacks it); empty
+        list[dict]: Per epoch (sorted): ``epoch``, ``clusters``, ``outliers``, ``ARI``, ``NMI``, ``clustered``,
+        ``ARI_clustered``, ``pairwise_precision``, ``memory_ARI``, ``memory_NMI``, ``fresh_ARI``,
+        ``fresh_NMI`` (NaN where some seed lacks it); empty
         when no epoch has an ARI (arms trained on true identities).
     """
     per_epoch = {}
@@ -1411,7 +1515,19 @@ def label_quality_per_epoch(rows: list) -> list:
             per_epoch.setdefault(e['epoch'], []).append({**after.get(e['epoch'], {}), **e})
     if not any('ARI' in e for es in per_epoch.values() for e in es):
         return []
-    keys = ('clusters', 'outliers', 'ARI', 'NMI', 'memory_ARI', 'memory_NMI', 'fresh_ARI', 'fresh_NMI')
+    keys = (
+        'clusters',
+        'outliers',
+        'ARI',
+        'NMI',
+        'clustered',
+        'ARI_clustered',
+        'pairwise_precision',
+        'memory_ARI',
+        'memory_NMI',
+        'fresh_ARI',
+        'fresh_NMI',
+    )
     return [
         dict(
             epoch=epoch,
@@ -1491,6 +1607,92 @@ def run_domain_check(args) -> dict:
     return out
 
 
+def target_features(model, data_root: str, pipeline) -> tuple:
+    """L2-normalised eval-mode embeddings of the target training images, and their true identities.
+
+    Args:
+        model: An SpCL re-ID model (``data_preprocessor``, ``extract_feat``, ``head``).
+        data_root (str): The composited build (its ``target/`` folder is read).
+        pipeline (list[dict]): The un-augmented test pipeline (the hook's initialisation pipeline).
+
+    Returns:
+        tuple: (N, D) float features and the (N,) true identities (``pid``), in index order.
+    """
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+    from mmdet.registry import DATASETS
+    from mmengine.dataset import pseudo_collate
+
+    dataset = DATASETS.build(
+        dict(
+            type='MarketReIDDataset',
+            data_root=osp.join(osp.abspath(data_root), 'target'),
+            subset='train',
+            pipeline=pipeline,
+            test_mode=True,
+        )
+    )
+    loader = torch.utils.data.DataLoader(dataset, batch_size=64, collate_fn=pseudo_collate)
+    feats = []
+    model.eval()
+    with torch.no_grad():
+        for batch in loader:
+            inputs = model.data_preprocessor(batch, False)['inputs']
+            inputs = inputs.flatten(0, 1) if inputs.dim() == 5 else inputs
+            feats.append(model.head(model.extract_feat(inputs)).float())
+    truth = np.array([dataset.get_data_info(i)['pid'] for i in range(len(dataset))])
+    return F.normalize(torch.cat(feats), dim=1), truth
+
+
+def eps_rows(feats, truth, eps_values: Sequence[float]) -> list:
+    """Self-paced clustering of ``feats`` at each eps (Jaccard k1 30 / k2 6, reliability on, the threshold
+    computed at that clustering), scored against the true identities.
+
+    Args:
+        feats (Tensor): (N, D) features.
+        truth (np.ndarray): (N,) true identities.
+        eps_values (Sequence[float]): DBSCAN eps values.
+
+    Returns:
+        list[dict]: Per eps: ``eps``, ``images``, ``identities``, ``ARI``, ``NMI``, the clustered-only
+        purity (:func:`~mmssod.models.reid.clustering.clustered_purity`) and the clustering statistics.
+    """
+    import numpy as np
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+    from mmssod.models.reid.clustering import clustered_purity, self_paced_clustering
+    from mmssod.models.reid.jaccard import jaccard_distance, sparse_to_scipy
+
+    dist = sparse_to_scipy(jaccard_distance(feats, 30, 6, max_distance=max(eps_values) + 0.02))
+    rows = []
+    for eps in eps_values:
+        labels, _, stats = self_paced_clustering(dist, eps, 0.02, 4)
+        purity = clustered_purity(truth, labels)
+        rows.append(
+            dict(
+                eps=eps,
+                images=int(len(truth)),
+                identities=int(np.unique(truth).size),
+                ARI=round(float(adjusted_rand_score(truth, labels)), 4),
+                NMI=round(float(normalized_mutual_info_score(truth, labels)), 4),
+                **{k: round(v, 4) for k, v in purity.items()},
+                **stats,
+            )
+        )
+    return rows
+
+
+#: The eps rule, the same for every feature source: the eps of the grid whose clustering has the highest
+#: ARI against the true target identities (the smaller eps on a tie); the rule that set the hard domain's 0.4.
+GATE_EPS = (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6)
+
+
+def best_eps(rows: Sequence[dict]) -> dict:
+    """The row of :func:`eps_rows` the eps rule picks: highest ARI, the smaller eps on a tie."""
+    return max(rows, key=lambda r: (r['ARI'], -r['eps']))
+
+
 def run_eps_sweep(args) -> list:
     """Clustering of the target training images with the untrained (e.g. ImageNet) model, per eps.
 
@@ -1498,54 +1700,76 @@ def run_eps_sweep(args) -> list:
     the Jaccard distance and self-paced clustering at each eps, and the ARI / NMI of the pseudo labels
     against the true identities. A guide for the target domain's eps (the paper sets it per domain).
     """
-    import numpy as np
     import torch
-    from mmdet.registry import DATASETS, MODELS
+    from mmdet.registry import MODELS
     from mmengine.config import Config
-    from mmengine.dataset import pseudo_collate
     from mmengine.registry import init_default_scope
-    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
-
-    from mmssod.models.reid.clustering import self_paced_clustering
-    from mmssod.models.reid.jaccard import jaccard_distance, sparse_to_scipy
 
     torch.set_num_threads(args.threads)
     init_default_scope('mmdet')
     cfg = Config.fromfile(osp.join(REPO, args.config))
-    model = MODELS.build(cfg.model).eval()
-    dataset = DATASETS.build(
-        dict(
-            type='MarketReIDDataset',
-            data_root=osp.join(osp.abspath(args.data_root), 'target'),
-            subset='train',
-            pipeline=cfg.test_pipeline,
-            test_mode=True,
-        )
-    )
-    loader = torch.utils.data.DataLoader(dataset, batch_size=64, collate_fn=pseudo_collate)
-    feats = []
-    with torch.no_grad():
-        for batch in loader:
-            inputs = model.data_preprocessor(batch, False)['inputs']
-            inputs = inputs.flatten(0, 1) if inputs.dim() == 5 else inputs
-            feats.append(model.head(model.extract_feat(inputs)))
-    feats = torch.cat(feats)
-    truth = np.array([dataset.get_data_info(i)['pid'] for i in range(len(dataset))])
-    dist = sparse_to_scipy(jaccard_distance(feats, 30, 6, max_distance=max(args.eps) + 0.02))
-    rows = []
-    for eps in args.eps:
-        labels, _, stats = self_paced_clustering(dist, eps, 0.02, 4)
-        row = dict(
-            eps=eps,
-            images=len(dataset),
-            identities=int(np.unique(truth).size),
-            ARI=round(float(adjusted_rand_score(truth, labels)), 4),
-            NMI=round(float(normalized_mutual_info_score(truth, labels)), 4),
-            **stats,
-        )
-        rows.append(row)
+    feats, truth = target_features(MODELS.build(cfg.model), args.data_root, cfg.test_pipeline)
+    rows = eps_rows(feats, truth, args.eps)
+    for row in rows:
         print(json.dumps(row), flush=True)
     return rows
+
+
+def run_gate_eps(args) -> dict:
+    """The memory-quality gate with eps chosen for each feature source by the same rule (:data:`GATE_EPS`).
+
+    Trains the UDA arm for one epoch of the accuracy schedule (seed ``--seeds[0]``), then clusters the
+    memory's target rows and the fresh eval-mode features of the same weights at every eps of the grid; each
+    source is scored at its own best eps (:func:`best_eps`). Passes when the memory's best ARI is at least
+    ``--gate-ratio`` x the fresh features' best ARI. Writes the JSON (``--out``); exit 1 when it fails.
+    """
+    import torch
+    from mmdet.registry import MODELS
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    from mmssod.utils.safe_load import load_checkpoint_file
+
+    torch.set_num_threads(args.threads)
+    config, kind = ARMS[args.backbone]['SpCL (UDA)']
+    seed = args.seeds[0]
+    row = train_arm(args, 'SpCL (UDA)', config, kind, seed, extra=['train_cfg.max_epochs=1'])
+    ckpt = osp.join(row['work_dir'], 'epoch_1.pth')
+    if not osp.exists(ckpt):
+        log = osp.join(row['work_dir'], 'bench_output.log')
+        raise SystemExit(f'gate-eps: the one-epoch run left no {ckpt}; see {log}')
+    init_default_scope('mmdet')
+    cfg = Config.fromfile(osp.join(row['work_dir'], osp.basename(config)))
+    state = load_checkpoint_file(ckpt, map_location='cpu')['state_dict']
+    model = MODELS.build(cfg.model)
+    weights = {k: v for k, v in state.items() if not k.startswith('memory.')}
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    if unexpected or any(not k.startswith('memory.') for k in missing):
+        raise SystemExit(f'gate-eps: {ckpt} does not fit {config}: missing {missing}, extra {unexpected}')
+    fresh, truth = target_features(model, args.data_root, cfg.test_pipeline)
+    memory = state['memory.features'][int(state['memory.num_source']) :].float()
+    sources = dict(memory=eps_rows(memory, truth, GATE_EPS), fresh=eps_rows(fresh, truth, GATE_EPS))
+    best = {name: best_eps(rows) for name, rows in sources.items()}
+    passed = bool(best['memory']['ARI'] >= args.gate_ratio * best['fresh']['ARI'])
+    out = dict(
+        schedule=schedule_key(args),
+        epochs_trained=1,
+        seed=seed,
+        rule='eps of the grid with the highest ARI for each feature source (smaller eps on a tie)',
+        grid=list(GATE_EPS),
+        ratio=args.gate_ratio,
+        sweeps=sources,
+        best=best,
+        passed=passed,
+        run=row,
+    )
+    mem, fr = best['memory'], best['fresh']
+    print(
+        f'gate-eps (seed {seed}): memory best ARI {mem["ARI"]:.4f} at eps {mem["eps"]}, fresh best ARI '
+        f'{fr["ARI"]:.4f} at eps {fr["eps"]}: {"passed" if passed else "FAILED"} (ratio {args.gate_ratio})'
+    )
+    write_json(args.out, out)
+    return out
 
 
 def data_options(q, target_domain: str = 'default') -> None:
@@ -1642,12 +1866,13 @@ def main(argv=None):
     u.add_argument('--out', help='write the result to this JSON file')
     a = sub.add_parser('accuracy')
     g = sub.add_parser('gate', help='the memory-quality gate (run before a multi-seed accuracy run)')
+    ge = sub.add_parser('gate-eps', help='the gate with eps chosen per feature source by one rule')
     dc = sub.add_parser(
         'domain-check',
         help='source-only and target oracle, one seed, briefly: the gap before a multi-seed run',
     )
-    for q in (a, g):
-        training_options(q, epochs=20 if q is a else 1)
+    for q in (a, g, ge):
+        training_options(q, epochs=1 if q is g else 20)
     training_options(dc, epochs=2, target_domain='hard')
     for q in (a, dc):
         q.add_argument(
@@ -1681,7 +1906,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.cmd == 'eval-untrained':
         return eval_untrained(args.config, args.work_dir, args.options)
-    if args.cmd in ('accuracy', 'gate', 'domain-check', 'eps-sweep'):
+    if args.cmd in ('accuracy', 'gate', 'gate-eps', 'domain-check', 'eps-sweep'):
         prepare_data(args)
     if args.cmd == 'clustering-child':
         print(json.dumps(clustering_child(args.n, args.dim, args.device)))
@@ -1689,6 +1914,8 @@ def main(argv=None):
         run_clustering(args)
     elif args.cmd == 'eps-sweep':
         run_eps_sweep(args)
+    elif args.cmd == 'gate-eps':
+        run_gate_eps(args)
     elif args.cmd == 'jaccard-compare':
         run_jaccard_compare(args)
     elif args.cmd == 'jaccard-official':
