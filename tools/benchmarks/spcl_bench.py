@@ -1503,9 +1503,9 @@ def label_quality_per_epoch(rows: list) -> list:
         rows (list[dict]): The arm's rows, one per seed.
 
     Returns:
-        list[dict]: Per epoch (sorted): ``epoch``, ``clusters``, ``outliers``, ``ARI``, ``NMI``, ``clustered``,
-        ``ARI_clustered``, ``pairwise_precision``, ``memory_ARI``, ``memory_NMI``, ``fresh_ARI``,
-        ``fresh_NMI`` (NaN where some seed lacks it); empty
+        list[dict]: Per epoch (sorted): ``epoch``, ``clusters``, ``outliers``, ``ARI``, ``NMI``,
+        ``clustered``, ``ARI_clustered``, ``pairwise_precision``, ``memory_ARI``, ``memory_NMI``,
+        ``fresh_ARI``, ``fresh_NMI`` (NaN where some seed lacks it); empty
         when no epoch has an ARI (arms trained on true identities).
     """
     per_epoch = {}
@@ -1742,12 +1742,12 @@ def run_gate_eps(args) -> dict:
     cfg = Config.fromfile(osp.join(row['work_dir'], osp.basename(config)))
     state = load_checkpoint_file(ckpt, map_location='cpu')['state_dict']
     model = MODELS.build(cfg.model)
-    weights = {k: v for k, v in state.items() if not k.startswith('memory.')}
+    weights = {k: v for k, v in state.items() if '.memory.' not in k}  # the memory: read as saved
     missing, unexpected = model.load_state_dict(weights, strict=False)
-    if unexpected or any(not k.startswith('memory.') for k in missing):
+    if unexpected or any('.memory.' not in k for k in missing):
         raise SystemExit(f'gate-eps: {ckpt} does not fit {config}: missing {missing}, extra {unexpected}')
     fresh, truth = target_features(model, args.data_root, cfg.test_pipeline)
-    memory = state['memory.features'][int(state['memory.num_source']) :].float()
+    memory = state['head.memory.features'][int(state['head.memory.num_source']) :].float()
     sources = dict(memory=eps_rows(memory, truth, GATE_EPS), fresh=eps_rows(fresh, truth, GATE_EPS))
     best = {name: best_eps(rows) for name, rows in sources.items()}
     passed = bool(best['memory']['ARI'] >= args.gate_ratio * best['fresh']['ARI'])
