@@ -77,6 +77,7 @@ from tools.benchmarks.stats import (  # noqa: E402
     markdown_table,
     mean_sd,
     mean_sd_text,
+    number,
     paired_differences,
     seeds_mean_sd_text,
     seeds_text,
@@ -217,6 +218,53 @@ def sigma_tag(args) -> str:
     return '' if args.sigma == PAPER_SIGMA else f'_sigma{args.sigma:g}'
 
 
+def pretrain_unlabeled(args) -> int:
+    """Unlabeled canvases the pretraining reads: ``--pretrain-unlabeled``, else all ``--num-unlabeled``."""
+    return args.num_unlabeled if args.pretrain_unlabeled is None else args.pretrain_unlabeled
+
+
+def unlabeled_tag(args) -> str:
+    """File-name suffix of a pretraining on another number of unlabeled canvases than ``--num-unlabeled``."""
+    n = pretrain_unlabeled(args)
+    return '' if n == args.num_unlabeled else f'_unl{n}'
+
+
+def ddep_tag(args) -> str:
+    """Run-name tag of the DDeP arm: ``ddep`` + the noise level, the pretraining data size and, for a
+    pretraining seed other than 0, ``_p<seed>`` (seed 0 keeps the names of the runs saved before pretraining
+    seeds were varied, so they are reused)."""
+    seed = '' if args.pretrain_seed == 0 else f'_p{args.pretrain_seed}'
+    return f'ddep{sigma_tag(args)}{unlabeled_tag(args)}{seed}'
+
+
+def with_pretraining(args, seed: Optional[int] = None) -> argparse.Namespace:
+    """A copy of ``args`` whose pretraining seed is ``seed`` (``--pretrain-seed`` when None)."""
+    return argparse.Namespace(**{**vars(args), 'pretrain_seed': args.pretrain_seed if seed is None else seed})
+
+
+def pretrain_data_config(args):
+    """The composited set the pretraining reads: the benchmark's set with ``pretrain_unlabeled(args)``
+    unlabeled canvases (canvas ``i`` is drawn from its own seed, so a smaller set is the first canvases of a
+    larger one, and the train / val canvases are the same in both)."""
+    from tools.benchmarks.composited.segmentation import SegmentationConfig
+
+    return SegmentationConfig(**{**data_config(args).to_dict(), 'num_unlabeled': pretrain_unlabeled(args)})
+
+
+def build_pretrain_data(args, data_root: str) -> str:
+    """``data_root`` when the pretraining reads all its unlabeled canvases, else (built on first use) the set
+    ``<work-dir>/composited_seg_unl<N>`` with ``--pretrain-unlabeled`` unlabeled canvases."""
+    from tools.benchmarks.composited.files import ensure_built
+    from tools.benchmarks.composited.segmentation import GENERATOR, GENERATOR_VERSION, build_segmentation
+
+    if not unlabeled_tag(args):
+        return data_root
+    root = osp.join(args.work_dir, 'composited_seg' + unlabeled_tag(args))
+    cfg = pretrain_data_config(args)
+    print(f'pretraining set (built on first use): {root} ({cfg.to_dict()})', flush=True)
+    return ensure_built(root, GENERATOR, GENERATOR_VERSION, build_segmentation, 0, cfg) + '/'
+
+
 def pretrain_settings(args, input_skip: bool = False) -> Dict:
     """The settings a pretraining run depends on (stored in its JSON, compared on reuse)."""
     return dict(
@@ -229,7 +277,7 @@ def pretrain_settings(args, input_skip: bool = False) -> Dict:
         seed=args.pretrain_seed,
         crop=args.crop,
         batch=args.batch,
-        data=data_config(args).to_dict(),
+        data=pretrain_data_config(args).to_dict(),
         input_skip=input_skip,
     )
 
@@ -279,13 +327,15 @@ def run_pretrain(args, data_root: str, device: str, input_skip: bool = False) ->
     from mmengine.optim import build_optim_wrapper
     from mmpretrain.registry import MODELS
 
-    tag = f'pretrain{"_inputskip" if input_skip else ""}{sigma_tag(args)}_s{args.pretrain_seed}'
+    skip = '_inputskip' if input_skip else ''
+    tag = f'pretrain{skip}{sigma_tag(args)}{unlabeled_tag(args)}_s{args.pretrain_seed}'
     ckpt, curve = osp.join(args.work_dir, tag + '.pth'), osp.join(args.work_dir, tag + '.json')
     settings = pretrain_settings(args, input_skip)
     done = load_run(curve, settings)
     if done is not None and osp.isfile(ckpt):
         return dict(ckpt=ckpt, **done)
     set_random_seed(args.pretrain_seed, deterministic=args.deterministic)
+    data_root = build_pretrain_data(args, data_root)
     loader = pretrain_loader(args, data_root, seed=args.pretrain_seed)
     model = MODELS.build(ddep_cfg(args, input_skip=input_skip)).to(device)
     model.train()
@@ -454,11 +504,20 @@ def finetune_config(
 
 
 def run_finetune(
-    args, data_root: str, load_from, percent: float, seed: int, tag: str, device: str, **kw
+    args,
+    data_root: str,
+    load_from,
+    percent: float,
+    seed: int,
+    tag: str,
+    device: str,
+    arm: Optional[str] = None,
+    **kw,
 ) -> Dict:
-    """Fine-tune on ``percent`` % of the labels; return val mIoU per budget and the seconds taken."""
+    """Fine-tune on ``percent`` % of the labels; return val mIoU per budget and the seconds taken. ``arm``
+    (stored in the settings) defaults to ``tag`` without the noise-level suffix."""
     out = osp.join(args.work_dir, f'ft_{tag}_{percent:g}pct_s{seed}.json')
-    settings = finetune_settings(args, percent, seed, tag.replace(sigma_tag(args), ''))
+    settings = finetune_settings(args, percent, seed, arm or tag.replace(sigma_tag(args), ''))
     done = load_run(out, settings)
     if done is not None:
         return done
@@ -625,6 +684,226 @@ def run_probes(args, data_root: str, ckpt: str, device: str) -> None:
             )
 
 
+#: The stage probe's feature sets of the 1x decoder (stage strides 16 ... 1, then all stages concatenated)
+PROBE_SETS = ('stride16', 'stride8', 'stride4', 'stride2', 'stride1', 'concat')
+#: how the stage probe treats the decoder's BN statistics (stored in its settings)
+PROBE_BN = 'decoder BN statistics of both arms recomputed on the train canvases (cumulative, no gradient)'
+
+
+def probe_feature_sets(stage_channels: Sequence[int], stage_strides: Sequence[int]) -> Dict[str, slice]:
+    """Column ranges of each decoder stage (``stride<s>``) and of all of them (``concat``) in the
+    concatenation of the stage outputs, deepest stage first.
+
+    Args:
+        stage_channels (Sequence[int]): (K,) channels of the decoder stages, deepest first.
+        stage_strides (Sequence[int]): (K,) their output strides.
+
+    Returns:
+        dict[str, slice]: K + 1 column slices of the (P, sum(stage_channels)) feature matrix.
+    """
+    if len(stage_channels) != len(stage_strides):
+        raise ValueError(f'{len(stage_channels)} stage widths but {len(stage_strides)} stage strides')
+    ends = np.cumsum([0, *stage_channels])
+    sets = {f'stride{s}': slice(int(a), int(b)) for s, a, b in zip(stage_strides, ends[:-1], ends[1:])}
+    sets['concat'] = slice(0, int(ends[-1]))
+    return sets
+
+
+def decoder_stage_features(decoder, feats: Sequence[torch.Tensor], size: Sequence[int]) -> torch.Tensor:
+    """The output of every stage of a :class:`UNetDecoder` over the encoder features ``feats``, each resized
+    bilinearly to ``size`` and concatenated, deepest stage first.
+
+    Args:
+        decoder (UNetDecoder): the decoder (its stages' outputs are read by forward hooks).
+        feats (Sequence[torch.Tensor]): encoder features, finest first (what ``decoder`` takes).
+        size (Sequence[int]): (H, W) of the result (the label size).
+
+    Returns:
+        torch.Tensor: (N, sum(decoder.stage_channels), H, W).
+    """
+    seen: List[torch.Tensor] = []
+    handles = [st.register_forward_hook(lambda m, i, out: seen.append(out)) for st in decoder.stages]
+    try:
+        decoder(feats)
+    finally:
+        for h in handles:
+            h.remove()
+    size = tuple(int(d) for d in size)
+    return torch.cat([F.interpolate(x, size=size, mode='bilinear', align_corners=False) for x in seen], 1)
+
+
+@torch.no_grad()
+def recompute_bn_stats(module: torch.nn.Module, run: Callable[[object], object], batches) -> int:
+    """Recompute the running statistics of the BN layers of ``module`` from ``batches``: each layer's
+    statistics are reset and then averaged over all batches (``momentum=None``, cumulative), in train mode,
+    without gradients; the layers' momentum and mode are restored afterwards.
+
+    Args:
+        module (torch.nn.Module): the module whose ``_BatchNorm`` layers are recomputed (e.g. the decoder).
+        run (Callable): called with each batch; runs the forward pass that reaches ``module``.
+        batches (Iterable): the batches.
+
+    Returns:
+        int: number of BN layers recomputed.
+    """
+    from torch.nn.modules.batchnorm import _BatchNorm
+
+    bns = [m for m in module.modules() if isinstance(m, _BatchNorm)]
+    saved = [(m.momentum, m.training) for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None
+        m.train()
+    try:
+        for batch in batches:
+            run(batch)
+    finally:
+        for m, (momentum, training) in zip(bns, saved):
+            m.momentum = momentum
+            m.train(training)
+    return len(bns)
+
+
+def pick_pixels(keep: torch.Tensor, k: int, gen: torch.Generator) -> torch.Tensor:
+    """Flat indices of at most ``k`` random pixels where ``keep`` is true (all of them when fewer).
+
+    Args:
+        keep (torch.Tensor): (H, W) bool mask of the usable (not ignored) pixels.
+        k (int): pixels wanted.
+        gen (torch.Generator): random source.
+
+    Returns:
+        torch.Tensor: (min(k, keep.sum()),) int64 indices into ``keep.flatten()``.
+    """
+    idx = torch.nonzero(keep.flatten(), as_tuple=False)[:, 0]
+    if len(idx) <= k:
+        return idx
+    return idx[torch.randperm(len(idx), generator=gen)[:k]]
+
+
+def fit_probe(x: np.ndarray, y: np.ndarray):
+    """A per-pixel multinomial logistic regression on standardised features, classes weighted inversely to
+    their pixel counts: ``(scaler, classifier)``. ``x`` is (P, C), ``y`` (P,)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit(x)
+    return scaler, LogisticRegression(max_iter=500, class_weight='balanced').fit(scaler.transform(x), y)
+
+
+def stage_probe_path(args, percent: float, seed: int) -> str:
+    """JSON of the stage probe of fine-tuning seed ``seed`` at ``percent`` % labels (keyed by the pretraining
+    seed too)."""
+    name = f'probe-stages{sigma_tag(args)}{unlabeled_tag(args)}_{percent:g}pct_p{args.pretrain_seed}_s{seed}'
+    return osp.join(args.work_dir, name + '.json')
+
+
+def stage_probe_settings(args, percent: float, seed: int) -> Dict:
+    """The settings a stage-probe run depends on (stored in its JSON, compared on reuse)."""
+    return dict(
+        labeled_settings(args, percent, seed),
+        probe_pixels=args.probe_pixels,
+        probe='logistic regression, balanced class weights, per decoder stage and concatenated',
+        bn=PROBE_BN,
+        pretrain=pretrain_settings(args),
+    )
+
+
+@torch.no_grad()
+def stage_probe_arm(model, cfg, labeled_cfg, args, seed: int, device: str) -> Dict[str, float]:
+    """Val mIoU (%) of the linear probe on each decoder stage and on their concatenation for one segmentor
+    (no fine-tuning): the decoder's BN statistics recomputed on the train canvases, then a probe fitted on
+    at most ``--probe-pixels`` labeled pixels (the same number drawn from each labeled canvas) and scored on
+    every val pixel."""
+    decoder = model.decode_head.decoder
+    sets = probe_feature_sets(decoder.stage_channels, decoder.stage_strides)
+
+    def features(batch):
+        data = model.data_preprocessor(batch, False)
+        return data, model.extract_feat(data['inputs'].to(device))
+
+    every = dict(  # all train canvases (their labels unused), at the val scale, batches of 32
+        labeled_cfg,
+        batch_size=32,
+        dataset=dict(labeled_cfg.dataset, ann_file='splits/train.txt'),
+    )
+    model.eval()
+    recompute_bn_stats(decoder, lambda b: decoder(features(b)[1]), Runner.build_dataloader(every))
+    model.eval()
+    loader = Runner.build_dataloader(labeled_cfg)
+    per_image = -(-args.probe_pixels // len(loader.dataset))
+    gen = torch.Generator().manual_seed(seed)
+    xs, ys = [], []
+    for batch in loader:
+        data, feats = features(batch)
+        for k, sample in enumerate(data['data_samples']):
+            gt = sample.gt_sem_seg.data[0]
+            x = decoder_stage_features(decoder, [f[k : k + 1] for f in feats], gt.shape)[0]
+            pick = pick_pixels(gt != 255, per_image, gen)
+            xs.append(x.flatten(1)[:, pick.to(x.device)].T.float().cpu().numpy())
+            ys.append(gt.flatten()[pick].cpu().numpy().astype(np.int64))
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    probes = {name: fit_probe(x[:, cols], y) for name, cols in sets.items()}
+    preds: Dict[str, List[np.ndarray]] = {name: [] for name in sets}
+    labels = []
+    for batch in Runner.build_dataloader(cfg.val_dataloader):
+        data, feats = features(batch)
+        for k, sample in enumerate(data['data_samples']):
+            gt = sample.gt_sem_seg.data[0]
+            x = decoder_stage_features(decoder, [f[k : k + 1] for f in feats], gt.shape)[0]
+            keep = (gt != 255).flatten()
+            x = x.flatten(1)[:, keep.to(x.device)].T.float().cpu().numpy()
+            for name, cols in sets.items():
+                scaler, clf = probes[name]
+                preds[name].append(clf.predict(scaler.transform(x[:, cols])).astype(np.int64))
+            labels.append(gt.flatten()[keep].cpu().numpy().astype(np.int64))
+    classes, gt_all = cfg.model.decode_head.num_classes, np.concatenate(labels)
+    return {name: miou_percent(np.concatenate(p), gt_all, classes) for name, p in preds.items()}
+
+
+def run_stage_probes(args, data_root: str, ckpt: str, device: str) -> None:
+    """Stage probe per seed and fraction: the DDeP decoder (``ckpt``, of pretraining seed ``--pretrain-seed``)
+    and the random-init decoder of the fine-tuning seed over the same ImageNet encoder, without fine-tuning;
+    for both, the decoder's BN statistics are recomputed on the train canvases (the random-init ones are at
+    their 0 / 1 defaults, the DDeP ones come from noisy crops), then :func:`stage_probe_arm`. Saved as
+    ``probe-stages_<percent>pct_p<pretrain seed>_s<seed>.json``."""
+    from mmengine.runner import load_checkpoint
+    from mmseg.registry import MODELS
+
+    init_default_scope('mmseg')
+    for seed in args.seeds:
+        for percent in args.percents:
+            out = stage_probe_path(args, percent, seed)
+            settings = stage_probe_settings(args, percent, seed)
+            if load_run(out, settings) is not None:
+                continue
+            t = time.perf_counter()
+            cfg = finetune_config(args, data_root, None, percent, seed, 'probe', device)
+            labeled = cfg.val_dataloader.copy()
+            labeled.dataset = dict(cfg.train_dataloader.dataset, pipeline=cfg.val_dataloader.dataset.pipeline)
+            miou = {}
+            for arm in ('random', 'ddep'):
+                set_random_seed(seed)
+                model = MODELS.build(cfg.model)
+                model.init_weights()
+                if arm == 'ddep':
+                    state = load_checkpoint(model, ckpt, map_location='cpu', strict=False, logger='current')
+                    if not any(k.startswith('decode_head.decoder.') for k in state.get('state_dict', state)):
+                        raise ValueError(
+                            f'{ckpt} holds no decoder weights (decode_head.decoder.*): the probe needs the '
+                            'DDeP checkpoint converted with ddep_to_segmentor'
+                        )
+                miou[arm] = stage_probe_arm(model.to(device), cfg, labeled, args, seed, device)
+            res = dict(settings=settings, label=LABEL, miou=miou, seconds=time.perf_counter() - t)
+            json.dump(res, open(out, 'w'))
+            print(
+                f'[probe-stages {percent:g}% p{args.pretrain_seed} s{seed}] mIoU random-init / DDeP: '
+                + ', '.join(f'{k} {miou["random"][k]:.2f} / {miou["ddep"][k]:.2f}' for k in miou['random'])
+                + f' ({res["seconds"]:.0f} s)',
+                flush=True,
+            )
+
+
 def time_steps(args, freeze: bool, device: str) -> float:
     """Median seconds of a pretraining step: DDeP (frozen ImageNet encoder) or the whole network."""
     from mmengine.optim import build_optim_wrapper
@@ -730,7 +1009,7 @@ def collect(args) -> Dict[str, Dict[str, Dict[int, Dict[str, float]]]]:
         per = table.setdefault(f'{percent:g}', {'random': {}, 'ddep': {}})
         for seed in args.seeds:
             runs = {}
-            for arm, tag in (('random', 'random'), ('ddep', 'ddep' + sigma_tag(args))):
+            for arm, tag in (('random', 'random'), ('ddep', ddep_tag(args))):
                 path = osp.join(args.work_dir, f'ft_{tag}_{percent:g}pct_s{seed}.json')
                 runs[arm] = load_run(path, finetune_settings(args, percent, seed, arm))
             if runs['random'] is not None and runs['ddep'] is not None:
@@ -907,6 +1186,296 @@ def gated_means_table(results: str) -> str:
     return markdown_table(header, rows)
 
 
+NOT_RUN = 'not run'
+#: pretraining variance: pretraining seeds x fine-tuning seeds at 1 % in the gated regime, read at the budgets
+PRETRAIN_SEEDS, PRETRAIN_FT_SEEDS, VARIANCE_BUDGETS = (0, 1, 2), (0, 1, 2, 3, 4), ('2000', '4000')
+#: data-size curve: unlabeled canvases the pretraining reads (the default, 1,000, in the middle), pretraining
+#: seed 0, fine-tuning seeds 0-2 at 1 % in the gated regime
+DATA_SIZES, DATA_SIZE_FT_SEEDS, DEFAULT_UNLABELED = (250, 1000, 4000), (0, 1, 2), 1000
+#: the stage probe's gate, fixed before its runs: the random-init concatenation must reach this many times the
+#: background-only mIoU (the fine-tuning gate's 1.5x)
+PROBE_GATE = 1.5
+
+
+def saved_pairs(
+    folders: Sequence[str], percent: float, lr: float = 1e-3, iters: int = 4000
+) -> Tuple[Dict[int, Dict[str, float]], Dict[Tuple[int, int, int], Dict[str, float]]]:
+    """The saved whole-network fine-tuning runs (``ft_*.json``, partial runs left out) in ``folders`` at
+    ``percent`` % labels, lr ``lr`` and ``iters`` steps, keyed by their stored settings, not their names.
+
+    Returns:
+        tuple: random-init ``{fine-tuning seed: {budget: mIoU}}`` and DDeP (paper noise level) ``{(pretraining
+        seed, unlabeled canvases of the pretraining, fine-tuning seed): {budget: mIoU}}``. A run found twice
+        (e.g. a copy in two folders) must hold the same mIoU.
+    """
+    random: Dict = {}
+    ddep: Dict = {}
+    for folder in folders:
+        for path in sorted(glob.glob(osp.join(folder, 'ft_*.json'))):
+            if path.endswith('.partial.json'):
+                continue
+            with open(path) as f:
+                run = json.load(f)
+            cfg = run['settings']
+            if (cfg['percent'], cfg['iters'], cfg.get('encoder')) != (float(percent), iters, 'train') or abs(
+                cfg['lr'] - lr
+            ) > 1e-12 * lr:
+                continue
+            if cfg['arm'] == 'random':
+                key, into = cfg['seed'], random
+            elif cfg['arm'] == 'ddep' and cfg['pretrain']['sigma'] == PAPER_SIGMA:
+                pre = cfg['pretrain']
+                key, into = (pre['seed'], pre['data']['num_unlabeled'], cfg['seed']), ddep
+            else:
+                continue
+            if key in into and into[key] != run['miou']:
+                raise ValueError(
+                    f'{path}: the run {cfg["arm"]} {key} is saved twice with different mIoU ({into[key]} and '
+                    f'{run["miou"]}): keep one of the two files'
+                )
+            into[key] = run['miou']
+    return random, ddep
+
+
+def verdict(differences: Sequence[float]) -> str:
+    """``resolved`` when the paired differences pass the 2-sd rule over >= 3 seeds, else ``not resolved``."""
+    return 'resolved' if is_effect(differences) else 'not resolved'
+
+
+def pretrain_seeds_table(
+    random: Dict[int, Dict[str, float]],
+    ddep: Dict[Tuple[int, int, int], Dict[str, float]],
+    pretrain_seeds: Sequence[int] = PRETRAIN_SEEDS,
+    ft_seeds: Sequence[int] = PRETRAIN_FT_SEEDS,
+    budgets: Sequence[str] = VARIANCE_BUDGETS,
+    unlabeled: int = DEFAULT_UNLABELED,
+) -> str:
+    """Markdown: per (pretraining seed, fine-tuning seed) pair, the random-init mIoU (shared by the
+    pretraining seeds: it reads no pretraining), the DDeP mIoU and their difference at each budget ("not run"
+    where a run is missing); then the difference's mean +- sd over all pairs run and over the pretraining
+    seeds (each the mean over its fine-tuning seeds run), each resolved or not by the 2-sd rule (over the
+    pairs, which share their random-init runs, the rule treats them as independent).
+
+    Args:
+        random (dict): ``{fine-tuning seed: {budget: mIoU}}``.
+        ddep (dict): ``{(pretraining seed, unlabeled canvases, fine-tuning seed): {budget: mIoU}}``.
+        pretrain_seeds, ft_seeds (Sequence[int]): the pairs of the experiment.
+        budgets (Sequence[str]): fine-tuning steps read (as saved: str).
+        unlabeled (int): the pretraining data size of the runs compared.
+    """
+    rows = []
+    gains: Dict[str, Dict[int, List[float]]] = {b: {} for b in budgets}
+    for p in pretrain_seeds:
+        for s in ft_seeds:
+            cells: List[str] = []
+            for b in budgets:
+                a, d = random.get(s, {}).get(b), ddep.get((p, unlabeled, s), {}).get(b)
+                if a is None or d is None:
+                    cells += [number(a), number(d), NOT_RUN]
+                    continue
+                gains[b].setdefault(p, []).append(d - a)
+                cells += [f'{a:.2f}', f'{d:.2f}', f'{d - a:+.2f}']
+            rows.append((str(p), str(s), *cells))
+    for name, pick in (
+        ('all pairs', lambda per: [g for p in per for g in per[p]]),
+        (
+            'over pretraining seeds (mean over fine-tuning seeds)',
+            lambda per: [statistics.mean(g) for g in per.values()],
+        ),
+    ):
+        cells = []
+        for b in budgets:
+            vals = pick(gains[b])
+            cells += [
+                '',
+                '',
+                f'{mean_sd_text(vals, "+.2f")}, n={len(vals)} ({verdict(vals)})' if vals else NOT_RUN,
+            ]
+        rows.append((f'**{name}**', '', *cells))
+    header = ['pretraining seed', 'fine-tuning seed']
+    for b in budgets:
+        header += [
+            f'random-init, {int(b):,} steps',
+            f'DDeP, {int(b):,} steps',
+            f'DDeP - random-init, {int(b):,}',
+        ]
+    return markdown_table(header, rows)
+
+
+def data_size_gains(
+    random: Dict[int, Dict[str, float]],
+    ddep: Dict[Tuple[int, int, int], Dict[str, float]],
+    size: int,
+    budget: str,
+    ft_seeds: Sequence[int] = DATA_SIZE_FT_SEEDS,
+    pretrain_seed: int = 0,
+) -> Tuple[List[int], List[float], List[float]]:
+    """The fine-tuning seeds of ``ft_seeds`` that ran both arms at pretraining size ``size`` (unlabeled
+    canvases) and pretraining seed ``pretrain_seed``, with their random-init and DDeP mIoU at ``budget``."""
+    seeds = [
+        s
+        for s in ft_seeds
+        if budget in random.get(s, {}) and budget in ddep.get((pretrain_seed, size, s), {})
+    ]
+    return seeds, [random[s][budget] for s in seeds], [ddep[(pretrain_seed, size, s)][budget] for s in seeds]
+
+
+def data_size_table(
+    random: Dict[int, Dict[str, float]],
+    ddep: Dict[Tuple[int, int, int], Dict[str, float]],
+    sizes: Sequence[int] = DATA_SIZES,
+    budgets: Sequence[str] = VARIANCE_BUDGETS,
+    ft_seeds: Sequence[int] = DATA_SIZE_FT_SEEDS,
+) -> str:
+    """Markdown: per pretraining data size (unlabeled canvases) and budget, both arms' mIoU and DDeP -
+    random-init per fine-tuning seed (mean +- sd), resolved or not by the 2-sd rule; "not run" without
+    runs."""
+    rows = []
+    for size in sizes:
+        for b in budgets:
+            seeds, a, d = data_size_gains(random, ddep, size, b, ft_seeds)
+            if not seeds:
+                rows.append((f'{size:,}', f'{int(b):,}', '-', NOT_RUN, NOT_RUN, NOT_RUN))
+                continue
+            g = paired_differences(a, d)
+            rows.append(
+                (
+                    f'{size:,}',
+                    f'{int(b):,}',
+                    seeds_text(seeds, 'd'),
+                    seeds_mean_sd_text(a),
+                    seeds_mean_sd_text(d),
+                    f'{seeds_mean_sd_text(g, "+.2f")} ({verdict(g)})',
+                )
+            )
+    header = (
+        'unlabeled canvases pretrained on',
+        'steps',
+        'fine-tuning seeds',
+        'random-init decoder (mean +- sd)',
+        'DDeP decoder (mean +- sd)',
+        'DDeP - random-init (mean +- sd)',
+    )
+    return markdown_table(header, rows)
+
+
+def plot_data_size(
+    random: Dict[int, Dict[str, float]],
+    ddep: Dict[Tuple[int, int, int], Dict[str, float]],
+    path: str,
+    sizes: Sequence[int] = DATA_SIZES,
+    budgets: Sequence[str] = VARIANCE_BUDGETS,
+    ft_seeds: Sequence[int] = DATA_SIZE_FT_SEEDS,
+) -> bool:
+    """DDeP - random-init (per seed and mean +- sd) against the pretraining's unlabeled canvases, one line per
+    budget; written to ``path`` only when some size has runs (returns whether it was written)."""
+    import matplotlib
+
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.6, 3.8))
+    drawn = False
+    for i, b in enumerate(budgets):
+        xs, means, sds = [], [], []
+        for size in sizes:
+            seeds, a, d = data_size_gains(random, ddep, size, b, ft_seeds)
+            if not seeds:
+                continue
+            g = paired_differences(a, d)
+            ax.scatter([size * (1 + 0.03 * (i - 0.5))] * len(g), g, s=10, color=f'C{i}', alpha=0.5)
+            m, sd = mean_sd(g)
+            xs.append(size * (1 + 0.03 * (i - 0.5)))
+            means.append(m)
+            sds.append(0.0 if np.isnan(sd) else sd)
+        if xs:
+            drawn = True
+            ax.errorbar(
+                xs, means, yerr=sds, marker='o', ms=4, capsize=3, color=f'C{i}', label=f'{int(b):,} steps'
+            )
+    if not drawn:
+        plt.close(fig)
+        return False
+    ax.axhline(0, color='k', lw=0.8, ls='--')
+    ax.set_xscale('log')
+    ax.set_xticks(list(sizes))
+    ax.set_xticklabels([f'{s:,}' for s in sizes])
+    ax.set_xlabel('unlabeled canvases in the DDeP pretraining')
+    ax.set_ylabel('DDeP - random-init val mIoU (points)')
+    ax.set_title(f'DDeP gain vs pretraining data, 1% labels (mean +- sd, dots: seeds)\n{LABEL}', fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return True
+
+
+def saved_stage_probes(
+    folder: str, pretrain_seed: int = 0, unlabeled: int = DEFAULT_UNLABELED
+) -> Dict[float, Dict[int, Dict[str, Dict[str, float]]]]:
+    """The saved stage probes (``probe-stages_*.json``) in ``folder`` of one pretraining (seed, size, the
+    paper's noise level), keyed by their settings: ``{percent: {fine-tuning seed: {arm: {set: mIoU}}}}``."""
+    out: Dict = {}
+    for path in sorted(glob.glob(osp.join(folder, 'probe-stages_*.json'))):
+        with open(path) as f:
+            run = json.load(f)
+        cfg, pre = run['settings'], run['settings']['pretrain']
+        if (pre['seed'], pre['data']['num_unlabeled'], pre['sigma']) != (
+            pretrain_seed,
+            unlabeled,
+            PAPER_SIGMA,
+        ):
+            continue
+        out.setdefault(cfg['percent'], {})[cfg['seed']] = run['miou']
+    return {p: dict(sorted(r.items())) for p, r in sorted(out.items())}
+
+
+def probe_stages_table(
+    probes: Dict[float, Dict[int, Dict[str, Dict[str, float]]]],
+    percents: Sequence[float] = (1, 5),
+    background: float = BACKGROUND_MIOU,
+    gate: float = PROBE_GATE,
+) -> str:
+    """Markdown: per label fraction and feature set (each decoder stage, then their concatenation), the
+    stage-probe mIoU of both decoders and DDeP - random-init per seed (mean +- sd), and on the concatenation
+    rows the gate (random-init mean >= ``gate`` x ``background``); "not run" where a fraction has no runs."""
+    rows = []
+    for percent in percents:
+        runs = probes.get(float(percent), {})
+        if not runs:
+            rows.append((f'{percent:g}%', 'all', '-', NOT_RUN, NOT_RUN, NOT_RUN, NOT_RUN))
+            continue
+        seeds = list(runs)
+        for name in PROBE_SETS:
+            a = [runs[s]['random'][name] for s in seeds]
+            d = [runs[s]['ddep'][name] for s in seeds]
+            g = paired_differences(a, d)
+            gate_cell = ''
+            if name == 'concat':
+                gate_cell = '**passes**' if mean_sd(a)[0] >= gate * background else 'fails'
+            rows.append(
+                (
+                    f'{percent:g}%',
+                    name,
+                    seeds_text(seeds, 'd'),
+                    seeds_mean_sd_text(a),
+                    seeds_mean_sd_text(d),
+                    f'{seeds_mean_sd_text(g, "+.2f")} ({verdict(g)})',
+                    gate_cell,
+                )
+            )
+    header = (
+        'labels',
+        'features (decoder stage by output stride)',
+        'seeds',
+        'random-init decoder (mean +- sd)',
+        'DDeP decoder (mean +- sd)',
+        'DDeP - random-init (mean +- sd)',
+        f'gate (random-init concat >= {gate:g} x {background:.2f})',
+    )
+    return markdown_table(header, rows)
+
+
 GATED_RUNS, GATED_STEPS = 'lr1e-3_4000it', 4000
 TABLES: Dict[str, Callable[[str], str]] = {
     'ddep/recipe-1pct': lambda r: label_efficiency_table(*saved_arms(osp.join(r, 'ddep'), 1)),
@@ -917,6 +1486,15 @@ TABLES: Dict[str, Callable[[str], str]] = {
     'ddep/gated-means': gated_means_table,
     'ddep/probe': lambda r: probe_table(
         {f'{p}%': saved_mious(osp.join(r, 'ddep', 'probe'), 'probe', p) for p in (5, 1)}
+    ),
+    'ddep/probe-stages': lambda r: probe_stages_table(
+        saved_stage_probes(osp.join(r, 'ddep', 'probe_stages'))
+    ),
+    'ddep/pretrain-seeds': lambda r: pretrain_seeds_table(
+        *saved_pairs([osp.join(r, 'ddep', d) for d in (GATED_RUNS, 'pretrain_seeds')], 1)
+    ),
+    'ddep/data-size': lambda r: data_size_table(
+        *saved_pairs([osp.join(r, 'ddep', d) for d in (GATED_RUNS, 'data_size')], 1)
     ),
 }
 
@@ -940,6 +1518,7 @@ def report(args, results: Dict) -> None:
     seeds = sorted({s for per in table.values() for s in per['random']})
     print(f'seeds {seeds}, folds {[fold_of(args, s) for s in seeds]}; {LABEL}')
     report_probes(args, results)
+    report_variance(args, results)
     if results['summary']:
         plot_label_efficiency(table, osp.join(args.work_dir, 'label_efficiency.png'))
 
@@ -963,6 +1542,40 @@ def report_probes(args, results: Dict) -> None:
     if probes:
         print(f'\nlinear probe of the decoder output, val mIoU (%) ({LABEL}):\n')
         print(probe_table(probes))
+
+
+def report_variance(args, results: Dict) -> None:
+    """From the saved runs of ``--work-dir``: the stage probes of each pretraining seed, the pairs of
+    (pretraining seed, fine-tuning seed) and the pretraining data sizes, for each fraction and the last two
+    budgets of ``--budgets``, on stdout and in ``results``; the data-size plot ``data_size_gain.png``."""
+    pretrain_seeds = args.pretrain_seeds or [args.pretrain_seed]
+    unl = pretrain_unlabeled(args)
+    for p in pretrain_seeds:
+        probes = saved_stage_probes(args.work_dir, p, unl)
+        if probes:
+            results.setdefault('probe_stages', {})[f'p{p}'] = {f'{k:g}pct': v for k, v in probes.items()}
+            print(f'\nstage probe (pretraining seed {p}), val mIoU (%) ({LABEL}):\n')
+            print(probe_stages_table(probes, sorted(probes)))
+    budgets = [str(b) for b in sorted(args.budgets)[-2:]]
+    for percent in args.percents:
+        random, ddep = saved_pairs([args.work_dir], percent, finetune_lr(args), args.finetune_iters)
+        if not ddep or not random:
+            continue
+        results.setdefault('pairs', {})[f'{percent:g}pct'] = [
+            dict(pretrain_seed=k[0], unlabeled=k[1], seed=k[2], ddep=v, random=random.get(k[2]))
+            for k, v in ddep.items()
+        ]
+        seeds = sorted({k[0] for k in ddep})
+        if len(seeds) > 1:
+            print(f'\n{percent:g}% labels, pretraining seeds x fine-tuning seeds, val mIoU (%) ({LABEL}):\n')
+            print(pretrain_seeds_table(random, ddep, seeds, args.seeds, budgets, unl))
+        sizes = sorted({k[1] for k in ddep})
+        if len(sizes) > 1:
+            print(f'\n{percent:g}% labels, pretraining data size, val mIoU (%) ({LABEL}):\n')
+            print(data_size_table(random, ddep, sizes, budgets, args.seeds))
+            plot_data_size(
+                random, ddep, osp.join(args.work_dir, 'data_size_gain.png'), sizes, budgets, args.seeds
+            )
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -1008,6 +1621,22 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     p.add_argument('--pretrain-seed', type=int, default=0, help='seed of the one shared pretraining run')
     p.add_argument(
+        '--pretrain-seeds',
+        type=int,
+        nargs='+',
+        default=None,
+        help='pretraining seeds, each paired with every fine-tuning seed of --seeds (DDeP runs of seed '
+        'p != 0 saved as ft_ddep_<percent>pct_p<p>_s<seed>.json; the random-init runs are shared); default '
+        '--pretrain-seed',
+    )
+    p.add_argument(
+        '--pretrain-unlabeled',
+        type=int,
+        default=None,
+        help='unlabeled canvases the pretraining reads (the first N; more than --num-unlabeled builds a '
+        'larger set for the pretraining only); default all --num-unlabeled',
+    )
+    p.add_argument(
         '--box-blur-batches', type=int, default=50, help='batches the box-blur reference gain is fitted on'
     )
     p.add_argument(
@@ -1051,6 +1680,14 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=50000,
         help='labeled pixels the linear probe of the decoder output is fitted on (stage probe)',
     )
+    p.add_argument(
+        '--probe',
+        choices=['stages', 'last', 'both'],
+        default='stages',
+        help='stage probe: a linear probe on each decoder stage and their concatenation, decoder BN '
+        'statistics recomputed on the train canvases for both arms (stages), the earlier probe of the last '
+        'stage only (last), or both',
+    )
     p.add_argument('--steps', type=int, default=20, help='timed steps per throughput variant')
     p.add_argument('--warmup', type=int, default=3)
     p.add_argument('--skip-timing', action='store_true', help='no pretraining step-time comparison')
@@ -1068,6 +1705,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error(f'--percents {missing} not among --data-percents {args.data_percents}: add them there')
     if args.folds < 1:
         p.error(f'--folds must be >= 1, got {args.folds}')
+    if args.pretrain_unlabeled is not None and args.pretrain_unlabeled < 1:
+        p.error(f'--pretrain-unlabeled must be >= 1 unlabeled canvas, got {args.pretrain_unlabeled}')
+    if args.pretrain_seeds is not None and len(set(args.pretrain_seeds)) != len(args.pretrain_seeds):
+        p.error(f'--pretrain-seeds {args.pretrain_seeds} repeats a seed')
     return args
 
 
@@ -1109,22 +1750,27 @@ def main(argv=None) -> int:
 
     data_root = build_data(args)
     pre = skip = None
+    # one pretraining per --pretrain-seeds (default: --pretrain-seed), each paired with every fine-tuning seed
+    pretrained = [with_pretraining(args, s) for s in (args.pretrain_seeds or [args.pretrain_seed])]
     if args.stage in ('all', 'pretrain', 'probe') or (args.stage == 'finetune' and 'ddep' in args.arms):
-        pre = run_pretrain(args, data_root, device)
+        pres = [run_pretrain(a, data_root, device) for a in pretrained]
+        pre = pres[0]
     else:
+        pres = []
         pre = load_run(
-            osp.join(args.work_dir, f'pretrain{sigma_tag(args)}_s{args.pretrain_seed}.json'),
+            osp.join(
+                args.work_dir, f'pretrain{sigma_tag(args)}{unlabeled_tag(args)}_s{args.pretrain_seed}.json'
+            ),
             pretrain_settings(args),
         )
     if args.stage in ('all', 'finetune'):
         for seed in args.seeds:
             for percent in args.percents:
-                if 'random' in args.arms:
+                if 'random' in args.arms:  # shared by every pretraining seed (it reads no pretraining)
                     run_finetune(args, data_root, None, percent, seed, 'random', device)
                 if 'ddep' in args.arms:
-                    run_finetune(
-                        args, data_root, pre['ckpt'], percent, seed, 'ddep' + sigma_tag(args), device
-                    )
+                    for a, p in zip(pretrained, pres):
+                        run_finetune(a, data_root, p['ckpt'], percent, seed, ddep_tag(a), device, 'ddep')
         # optional: the decoder with the input as a stride-1 skip (after the main arms, so they finish first)
         if args.input_skip_percents:
             skip = run_pretrain(args, data_root, device, input_skip=True)
@@ -1142,7 +1788,11 @@ def main(argv=None) -> int:
                     )
 
     if args.stage in ('all', 'probe'):
-        run_probes(args, data_root, pre['ckpt'], device)
+        for a, p in zip(pretrained, pres):
+            if args.probe in ('last', 'both'):
+                run_probes(a, data_root, p['ckpt'], device)
+            if args.probe in ('stages', 'both'):
+                run_stage_probes(a, data_root, p['ckpt'], device)
 
     if pre is not None:
         curves = {f'DDeP, sigma {args.sigma:g}': pre['losses']}
