@@ -48,10 +48,23 @@ checkpoint every ``--pilot-interval`` iterations and counts, at each, the classe
 ``--gate-classes`` of them at the end (JSON and PNG; a linear extrapolation of the crossing when it fails).
 Results on these data are "composited from real images", never COCO numbers.
 
+The isolated ablation (:data:`ISOLATED_ARMS`, :data:`ISOLATED_DIFFERENCES`) first chooses the strongest Soft
+Teacher: ``--select`` trains arm c with mmdet's box-jitter regression filter (``--box-jitter``: the
+registered :data:`BOX_JITTER_MODEL`, :data:`BOX_JITTER_RULE`) at each (pseudo-label score threshold,
+unsupervised weight) of :data:`SELECTION_GRID` (``--grid-points``: a share of it per process), one seed,
+scores it by mAP on the val canvases of a separate bench build (``--select-val-root``, another generator
+seed; never the reported val set), reads the pilot gate of its final teacher, saves each point and writes
+``selection.json`` (:func:`select_setting`). ``--recipe selection.json`` then runs any arms at the chosen
+threshold and weight with the box-jitter filter on every arm on ACRST's recipe, and the supervised arms
+scored on an EMA of their weights with the teacher's momentum (``--supervised-ema``,
+:func:`supervised_ema_hook`).
+
     python tools/benchmarks/acrst_bench.py --pilot --iters 800 --pilot-interval 100   # gate first
     python tools/benchmarks/acrst_bench.py --seeds 0 1 2 --mechanism --ssmll-iters 1000   # CPU evidence
     python tools/benchmarks/acrst_bench.py --iters 4 --burn-in 2 --refresh-interval 2 --val-images 8 \\
         --bench-num-train 60 --bench-num-val 20 --mechanism --ssmll-iters 2                # smoke
+    python tools/benchmarks/acrst_bench.py --select --grid-points 5 --iters 4 --burn-in 2 --val-images 8 \
+        --bench-num-train 60 --bench-num-val 20 --bench-root /tmp/b --select-val-root /tmp/v   # grid smoke
 """
 
 from __future__ import annotations
@@ -149,6 +162,43 @@ REGIME_KEYS = (
 )  # fmt: skip
 #: What else decides a trained arm's result: a saved result with equal settings is reused.
 RUN_KEYS = REGIME_KEYS + ('ml_scores', 'ssmll_iters', 'val_images')
+#: Settings of the isolated ablation, part of a run's settings only when set (runs saved before keep theirs).
+RECIPE_KEYS = ('unsup_weight', 'box_jitter', 'supervised_ema')
+#: mmdet's Soft Teacher box-jitter regression filter (its default semi_train_cfg): a pseudo box is regressed
+#: only when the sd of the teacher's refined boxes over ``jitter_times`` jittered copies (offsets up to
+#: ``jitter_scale`` of its size), relative to its size, is below ``reg_pseudo_thr``.
+BOX_JITTER_RULE = dict(reg_pseudo_thr=0.02, jitter_times=10, jitter_scale=0.06)
+#: The registered name of ACRST with that filter (:func:`register_box_jitter`).
+BOX_JITTER_MODEL = 'ACRSTBoxJitter'
+#: The Soft Teacher selection grid: (pseudo-label score threshold, unsupervised weight), in point order.
+SELECTION_GRID = tuple((thr, weight) for thr in (0.5, 0.7, 0.9) for weight in (2.0, 4.0))
+#: The isolated ablation under the selected Soft Teacher settings, in report order.
+ISOLATED_ARMS = (
+    'supervised', 'supervised_fbr', 'soft_teacher_base', 'soft_teacher_fbr', 'acrst_beta0', 'acrst',
+    'acrst_no_stage2', 'acrst_regress_all',
+)  # fmt: skip
+#: What each arm is in the isolated ablation (letters as in the report).
+ISOLATED_LABELS = {
+    'supervised': 'a. supervised (EMA)',
+    'supervised_fbr': 'b. a + paste (label bank, beta 0; EMA)',
+    'soft_teacher_base': 'c. Soft Teacher, selected (box-jitter filter)',
+    'soft_teacher_fbr': 'd. c + paste (beta 0)',
+    'acrst_beta0': 'e0. ACRST at beta 0',
+    'acrst': 'e. ACRST (beta 0.6)',
+    'acrst_no_stage2': 'f. e without filter stage 2',
+    'acrst_regress_all': 'g. e regressing every pseudo-box (box-jitter filter)',
+}
+#: The paired differences of the isolated ablation: (name, minuend, subtrahend).
+ISOLATED_DIFFERENCES = (
+    ('AFFR (beta 0.6 vs 0)', 'acrst', 'acrst_beta0'),
+    ('filter stage 2', 'acrst', 'acrst_no_stage2'),
+    ('selective supervision', 'acrst', 'acrst_regress_all'),
+    ('semi-supervised parts', 'acrst_beta0', 'supervised_fbr'),
+    ('paste inside Soft Teacher', 'soft_teacher_fbr', 'soft_teacher_base'),
+    ('stage 2 + selective supervision', 'acrst_beta0', 'soft_teacher_fbr'),
+    ('goal: Soft Teacher vs supervised', 'soft_teacher_base', 'supervised'),
+    ('goal: ACRST vs Soft Teacher', 'acrst', 'soft_teacher_base'),
+)
 
 
 def canonical_arm(name: str) -> str:
@@ -215,6 +265,59 @@ def parse_args(argv=None) -> argparse.Namespace:
         help='no training: report the union of these results files '
         '(e.g. seeds run as separate processes) and write it to --out',
     )
+    parser.add_argument(
+        '--unsup-weight',
+        type=float,
+        default=None,
+        help="unsupervised loss weight of every arm on ACRST's recipe (c to h; default: the config's)",
+    )
+    parser.add_argument(
+        '--box-jitter',
+        action='store_true',
+        help="mmdet Soft Teacher's box-jitter regression filter on every arm on ACRST's recipe (c to h): "
+        f'{BOX_JITTER_RULE}: pseudo boxes regressed only with jitter uncertainty below reg_pseudo_thr',
+    )
+    parser.add_argument(
+        '--supervised-ema',
+        action='store_true',
+        help="score the supervised arms (a, b) on an EMA of their weights (mmengine's EMAHook with the "
+        "teacher's momentum, buffers included, started at the end of burn-in), as c to h are on the teacher",
+    )
+    parser.add_argument(
+        '--recipe',
+        metavar='SELECTION_JSON',
+        help='the Soft Teacher settings chosen by --select (selection.json): sets --tau-cls and '
+        '--unsup-weight to the chosen point and turns on --box-jitter and --supervised-ema',
+    )
+    parser.add_argument(
+        '--recipe-use',
+        default='selected',
+        choices=('selected', 'gate_fallback'),
+        help="which point of --recipe: the best val mAP ('selected') or the best gate-passing one",
+    )
+    select = parser.add_argument_group('Soft Teacher selection grid (run before the isolated arms)')
+    select.add_argument(
+        '--select',
+        action='store_true',
+        help='train arm c (box-jitter Soft Teacher) at the grid points of pseudo-label score threshold x '
+        'unsupervised weight, score each on the selection val set, write selection.json',
+    )
+    select.add_argument(
+        '--grid-points',
+        type=int,
+        nargs='+',
+        default=None,
+        help=f'grid points to train (0-{len(SELECTION_GRID) - 1}, default all): '
+        + ', '.join(f'{i}: thr {t:g} w {w:g}' for i, (t, w) in enumerate(SELECTION_GRID)),
+    )
+    select.add_argument(
+        '--select-val-root',
+        default='data/composited_acrst_bench_selectval',
+        help='the selection val set: a separate build of the bench set (another seed) whose val canvases '
+        'are scored, never the reported val set',
+    )
+    select.add_argument('--select-val-seed', type=int, default=1, help='generation seed of that build')
+    select.add_argument('--select-out', help='folder of selection.json (default: <work-dir>/selection)')
     pilot = parser.add_argument_group('pilot gate (run before a multi-seed run)')
     pilot.add_argument('--pilot', action='store_true', help='run the pilot gate instead of the benchmark')
     pilot.add_argument('--pilot-arm', default='acrst', choices=ACRST_RECIPE_ARMS)
@@ -230,8 +333,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     args.methods = methods
     if args.pilot_interval <= 0:
         raise SystemExit(f'--pilot-interval must be > 0, got {args.pilot_interval}')
+    if args.recipe:
+        apply_recipe_args(args, read_recipe(args.recipe, args.recipe_use))
     if args.tau_cls is not None and not 0 <= args.tau_cls <= 1:
         raise SystemExit(f'--tau-cls must be in [0, 1], got {args.tau_cls}')
+    if args.grid_points is not None and not set(args.grid_points) <= set(range(len(SELECTION_GRID))):
+        raise SystemExit(f'--grid-points must be in 0-{len(SELECTION_GRID) - 1}, got {args.grid_points}')
     return args
 
 
@@ -398,6 +505,150 @@ def goal_met(diff: dict, time_ratios: Sequence[float], max_ratio: float) -> bool
         and m_ap['mean'] >= -m_ap['sd']
         and max(time_ratios) <= max_ratio
     )
+
+
+def select_setting(points: Sequence[dict], grid: Sequence[tuple] = SELECTION_GRID) -> dict:
+    """The Soft Teacher setting chosen from the grid points' saved results: the best selection-val mAP.
+
+    Args:
+        points (Sequence[dict]): finished grid points, each with ``index`` (into ``grid``), ``val_mAP``
+            (float) and ``gate`` (:func:`recall_gate` output, ``passed``).
+        grid (Sequence[tuple]): (P,) grid of (score threshold, unsupervised weight). Defaults to
+            :data:`SELECTION_GRID`.
+
+    Returns:
+        dict: ``complete`` (every grid point finished), ``missing`` (indices not finished), ``selected``
+        (the point with the highest val mAP, ties to the lower index; None unless complete),
+        ``selected_passes_gate`` (bool | None) and ``gate_fallback`` (the best gate-passing point when the
+        selected one fails the gate, else None; None too when no point passes).
+    """
+    by_index = {int(p['index']): p for p in points}
+    missing = [i for i in range(len(grid)) if i not in by_index]
+    out = {'complete': not missing, 'missing': missing, 'selected': None, 'selected_passes_gate': None,
+           'gate_fallback': None}  # fmt: skip
+    if missing:
+        return out
+    order = sorted(by_index.values(), key=lambda p: (-float(p['val_mAP']), int(p['index'])))
+    selected = order[0]
+    out['selected'] = selected
+    out['selected_passes_gate'] = bool(selected['gate']['passed'])
+    if not selected['gate']['passed']:
+        out['gate_fallback'] = next((p for p in order if p['gate']['passed']), None)
+    return out
+
+
+def read_recipe(path: str, use: str = 'selected') -> dict:
+    """The chosen grid point of a selection.json (``use``: 'selected' or 'gate_fallback'); raises, naming the
+    file and what to do, when the selection is incomplete or has no such point."""
+    if not osp.isfile(path):
+        raise SystemExit(f'--recipe {path}: no such file; run --select first (it writes selection.json)')
+    with open(path) as f:
+        selection = json.load(f)
+    if not selection.get('complete'):
+        raise SystemExit(
+            f'--recipe {path}: the selection grid is incomplete (points {selection.get("missing")} not run); '
+            'finish them with --select --grid-points ...'
+        )
+    point = selection.get(use)
+    if point is None:
+        raise SystemExit(
+            f'--recipe {path}: no {use!r} point (the selected point passes the gate, or no point passes '
+            'it); use --recipe-use selected'
+        )
+    return point
+
+
+def apply_recipe_args(args, point: dict) -> None:
+    """Set a run's Soft Teacher settings to a selection grid point: ``tau_cls`` (the pseudo-label score
+    threshold), ``unsup_weight``, the box-jitter filter and the supervised arms' EMA; a conflicting
+    ``--tau-cls`` / ``--unsup-weight`` raises."""
+    for key, value in (('tau_cls', point['score_thr']), ('unsup_weight', point['unsup_weight'])):
+        given = getattr(args, key, None)
+        if given is not None and given != value:
+            raise SystemExit(
+                f'--{key.replace("_", "-")} {given} conflicts with --recipe ({key} {value}); leave it out'
+            )
+        setattr(args, key, value)
+    args.box_jitter = True
+    args.supervised_ema = True
+
+
+def semi_recipe(
+    semi: dict, score_thr: Optional[float], unsup_weight: Optional[float], box_jitter: bool
+) -> dict:
+    """The Soft Teacher settings every arm on ACRST's recipe shares, applied to its ``semi_train_cfg``.
+
+    Args:
+        semi (dict): the ACRST ``semi_train_cfg`` (changed in place).
+        score_thr (float | None): pseudo-label score threshold: ``tau_cls = rpn_pseudo_thr = cls_pseudo_thr``
+            (None: the config's).
+        unsup_weight (float | None): unsupervised loss weight (None: the config's).
+        box_jitter (bool): add :data:`BOX_JITTER_RULE` (the model type must then be :data:`BOX_JITTER_MODEL`).
+
+    Returns:
+        dict: ``semi``.
+    """
+    if score_thr is not None:
+        semi.update(tau_cls=score_thr, rpn_pseudo_thr=score_thr, cls_pseudo_thr=score_thr)
+    if unsup_weight is not None:
+        semi.update(unsup_weight=unsup_weight)
+    if box_jitter:
+        semi.update(BOX_JITTER_RULE)
+    return semi
+
+
+def supervised_ema_hook(custom_hooks: Sequence[dict], burn_in: int) -> dict:
+    """mmengine's ``EMAHook`` for a supervised arm, with the semi-supervised teacher's EMA.
+
+    The teacher (``MeanTeacherHook``: ``teacher = (1 - m) teacher + m student``, buffers too when
+    ``skip_buffer=False``) is reset to the student at the end of burn-in and averaged from the next
+    iteration; ``EMAHook`` with ``begin_iter=burn_in`` copies the weights until then and averages with the
+    same formula and momentum after, its buffers averaged as the teacher's are.
+
+    Args:
+        custom_hooks (Sequence[dict]): the ACRST config's custom hooks (one ``MeanTeacherHook``).
+        burn_in (int): burn-in iterations.
+
+    Returns:
+        dict: the ``EMAHook`` config.
+    """
+    teachers = [h for h in custom_hooks if h['type'] == 'MeanTeacherHook']
+    if len(teachers) != 1:
+        raise ValueError(f'supervised EMA: expected one MeanTeacherHook in custom_hooks, got {len(teachers)}')
+    (teacher,) = teachers
+    return dict(
+        type='EMAHook',
+        ema_type='ExponentialMovingAverage',
+        momentum=teacher.get('momentum', 0.001),
+        update_buffers=not teacher.get('skip_buffer', True),
+        begin_iter=int(burn_in),
+    )
+
+
+def register_box_jitter():
+    """Register :data:`BOX_JITTER_MODEL`: ACRST whose pseudo boxes get mmdet ``SoftTeacher``'s box-jitter
+    uncertainty (its own ``compute_uncertainty_with_aug``) instead of ACRST's zeros, so that
+    ``semi_train_cfg.reg_pseudo_thr`` filters the regressed pseudo boxes as in mmdet; pasted instances keep
+    uncertainty 0. Idempotent; needs ``mmssod`` imported. Returns the class."""
+    from mmdet.models.detectors import SoftTeacher
+    from mmdet.registry import MODELS
+
+    from mmssod.models.acrst import ACRST
+
+    if BOX_JITTER_MODEL in MODELS.module_dict:
+        return MODELS.module_dict[BOX_JITTER_MODEL]
+
+    class ACRSTBoxJitter(ACRST):
+        """ACRST with mmdet Soft Teacher's box-jitter regression filter (``reg_pseudo_thr``)."""
+
+        def compute_uncertainty_with_aug(self, x, batch_data_samples):
+            """mmdet's (N,) uncertainties per image; an image without pseudo boxes gets (0,), not mmdet's
+            (0, 4), since ACRST appends the pasted instances' (P,) zeros to them."""
+            uncs = SoftTeacher.compute_uncertainty_with_aug(self, x, batch_data_samples)
+            return [u.reshape(len(ds.gt_instances)) for u, ds in zip(uncs, batch_data_samples)]
+
+    MODELS.register_module(name=BOX_JITTER_MODEL, module=ACRSTBoxJitter)
+    return ACRSTBoxJitter
 
 
 def config_diff(a, b, prefix: str = '') -> list[str]:
@@ -621,8 +872,19 @@ def derive_config(args, method: str, work_dir: str, seed: int, setup: dict):
     semi = cfg.model.semi_train_cfg
     semi.ml_scores_file = args.ml_scores
     semi.burn_in_iters = args.burn_in
-    if getattr(args, 'tau_cls', None) is not None:  # a threshold of the regime: every arm on ACRST's recipe
-        semi.update(tau_cls=args.tau_cls, rpn_pseudo_thr=args.tau_cls, cls_pseudo_thr=args.tau_cls)
+    # the Soft Teacher settings of the regime: every arm on ACRST's recipe alike
+    box_jitter = bool(getattr(args, 'box_jitter', False))
+    semi_recipe(semi, getattr(args, 'tau_cls', None), getattr(args, 'unsup_weight', None), box_jitter)
+    if box_jitter:
+        cfg.model.type = BOX_JITTER_MODEL
+        imports = list(cfg.get('custom_imports', {}).get('imports', []))
+        cfg.custom_imports = dict(
+            imports=imports + ['tools.benchmarks.acrst_bench'], allow_failed_imports=False
+        )
+    if setup.get('val_root'):  # score on another val set (the selection grid): retarget val and test
+        old_root, new_root = setup['root'].rstrip('/') + '/', setup['val_root'].rstrip('/') + '/'
+        for key in ('val_dataloader', 'test_dataloader', 'val_evaluator', 'test_evaluator'):
+            _retarget(cfg[key], old_root, new_root)
     bank_hook = [h for h in cfg.custom_hooks if h.type == 'CropBankHook'][0]
     bank_hook.refresh_interval = args.refresh_interval
     # the paper's bank: the whole labeled set, a wide pseudo bank; AFFR at the paper's beta
@@ -670,7 +932,9 @@ def derive_config(args, method: str, work_dir: str, seed: int, setup: dict):
         dataset=labeled,
     )
     cfg.val_cfg = dict(type='ValLoop')
-    cfg.custom_hooks = []
+    # scored on an EMA of the weights, as the semi-supervised arms on their teacher (--supervised-ema)
+    ema = getattr(args, 'supervised_ema', False)
+    cfg.custom_hooks = [supervised_ema_hook(cfg.custom_hooks, args.burn_in)] if ema else []
     return cfg
 
 
@@ -816,6 +1080,7 @@ def teacher_detections(config_file: str, checkpoint: str, min_score: float) -> t
     import mmssod  # noqa: F401
 
     init_default_scope('mmdet')
+    register_box_jitter()
     cfg = Config.fromfile(config_file)
     unlabeled = cfg.train_dataloader.dataset.datasets[1]
     dataset = DATASETS.build(
@@ -902,6 +1167,7 @@ def config_digest(cfg) -> str:
 def run_settings(args, method: str, seed: int, cfg) -> dict:
     """What decides a trained arm's result: a finished run with equal settings is reused, not retrained."""
     settings = {k: getattr(args, k, None) for k in RUN_KEYS}
+    settings.update({k: getattr(args, k) for k in RECIPE_KEYS if getattr(args, k, None) not in (None, False)})
     return dict(settings, **run_identity(args), arm=method, seed=seed, config_sha256=config_digest(cfg))
 
 
@@ -1178,6 +1444,152 @@ def pilot_status(args) -> Optional[dict]:
     return found
 
 
+# ----- Soft Teacher selection grid ---------------------------------------------------------------------
+def ensure_select_val(args) -> str:
+    """Build the selection val set on first use: the bench set's generator and sizes with another seed
+    (``--select-val-seed``), 20 train canvases; only its val canvases (Fashion-MNIST test items on the photos,
+    as the reported val set, composited anew) are read."""
+    from tools.benchmarks.composited import DetectionConfig, ensure_detection
+
+    root = args.select_val_root if osp.isabs(args.select_val_root) else osp.join(ROOT, args.select_val_root)
+    if args.select_val_seed == 0 and osp.realpath(root) != osp.realpath(osp.join(ROOT, args.bench_root)):
+        print('[acrst_bench] warning: --select-val-seed 0 composites the reported val set again', flush=True)
+    cfg = DetectionConfig(
+        num_train=20,
+        num_val=args.bench_num_val,
+        height=args.bench_size,
+        width=args.bench_size,
+        objects_per_image=(1, 6),
+        size_range=(32, max(args.bench_size // 2, 40)),
+        imbalance_ratio=args.bench_imbalance,
+        val_imbalance_ratio=3.0,
+        percents=(),
+        folds=(),
+        corrupt=False,
+    )
+    return ensure_detection(root, seed=args.select_val_seed, cfg=cfg)
+
+
+def grid_args(args, index: int) -> argparse.Namespace:
+    """The run settings of grid point ``index``: arm c with the box-jitter filter at its score threshold and
+    unsupervised weight, in ``<work-dir>/select/point<index>``."""
+    thr, weight = SELECTION_GRID[index]
+    return argparse.Namespace(
+        **{
+            **vars(args),
+            'tau_cls': thr,
+            'unsup_weight': weight,
+            'box_jitter': True,
+            'supervised_ema': False,
+            'mechanism': False,
+            'work_dir': osp.join(args.work_dir, 'select', f'point{index}'),
+        }
+    )
+
+
+def run_select(args, setup: dict, classes: list[str], rare: list[str]) -> dict:
+    """Train and score the grid points of ``--grid-points`` (one seed), then write selection.json.
+
+    Each point is arm c (:data:`ISOLATED_LABELS`) at one (score threshold, unsupervised weight) of
+    :data:`SELECTION_GRID`, scored on the selection val set (:func:`ensure_select_val`, never the reported val
+    set); its pilot gate is read on the final teacher's pseudo-labels (filter stage 1 = the score threshold)
+    on the unlabeled images. A finished point (``<work-dir>/select/point<i>.json``) is reused with equal
+    settings, so two processes may share the grid; each writes selection.json from every point finished.
+    """
+    seed = args.seeds[0]
+    val_setup = dict(setup, val_root=ensure_select_val(args))
+    points = args.grid_points if args.grid_points is not None else list(range(len(SELECTION_GRID)))
+    for index in points:
+        point_args = grid_args(args, index)
+        thr, weight = SELECTION_GRID[index]
+        done = osp.join(args.work_dir, 'select', f'point{index}.json')
+        cfg = derive_config(point_args, 'soft_teacher_base', point_args.work_dir, seed, val_setup)
+        settings = dict(
+            run_settings(point_args, 'soft_teacher_base', seed, cfg), gate_recall=args.gate_recall
+        )
+        if saved_run(done, settings) is not None:
+            print(f'[acrst_bench] grid point {index}: reusing {done}', flush=True)
+            continue
+        res = run_arm(point_args, 'soft_teacher_base', seed, val_setup, classes, rare)
+        train_dir = res.get('trained_in', osp.join(point_args.work_dir, f'seed{seed}', 'soft_teacher_base'))
+        config_file = osp.join(point_args.work_dir, f'seed{seed}', 'soft_teacher_base.py')
+        quality = pseudo_quality(config_file, osp.join(train_dir, f'iter_{args.iters}.pth'), None, classes)
+        point = {
+            'index': index,
+            'score_thr': thr,
+            'unsup_weight': weight,
+            'seed': seed,
+            'val_mAP': res['mAP'],
+            'val_mAP_50': res['mAP_50'],
+            'val_rare_AP': res['rare_AP'],
+            'val_per_class_AP': res['per_class_AP'],
+            'iter_time_s': res['iter_time_s'],
+            'gate': recall_gate(quality['stage1']['recall'], args.gate_recall, args.gate_classes),
+            'pseudo_quality': quality['stage1'],
+            'settings': settings,
+        }
+        with open(done, 'w') as f:
+            json.dump(point, f, indent=1, default=float)
+        print(
+            f'[acrst_bench] grid point {index} (thr {thr:g}, w {weight:g}): selection-val mAP '
+            f'{point["val_mAP"]:.2f}, gate {point["gate"]["covered"]} classes '
+            f'({"passed" if point["gate"]["passed"] else "NOT passed"})',
+            flush=True,
+        )
+    return write_selection(args, classes)
+
+
+def write_selection(args, classes: list[str]) -> dict:
+    """selection.json from the finished grid points in ``<work-dir>/select`` (see :func:`select_setting`)."""
+    points = []
+    for index in range(len(SELECTION_GRID)):
+        path = osp.join(args.work_dir, 'select', f'point{index}.json')
+        if osp.isfile(path):
+            with open(path) as f:
+                points.append(json.load(f))
+    choice = select_setting(points)
+    selection = {
+        'what': "arm c (Soft Teacher with mmdet's box-jitter regression filter, ACRST's burn-in and teacher "
+        'reset) per grid point of pseudo-label score threshold x unsupervised weight, one seed, scored on '
+        'the selection val set',
+        'selection_val': {
+            'root': args.select_val_root,
+            'seed': args.select_val_seed,
+            'num_val': args.bench_num_val,
+        },  # fmt: skip
+        'regime': regime(args),
+        'box_jitter_rule': BOX_JITTER_RULE,
+        'gate': {'min_recall': args.gate_recall, 'min_classes': args.gate_classes},
+        'provenance': provenance_of(device_name()),
+        'classes': classes,
+        'grid': [list(p) for p in SELECTION_GRID],
+        'points': [{k: v for k, v in p.items() if k != 'settings'} for p in points],
+        **choice,
+    }
+    out_dir = args.select_out or osp.join(args.work_dir, 'selection')
+    os.makedirs(out_dir, exist_ok=True)
+    path = osp.join(out_dir, 'selection.json')
+    with open(path, 'w') as f:
+        json.dump(selection, f, indent=1, default=float)
+    sel = choice['selected']
+    if sel is None:
+        print(f'[acrst_bench] selection: points {choice["missing"]} not finished yet -> {path}', flush=True)
+    else:
+        fallback = choice['gate_fallback']
+        print(
+            f'[acrst_bench] selected: thr {sel["score_thr"]:g}, w {sel["unsup_weight"]:g} (val mAP '
+            f'{sel["val_mAP"]:.2f}, gate {"passed" if choice["selected_passes_gate"] else "NOT passed"})'
+            + (
+                ''
+                if choice['selected_passes_gate']
+                else f'; best gate-passing: {fallback and fallback["index"]}'
+            )
+            + f' -> {path}',
+            flush=True,
+        )
+    return selection
+
+
 # ----- report -----------------------------------------------------------------------------------------
 def normalise_results(results: dict) -> dict:
     """``{seed: {arm: result}}`` with former arm names read as the arms they name now."""
@@ -1226,6 +1638,9 @@ def main(argv=None) -> None:
     print(f'[acrst_bench] labeled instances per class: {freq}; rarest third: {rare}', flush=True)
     if args.pilot:
         run_pilot(args, setup, classes)
+        return
+    if args.select:
+        run_select(args, setup, classes, rare)
         return
     if 'acrst_no_stage2' in args.methods and not (args.ml_scores or args.ssmll_iters):
         raise SystemExit(
@@ -1461,7 +1876,109 @@ def summary_row(root: str) -> tuple:
     )
 
 
+ISOLATED_RUNS = 'acrst/isolated_1200it'
+#: The seeds the isolated ablation is planned with (a missing one reads "not run").
+ISOLATED_SEEDS = (0, 1, 2)
+NOT_RUN = 'not run'
+
+
+def read_selection(folder: str) -> Optional[dict]:
+    """selection.json of a results folder (``<folder>/selection/selection.json``), None when not saved."""
+    path = osp.join(folder, 'selection', 'selection.json')
+    if not osp.isfile(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def selection_table(selection: Optional[dict]) -> str:
+    """Markdown: per grid point, its settings, selection-val AP, pilot gate and what the selection made of
+    it; ``not run`` for a point without saved results."""
+    points = {int(p['index']): p for p in (selection or {}).get('points', [])}
+    chosen = {}
+    for key, what in (('gate_fallback', 'best gate-passing'), ('selected', 'selected (best val mAP)')):
+        if (selection or {}).get(key):
+            chosen[int(selection[key]['index'])] = what
+    rows = []
+    for index, (thr, weight) in enumerate(SELECTION_GRID):
+        p = points.get(index)
+        if p is None:
+            rows.append((index, f'{thr:g}', f'{weight:g}', *([NOT_RUN] * 5), ''))
+            continue
+        gate = p['gate']
+        rows.append(
+            (
+                index,
+                f'{thr:g}',
+                f'{weight:g}',
+                number(p['val_mAP'], '.1f'),
+                number(p['val_mAP_50'], '.1f'),
+                number(p['val_rare_AP']),
+                f'{gate["covered"]} of {len(p["pseudo_quality"]["recall"])}',
+                'passed' if gate['passed'] else 'not passed',
+                chosen.get(index, ''),
+            )
+        )
+    header = ('point', 'score thr', 'unsup weight', 'val mAP', 'val mAP_50', 'val AP rarest third',
+              'classes with recall >= 0.3', 'gate', 'choice')  # fmt: skip
+    return markdown_table(header, rows)
+
+
+def isolated_arms_table(results: dict, seeds: Sequence[int] = ISOLATED_SEEDS) -> str:
+    """Markdown: per arm of :data:`ISOLATED_ARMS`, mAP and rarest-third AP per planned seed (``not run`` where
+    missing) and mean +- sd over the seeds that ran."""
+    cells = []
+    for arm in ISOLATED_ARMS:
+        per = [results.get(s, {}).get(arm) for s in seeds]
+        ran = [r for r in per if r is not None]
+        row = [ISOLATED_LABELS[arm]]
+        for key, spec in (('mAP', '.1f'), ('rare_AP', '.2f')):
+            row.append(' / '.join(NOT_RUN if r is None else number(r[key], spec) for r in per))
+            row.append(mean_sd_text(r[key] for r in ran) if ran else NOT_RUN)
+        cells.append(row)
+    s = seeds_text(seeds, 'd')
+    header = ('arm', f'mAP, seeds {s}', 'mAP mean +- sd', f'AP rarest third, seeds {s}',
+              'AP rarest third mean +- sd')  # fmt: skip
+    return markdown_table(header, cells)
+
+
+def two_sd_verdict(differences: Sequence[float], min_seeds: int = 3) -> str:
+    """'resolved' when the mean of >= ``min_seeds`` paired differences passes 2 sd, 'not resolved' otherwise;
+    'fewer than N seeds' / 'not run' when too few seeds ran both arms."""
+    if not differences:
+        return NOT_RUN
+    if len(differences) < min_seeds:
+        return f'fewer than {min_seeds} seeds'
+    return 'resolved' if is_effect(differences, min_seeds) else 'not resolved'
+
+
+def isolated_differences_table(results: dict, seeds: Sequence[int] = ISOLATED_SEEDS) -> str:
+    """Markdown: per :data:`ISOLATED_DIFFERENCES` pair, the paired differences of rarest-third AP and mAP per
+    planned seed (``not run`` where a seed lacks either arm), mean +- sd and the 2-sd rule."""
+    cells = []
+    for name, arm, base in ISOLATED_DIFFERENCES:
+        both = [s for s in seeds if arm in results.get(s, {}) and base in results.get(s, {})]
+        row = [name, f'{ISOLATED_LABELS[arm].split(". ")[0]} - {ISOLATED_LABELS[base].split(". ")[0]}']
+        verdicts = []
+        for key, spec in (('rare_AP', '+.2f'), ('mAP', '+.1f')):
+            g = paired_differences(*([results[s][a][key] for s in both] for a in (base, arm)))
+            per_seed = dict(zip(both, g))
+            row.append(' / '.join(number(per_seed[s], spec) if s in per_seed else NOT_RUN for s in seeds))
+            row.append(mean_sd_text(g, '+.2f') if g else NOT_RUN)
+            verdicts.append(two_sd_verdict(g))
+        cells.append((*row, ' / '.join(verdicts)))
+    s = seeds_text(seeds, 'd')
+    header = ('difference', 'arms', f'rarest third, seeds {s}', 'rarest third mean +- sd', f'mAP, seeds {s}',
+              'mAP mean +- sd', '2-sd rule: rarest third / mAP')  # fmt: skip
+    return markdown_table(header, cells)
+
+
 TABLES = {
+    'acrst/isolated-selection': lambda root: selection_table(read_selection(osp.join(root, ISOLATED_RUNS))),
+    'acrst/isolated-arms': lambda root: isolated_arms_table(saved_results(osp.join(root, ISOLATED_RUNS))),
+    'acrst/isolated-differences': lambda root: isolated_differences_table(
+        saved_results(osp.join(root, ISOLATED_RUNS))
+    ),
     'acrst/pilot-gate': lambda root: pilot_table(osp.join(root, PILOT_RUNS)),
     'acrst/fair-arms-seed0': gated(lambda r, i: class_table(r, [(a, 0) for a in FAIR_ARMS], i['classes'])),
     'acrst/fair-arms': gated(lambda r, i: arms_table(r, FAIR_ARMS)),
@@ -1523,6 +2040,8 @@ def report(
         pairs = [(a, b) for a, b in DIFFERENCES if f'{a} - {b}' in differences]
         print('\n' + differences_table(seeded, pairs))
     summary['differences'] = differences
+    if getattr(args, 'box_jitter', False):  # the isolated ablation's differences, over this run's seeds
+        print('\n' + isolated_differences_table(seeded, tuple(seeded)))
     goal_diff = differences.get('acrst - soft_teacher_base')
     if goal_diff is not None:
         seeds = goal_diff['seeds']
@@ -1600,3 +2119,5 @@ def report(
 
 if __name__ == '__main__':
     main()
+elif 'mmssod.models' in sys.modules:  # imported by a training process's custom_imports (--box-jitter)
+    register_box_jitter()
