@@ -110,6 +110,11 @@ def test_pretraining_seed_and_size_keying(bench, tmp_path):
     assert bench.finetune_settings(args, 1, 0, 'ddep') == saved['settings']
     p1 = bench.with_pretraining(args, 1)
     assert (p1.pretrain_seed, args.pretrain_seed) == (1, 0) and bench.ddep_tag(p1) == 'ddep_p1'
+    # the probes of another pretraining are saved under other names, not over seed 0's
+    names = {osp.basename(f(a, 1, 3)) for f in (bench.probe_path, bench.stage_probe_path) for a in (args, p1)}
+    assert names == {'probe_1pct_s3.json', 'probe_p1_1pct_s3.json'} | {
+        f'probe-stages_1pct_p{p}_s3.json' for p in (0, 1)
+    }
     d0, d1 = (bench.finetune_settings(a, 1, 3, 'ddep') for a in (args, p1))
     assert (d0['pretrain']['seed'], d1['pretrain']['seed'], d1['seed']) == (0, 1, 3)
     # the random-init arm reads no pretraining: one run per fine-tuning seed, shared by the pretraining seeds

@@ -20,9 +20,16 @@ the composited segmentation generator):
    Adam with cosine decay at the paper's lr 1e-4); ``--finetune-encoder frozen`` keeps the encoder frozen.
    mIoU on the val canvases after each of ``--budgets`` steps of the ``--finetune-iters``-step run
    (``label_efficiency.png``).
-4. **Linear probe** (``--stage probe``) per seed and label fraction, without fine-tuning: a per-pixel logistic
-   regression on the decoder output (what the 1x1 classifier sees) of the labeled fold, scored on the val
-   canvases, for the DDeP decoder and the random-init decoder of the seed over the same ImageNet encoder.
+4. **Linear probes** (``--stage probe``) per seed and label fraction, without fine-tuning, for the DDeP
+   decoder and the random-init decoder of the seed over the same ImageNet encoder: a per-pixel logistic
+   regression fitted on the labeled fold and scored on the val canvases. ``--probe last``: on the decoder
+   output (what the 1x1 classifier sees; the last-layer probe). ``--probe stages``: on each decoder stage and
+   on their concatenation, after the decoder's BN statistics of both arms are recomputed on the train
+   canvases (:func:`recompute_bn_stats`). ``both`` (default) runs the two.
+5. **Pretraining variance**: ``--pretrain-seeds`` pairs each pretraining seed with every fine-tuning seed
+   (the random-init runs, which read no pretraining, are shared).
+6. **Pretraining data size**: ``--pretrain-unlabeled N`` pretrains on N unlabeled canvases (a set built for
+   the pretraining only, when N is not ``--num-unlabeled``); the labeled and val data do not change.
 
 Every finished pretraining and fine-tuning run writes a small JSON (its settings + metrics) into
 ``--work-dir``; a rerun with the same settings reuses it, one with other settings stops with an error naming
@@ -244,8 +251,9 @@ def with_pretraining(args, seed: Optional[int] = None) -> argparse.Namespace:
 
 def pretrain_data_config(args):
     """The composited set the pretraining reads: the benchmark's set with ``pretrain_unlabeled(args)``
-    unlabeled canvases (canvas ``i`` is drawn from its own seed, so a smaller set is the first canvases of a
-    larger one, and the train / val canvases are the same in both)."""
+    unlabeled canvases. The generator draws the train and val canvases the same whatever the number of
+    unlabeled ones; the unlabeled canvases of two sizes are separate draws (the class plan of a split depends
+    on its size), not one set and its first canvases."""
     from tools.benchmarks.composited.segmentation import SegmentationConfig
 
     return SegmentationConfig(**{**data_config(args).to_dict(), 'num_unlabeled': pretrain_unlabeled(args)})
@@ -624,8 +632,8 @@ def decoder_features(model, loader, device: str) -> Tuple[np.ndarray, np.ndarray
 
 
 def probe_path(args, percent: float, seed: int) -> str:
-    """JSON of the linear-probe run of ``seed`` at ``percent`` % labels."""
-    return osp.join(args.work_dir, f'probe{sigma_tag(args)}_{percent:g}pct_s{seed}.json')
+    """JSON of the last-layer probe of ``seed`` at ``percent`` % labels (named like the DDeP arm's runs)."""
+    return osp.join(args.work_dir, f'probe{ddep_tag(args)[4:]}_{percent:g}pct_s{seed}.json')
 
 
 def probe_settings(args, percent: float, seed: int) -> Dict:
@@ -1366,6 +1374,7 @@ def plot_data_size(
     sizes: Sequence[int] = DATA_SIZES,
     budgets: Sequence[str] = VARIANCE_BUDGETS,
     ft_seeds: Sequence[int] = DATA_SIZE_FT_SEEDS,
+    percent: float = 1,
 ) -> bool:
     """DDeP - random-init (per seed and mean +- sd) against the pretraining's unlabeled canvases, one line per
     budget; written to ``path`` only when some size has runs (returns whether it was written)."""
@@ -1398,11 +1407,14 @@ def plot_data_size(
         return False
     ax.axhline(0, color='k', lw=0.8, ls='--')
     ax.set_xscale('log')
+    ax.minorticks_off()
     ax.set_xticks(list(sizes))
     ax.set_xticklabels([f'{s:,}' for s in sizes])
     ax.set_xlabel('unlabeled canvases in the DDeP pretraining')
     ax.set_ylabel('DDeP - random-init val mIoU (points)')
-    ax.set_title(f'DDeP gain vs pretraining data, 1% labels (mean +- sd, dots: seeds)\n{LABEL}', fontsize=9)
+    ax.set_title(
+        f'DDeP gain vs pretraining data, {percent:g}% labels (mean +- sd, dots: seeds)\n{LABEL}', fontsize=9
+    )
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -1547,7 +1559,8 @@ def report_probes(args, results: Dict) -> None:
 def report_variance(args, results: Dict) -> None:
     """From the saved runs of ``--work-dir``: the stage probes of each pretraining seed, the pairs of
     (pretraining seed, fine-tuning seed) and the pretraining data sizes, for each fraction and the last two
-    budgets of ``--budgets``, on stdout and in ``results``; the data-size plot ``data_size_gain.png``."""
+    budgets of ``--budgets``, on stdout and in ``results``; the data-size plot
+    ``data_size_gain_<percent>pct.png``."""
     pretrain_seeds = args.pretrain_seeds or [args.pretrain_seed]
     unl = pretrain_unlabeled(args)
     for p in pretrain_seeds:
@@ -1574,7 +1587,13 @@ def report_variance(args, results: Dict) -> None:
             print(f'\n{percent:g}% labels, pretraining data size, val mIoU (%) ({LABEL}):\n')
             print(data_size_table(random, ddep, sizes, budgets, args.seeds))
             plot_data_size(
-                random, ddep, osp.join(args.work_dir, 'data_size_gain.png'), sizes, budgets, args.seeds
+                random,
+                ddep,
+                osp.join(args.work_dir, f'data_size_gain_{percent:g}pct.png'),
+                sizes,
+                budgets,
+                args.seeds,
+                percent,
             )
 
 
@@ -1626,15 +1645,15 @@ def parse_args(argv=None) -> argparse.Namespace:
         nargs='+',
         default=None,
         help='pretraining seeds, each paired with every fine-tuning seed of --seeds (DDeP runs of seed '
-        'p != 0 saved as ft_ddep_<percent>pct_p<p>_s<seed>.json; the random-init runs are shared); default '
+        'p != 0 saved as ft_ddep_p<p>_<percent>pct_s<seed>.json; the random-init runs are shared); default '
         '--pretrain-seed',
     )
     p.add_argument(
         '--pretrain-unlabeled',
         type=int,
         default=None,
-        help='unlabeled canvases the pretraining reads (the first N; more than --num-unlabeled builds a '
-        'larger set for the pretraining only); default all --num-unlabeled',
+        help='unlabeled canvases the pretraining reads (another number than --num-unlabeled builds a set '
+        'for the pretraining only, with the same train and val canvases); default --num-unlabeled',
     )
     p.add_argument(
         '--box-blur-batches', type=int, default=50, help='batches the box-blur reference gain is fitted on'
@@ -1683,7 +1702,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument(
         '--probe',
         choices=['stages', 'last', 'both'],
-        default='stages',
+        default='both',
         help='stage probe: a linear probe on each decoder stage and their concatenation, decoder BN '
         'statistics recomputed on the train canvases for both arms (stages), the earlier probe of the last '
         'stage only (last), or both',
@@ -1799,7 +1818,9 @@ def main(argv=None) -> int:
         refs = {'3x3 box-blur high-pass, fitted gain': pre['box_blur']['loss']}
         if skip is not None:
             curves['DDeP + input skip'] = skip['losses']
-        plot_losses(curves, refs, osp.join(args.work_dir, f'pretrain_loss{sigma_tag(args)}.png'))
+        plot_losses(
+            curves, refs, osp.join(args.work_dir, f'pretrain_loss{sigma_tag(args)}{unlabeled_tag(args)}.png')
+        )
         results['pretrain'] = {k: v for k, v in pre.items() if k not in ('losses', 'ckpt')}
         print(
             f'pretraining ({LABEL}): loss means per 500 steps '
@@ -1809,7 +1830,11 @@ def main(argv=None) -> int:
         )
     if args.stage in ('all', 'finetune', 'probe', 'report'):
         report(args, results)
-    json.dump(results, open(osp.join(args.work_dir, f'ddep_bench{sigma_tag(args)}.json'), 'w'), indent=2)
+    json.dump(
+        results,
+        open(osp.join(args.work_dir, f'ddep_bench{sigma_tag(args)}{unlabeled_tag(args)}.json'), 'w'),
+        indent=2,
+    )
     return 0
 
 
