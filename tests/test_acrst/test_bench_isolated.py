@@ -266,3 +266,51 @@ def test_write_selection_from_the_points_on_disk(tmp_path, monkeypatch):
         and saved['box_jitter_rule'] == bench.BOX_JITTER_RULE
     )
     assert bench.read_recipe(str(tmp_path / 'o' / 'selection.json'))['score_thr'] == 0.9
+
+
+def test_box_jitter_model_gives_mmdets_uncertainty_per_pseudo_box(demo_det_root, tmp_path):
+    import torch
+    from mmdet.models.detectors import SoftTeacher
+    from mmdet.registry import MODELS
+    from mmdet.structures import DetDataSample
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmengine.structures import InstanceData
+
+    from mmssod.models.acrst import ACRST
+
+    init_default_scope('mmdet')
+    cls = bench.register_box_jitter()
+    assert issubclass(cls, ACRST) and bench.register_box_jitter() is cls  # idempotent
+    labeled, unlabeled = Config.fromfile(bench.DEMO_CONFIG).train_dataloader.dataset.datasets
+    setup = {
+        'config': bench.DEMO_CONFIG,
+        'root': demo_det_root,
+        'splits': (labeled.ann_file, unlabeled.ann_file),
+    }
+    args = bench.parse_args(['--demo', '--backbone', 'r18-scratch', '--box-jitter', '--tau-cls', '0.5'])
+    cfg = bench.derive_config(args, 'acrst', str(tmp_path), 0, setup)
+    cfg.model.semi_train_cfg.ml_scores_file = None
+    model = MODELS.build(cfg.model).eval()
+    assert type(model) is cls
+    torch.manual_seed(0)
+    with torch.no_grad():
+        x = model.teacher.extract_feat(torch.rand(2, 3, 64, 64))
+    samples = []
+    for n in (3, 0):  # an image with pseudo-boxes and one without
+        ds = DetDataSample(metainfo=dict(img_shape=(64, 64), ori_shape=(64, 64), scale_factor=(1.0, 1.0)))
+        boxes = torch.tensor([[4.0, 4, 30, 40], [20, 10, 60, 50], [0, 0, 12, 12]])[:n]
+        ds.gt_instances = InstanceData(bboxes=boxes, labels=torch.tensor([1, 3, 5])[:n], scores=torch.ones(n))
+        samples.append(ds)
+    with torch.no_grad():
+        torch.manual_seed(1)
+        unc = model.compute_uncertainty_with_aug(x, samples)
+        torch.manual_seed(1)
+        mmdet_unc = SoftTeacher.compute_uncertainty_with_aug(model, x, samples)
+        zeros = ACRST.compute_uncertainty_with_aug(model, x, samples)
+    assert [u.shape for u in unc] == [
+        torch.Size([3]),
+        torch.Size([0]),
+    ]  # mmdet gives (0, 4) for the empty one
+    assert torch.equal(unc[0], mmdet_unc[0]) and bool((unc[0] > 0).all())
+    assert not zeros[0].any()  # ACRST itself regresses no pseudo-box by uncertainty
