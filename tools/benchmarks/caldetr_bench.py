@@ -10,9 +10,11 @@ Arms, all on the same data, schedule, batch and seeds (only the head differs), o
   ``z_L * (1 - tanh(var))`` + logit mixing);
 * ``released``: the Cal head with ``modulation_mode='released', logit_mixing=False``, what the release trains;
 * variants, only when named in ``--arms``: ``modulation`` (the paper arm with ``logit_mixing=False``) and
-  ``mixing`` (the paper arm with ``logit_modulation=False``), to tell the two training-time pieces apart, and
-  ``paper-modulated-test`` (the paper arm's checkpoint, not retrained, tested with ``modulate_at_test=True``:
-  predictions from the modulated last-layer logits that its training supervised, not from the raw ones);
+  ``mixing`` (the mixing-only arm: the paper arm with ``logit_modulation=False``), to tell the two
+  training-time pieces apart, and the test-only arms ``paper-modulated-test`` and ``released-modulated-test``
+  (the paper / released arm's checkpoint, not retrained, tested with ``modulate_at_test=True``: predictions
+  from the modulated last-layer logits that its training supervised, not from the raw ones; ``TEST_ONLY``
+  names each one's source arm);
 * ``ts``: post-hoc temperature scaling of the baseline's predictions (no training). In-domain, T is
   cross-fitted over the clean val set by image (fold = image id % 2: each half is scaled with a T fit on the
   other half); out-of-domain, T is fit on the whole clean val set and applied to the corrupted val set.
@@ -28,6 +30,14 @@ calibrated detector with the same confidences would get by chance), per-class D-
 PNG of all arms for one seed; the median train-step and inference times of each Cal arm over the baseline
 (interleaved steps on the same batches, same weights, plus a check that inference outputs are identical).
 Results on these data are "composited from real images".
+
+Each tested run also saves a compact prediction summary (``--summary-dir``, default
+``docs/benchmarks/results/cal_detr/mechanism_<regime>/``): per kept detection its score, match, class, image
+and the ``tanh(u)`` of its query (the Cal arms' test configs use the recording heads of
+``caldetr_record.py``), with the AP, checkpoint and settings. The docs render from these the test of the
+release's raw test logits (``mechanism_runs_table``, ``mechanism_predictions_table``: D-ECE, signed gap,
+``logit_offset`` over the baseline, mean tanh(u), the predictions' verdicts); commands in
+docs/benchmarks/cal_detr.md.
 
     # 3 seeds (about 20 min per arm on 2 CPU cores at 900 iterations)
     python tools/benchmarks/caldetr_bench.py --seeds 0 1 2
@@ -58,13 +68,15 @@ Results on these data are "composited from real images".
     R="$R --work-dir work_dirs/cal_regime"
     OMP_NUM_THREADS=1 python tools/benchmarks/caldetr_bench.py --train-only --seeds 0 1 2 $R
     python tools/benchmarks/caldetr_bench.py --seeds 0 1 2 $R --test-root data/composited_det_demo_test600
-    # a short single-seed probe that checks the pipeline end to end
-    python tools/benchmarks/caldetr_bench.py --seeds 0 --iters 60 --timing-steps 3 --timing-warmup 1
+    # a short single-seed probe that checks the pipeline end to end (its summaries kept out of the docs)
+    python tools/benchmarks/caldetr_bench.py --seeds 0 --iters 60 --timing-steps 3 --timing-warmup 1 \
+        --summary-dir work_dirs/caldetr_bench/summaries
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -116,22 +128,34 @@ FAMILIES = dict(
     ),
 )
 DEFAULT_ARMS = ('baseline', 'paper', 'released')
-#: variant arm -> the paper arm's head settings it changes
+#: variant arm -> the head settings it changes in its base arm's config (:data:`VARIANT_BASES`). ``mixing``
+#: is the mixing-only arm: the paper arm with ``logit_modulation=False``.
 VARIANTS = {
     'modulation': dict(logit_mixing=False),
     'mixing': dict(logit_modulation=False),
     'paper-modulated-test': dict(modulate_at_test=True),
+    'released-modulated-test': dict(modulate_at_test=True),
 }
-#: variants that change inference only: they test the paper arm's checkpoint instead of training
-TEST_ONLY = ('paper-modulated-test',)
+#: variant arm -> the arm whose config it changes (the paper arm unless named here)
+VARIANT_BASES = {'released-modulated-test': 'released'}
+#: variants that change inference only: test-only arm -> the trained arm whose checkpoint it tests
+TEST_ONLY = {'paper-modulated-test': 'paper', 'released-modulated-test': 'released'}
 ARMS = DEFAULT_ARMS + tuple(VARIANTS)
+#: family -> the bench-only Cal head that also returns tanh(u) of each prediction (caldetr_record.py)
+RECORDING_HEADS = dict(
+    dino='UncertaintyRecordingCalDINOHead', ddetr='UncertaintyRecordingCalDeformableDETRHead'
+)
+RECORD_MODULE = 'tools.benchmarks.caldetr_record'
 ARM_LABELS = dict(
     baseline='{} (baseline)',
     paper='Cal-{} (paper)',
     released='Cal-{} (release: z - tanh(var), no mixing)',
     modulation='Cal-{} (paper modulation only, no mixing)',
     mixing='Cal-{} (logit mixing only, no modulation)',
-    **{'paper-modulated-test': 'Cal-{} (paper, tested on modulated logits)'},
+    **{
+        'paper-modulated-test': 'Cal-{} (paper, tested on modulated logits)',
+        'released-modulated-test': 'Cal-{} (release, tested on modulated logits)',
+    },
     ts='{} + temperature scaling',
 )
 DOMAINS = ('clean', 'corrupted')
@@ -195,6 +219,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--no-timing', action='store_true', help='skip the step timing (e.g. in runs that share the machine)'
     )
     p.add_argument('--work-dir', default='work_dirs/caldetr_bench')
+    p.add_argument(
+        '--summary-dir',
+        default=None,
+        help='folder of the per-run prediction summaries (default: docs/benchmarks/results/cal_detr/'
+        'mechanism_<regime>/, see regime_folder)',
+    )
     add_determinism_args(p)
     pilot = p.add_argument_group(
         'pilot',
@@ -243,14 +273,29 @@ def arm_name(args, arm: str) -> str:
     return ARM_LABELS[arm].format(FAMILIES[args.family][0])
 
 
+def base_arm(arm: str) -> str:
+    """The arm whose config ``arm`` uses: a variant's base arm (:data:`VARIANT_BASES`, else the paper arm), or
+    ``arm`` itself."""
+    return VARIANT_BASES.get(arm, 'paper') if arm in VARIANTS else arm
+
+
+def source_arm(arm: str) -> str:
+    """The arm whose training run ``arm`` uses: a test-only arm's source (:data:`TEST_ONLY`), else itself."""
+    return TEST_ONLY.get(arm, arm)
+
+
 def config_path(args, arm: str, corrupted: bool = False) -> str:
-    prefix = FAMILIES[args.family][1]['paper' if arm in VARIANTS else arm]
+    prefix = FAMILIES[args.family][1][base_arm(arm)]
     name = f'{prefix}_{CONFIG_STEM}' + ('-corrupted' if corrupted else '')
     return osp.join(ROOT, 'configs', 'cal_detr', name + '.py')
 
 
-def derived_config(args, arm: str, seed: int, corrupted: bool = False) -> str:
-    """Write a config inheriting the arm's config with the bench's data, schedule, batch and seed."""
+def derived_config(args, arm: str, seed: int, corrupted: bool = False, record: bool = False) -> str:
+    """Write a config inheriting the arm's config with the bench's data, schedule, batch and seed.
+
+    ``record``: a test config whose Cal head (every arm but the baseline) is the bench's recording subclass
+    (:data:`RECORDING_HEADS`): the same predictions, each with the ``tanh(u)`` of its query and class.
+    """
     root, troot, nw = args.data_root, eval_root(args), args.num_workers
     indices = f', indices={args.val_images}' if args.val_images else ''
     loader = f'num_workers={nw}, persistent_workers={nw > 0}'
@@ -273,7 +318,12 @@ def derived_config(args, arm: str, seed: int, corrupted: bool = False) -> str:
         f" checkpoint=dict(type='CheckpointHook', by_epoch=False, interval={args.iters}, max_keep_ckpts=1))",
         f'randomness = {randomness(args, seed)!r}',
     ]
-    model = dict(bbox_head=VARIANTS[arm]) if arm in VARIANTS else {}  # the paper arm with other head settings
+    # a variant: its base arm with other head settings
+    model = dict(bbox_head=dict(VARIANTS[arm])) if arm in VARIANTS else {}
+    if record and arm != 'baseline':
+        model.setdefault('bbox_head', {})['type'] = RECORDING_HEADS[args.family]
+        imports = ['mmssod', RECORD_MODULE]
+        lines.append(f'custom_imports = dict(imports={imports!r}, allow_failed_imports=False)')
     if args.decoder_layers:  # the head's prediction layers follow the decoder's depth (mmdet sets them)
         model['decoder'] = dict(num_layers=args.decoder_layers)
     if model:
@@ -293,7 +343,8 @@ def derived_config(args, arm: str, seed: int, corrupted: bool = False) -> str:
     path = osp.abspath(
         osp.join(
             args.work_dir,
-            f'{args.family}_{arm}_seed{seed}{eval_tag(args)}{"_corrupted" if corrupted else ""}.py',
+            f'{args.family}_{arm}_seed{seed}{eval_tag(args)}{"_test" if record else ""}'
+            f'{"_corrupted" if corrupted else ""}.py',
         )
     )
     with open(path, 'w') as f:
@@ -364,7 +415,8 @@ def train_and_test(args, arm: str, seed: int) -> dict:
     The result is saved beside the run (``<run>_result.json``); a later call with the same settings reuses it,
     so the arms and seeds can be trained by several processes and reported together by one. With
     ``--test-root`` the finished run's checkpoint is only tested, on that set
-    (``<run>_on-<set>_result.json``); a ``TEST_ONLY`` arm only tests the paper arm's finished run.
+    (``<run>_on-<set>_result.json``); a ``TEST_ONLY`` arm only tests its source arm's finished run
+    (:func:`source_arm`).
     """
     work_dir = run_dir(args, arm, seed)
     tag, settings = eval_tag(args), run_settings(args, arm, seed)
@@ -375,7 +427,7 @@ def train_and_test(args, arm: str, seed: int) -> dict:
     if res is not None and all(osp.isfile(res[d]['predictions']) for d in DOMAINS):
         print(f'reusing {arm} seed {seed}: {done}', flush=True)
         return res
-    trained = 'paper' if arm in TEST_ONLY else arm
+    trained = source_arm(arm)
     ckpt = osp.join(run_dir(args, trained, seed), f'iter_{args.iters}.pth')
     if args.test_root or arm in TEST_ONLY:
         res = trained_run(args, trained, seed, ckpt)
@@ -389,7 +441,7 @@ def train_and_test(args, arm: str, seed: int) -> dict:
         sub, pkl = f'{work_dir}{tag}_test_{domain}', f'{work_dir}{tag}_{domain}.pkl'
         cmd = [
             'tools/test.py',
-            derived_config(args, arm, seed, corrupted),
+            derived_config(args, arm, seed, corrupted, record=True),
             ckpt,
             '--work-dir',
             sub,
@@ -402,6 +454,7 @@ def train_and_test(args, arm: str, seed: int) -> dict:
             ap50=100 * parse_metric(out, 'coco/bbox_mAP_50'),
             predictions=pkl,
         )
+    res['checkpoint'] = ckpt
     res['settings'] = settings
     with open(done, 'w') as f:
         json.dump(res, f, indent=1)
@@ -838,6 +891,8 @@ TABLES = {
     'cal_detr/regime-paired': lambda root: paired_table(*saved_report(root, REGIME_REPORT)),
     'cal_detr/ddetr-6layers': lambda root: seed_table(*saved_report(root, DDETR6_REPORT)),
     'cal_detr/pilot': lambda root: pilot_table(saved_pilot(root)),
+    'cal_detr/mechanism-predictions': lambda root: mechanism_predictions_table(root),
+    'cal_detr/mechanism-runs': lambda root: mechanism_runs_table(root),
 }
 
 
@@ -924,7 +979,12 @@ def main(argv=None) -> dict:
             'python tools/dataset_converters/composited_det.py --out DIR --seed 0'
         )
     if args.train_only:  # saved beside each run, for a later report that reuses them
-        return {f'{s}/{a}': train_and_test(args, a, s) for s in args.seeds for a in args.arms}
+        done = {}
+        for s in args.seeds:
+            for a in args.arms:
+                done[f'{s}/{a}'] = res = train_and_test(args, a, s)
+                print(f'summary: {write_prediction_summary(args, a, s, res, classes)}', flush=True)
+        return done
     results = dict(
         settings=dict(vars(args), device=device, torch=torch.__version__),
         reproducibility=run_record(args),
@@ -938,6 +998,7 @@ def main(argv=None) -> dict:
             trained = {}
             for arm in args.arms:
                 trained[arm] = train_and_test(args, arm, seed)
+                write_prediction_summary(args, arm, seed, trained[arm], classes)
                 results.setdefault('trained', {})[f'{seed}/{arm}'] = trained[arm]
                 with open(osp.join(args.work_dir, f'caldetr_bench{eval_tag(args)}.partial.json'), 'w') as f:
                     json.dump(results, f, indent=1, default=float)  # what is done so far, if the run is cut
@@ -973,6 +1034,429 @@ def save_diagrams(args, seed_result: dict, seed: int) -> list:
         title = f'{domain} val, seed {seed}, score >= {args.score_thr} (composited from real images)'
         paths.append(save_reliability_comparison(named, path, title=title, deces=deces))
     return paths
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The release's test-time logits: per-run prediction summaries, the logit offset at matched precision, and the
+# mechanism's predictions checked against the saved summaries.
+#
+# The release trains the modulated logit z' = z - tanh(u) <= z and tests the raw z = z' + tanh(u). If that is
+# what moves its calibration, its raw scores sit higher than the baseline's at matched precision by about the
+# mean tanh(u) of its detections, and testing the same checkpoint on z' removes the shift.
+
+#: the fields of one domain in a prediction summary, one entry per kept detection (raw score >= --score-thr)
+#: except ``image_ids``, every test image in the order tested
+SUMMARY_FIELDS = ('score', 'matched', 'label', 'image_id', 'tanh_u', 'image_ids')
+
+
+def regime_folder(args) -> str:
+    """The results subfolder of a training regime's prediction summaries: the family, iterations, and every
+    regime option that differs from the configs' (train images, image size, learning-rate schedule, decoder
+    layers, learning rate, val subset), e.g. ``mechanism_dino_1500it_100img_128px_constant-lr``."""
+    parts = [f'mechanism_{args.family}_{args.iters}it']
+    parts += [f'{args.train_images}img'] if args.train_images else []
+    parts += [f'{args.img_size}px'] if args.img_size else []
+    if args.lr_drop_at >= 1:
+        parts.append('constant-lr')
+    elif args.lr_drop_at != LR_DROP_AT:
+        parts.append(f'lr-drop-at-{args.lr_drop_at:g}')
+    parts += [f'{args.decoder_layers}dec'] if args.decoder_layers else []
+    parts += [f'lr{args.lr:g}'] if args.lr is not None else []
+    parts += [f'{args.val_images}val'] if args.val_images else []
+    return '_'.join(parts)
+
+
+def summary_dir(args) -> str:
+    """``--summary-dir``, else ``docs/benchmarks/results/cal_detr/<regime_folder>``."""
+    default = osp.join(ROOT, 'docs', 'benchmarks', 'results', 'cal_detr', regime_folder(args))
+    return args.summary_dir or default
+
+
+def summary_name(family: str, arm: str, seed: int, tag: str = '') -> str:
+    """File name of one run's prediction summary (``tag``: :func:`eval_tag`)."""
+    return f'{family}_{arm}_seed{seed}{tag}_summary.npz'
+
+
+def checkpoint_path(args, arm: str, seed: int) -> str:
+    """The checkpoint ``arm`` is tested with: its source arm's last one (:func:`source_arm`)."""
+    return osp.join(run_dir(args, source_arm(arm), seed), f'iter_{args.iters}.pth')
+
+
+def prediction_summary(args, predictions: str, classes, domain: str) -> dict:
+    """The kept detections of dumped predictions, one entry each, with what their numbers derive from.
+
+    Kept: raw score >= ``--score-thr``; matched: IoU >= ``--iou-thr`` to a same-class ground-truth box
+    (``DECEMetric``'s matching, greedy by score). ``tanh_u`` is what the test head recorded
+    (``pred_instances.tanh_u``, :mod:`tools.benchmarks.caldetr_record`), NaN where it recorded none (the
+    baseline).
+
+    Returns:
+        dict: ``score`` (K,) float64, ``matched`` (K,) bool, ``label`` (K,) int64, ``image_id`` (K,) int64,
+        ``tanh_u`` (K,) float32; ``image_ids`` (N,) int64, every tested image in order (the bootstrap unit).
+    """
+    import numpy as np
+    from mmengine.fileio import load
+
+    from mmssod.evaluation.metrics import DECEMetric
+
+    metric = DECEMetric(
+        ann_file=ann_file(args, domain),
+        score_thr=args.score_thr,
+        iou_thr=args.iou_thr,
+        num_bins=args.num_bins,
+        save_diagram=False,
+    )
+    metric.dataset_meta = dict(classes=classes)
+    raw = load(predictions)
+    metric.process({}, raw)
+    out = {k: [] for k in SUMMARY_FIELDS}
+    for r, sample in zip(metric.results, raw):
+        cal = metric.calibration_set([r])
+        kept = r['scores'] >= args.score_thr
+        if not np.array_equal(cal['raw_confidences'], r['scores'][kept]):
+            raise ValueError(
+                f'image {r["img_id"]} of {predictions}: detections matched to ignored ground truth were left '
+                'out of the calibration set, so the summary cannot align tanh(u) with them'
+            )
+        tanh_u = sample['pred_instances'].get('tanh_u')
+        tanh_u = (
+            np.full(r['scores'].shape, np.nan)
+            if tanh_u is None
+            else np.asarray(tanh_u.cpu() if hasattr(tanh_u, 'cpu') else tanh_u, dtype=float).reshape(-1)
+        )
+        out['score'].append(cal['raw_confidences'])
+        out['matched'].append(cal['is_tp'])
+        out['label'].append(cal['labels'])
+        out['image_id'].append(np.full(int(kept.sum()), int(r['img_id'])))
+        out['tanh_u'].append(tanh_u[kept])
+        out['image_ids'].append(np.array([int(r['img_id'])]))
+    dtypes = dict(score=np.float64, matched=bool, label=np.int64, image_id=np.int64, tanh_u=np.float32)
+    dtypes['image_ids'] = np.int64
+    return {k: np.concatenate([np.zeros(0, dtypes[k])] + v).astype(dtypes[k]) for k, v in out.items()}
+
+
+def save_prediction_summary(path: str, meta: dict, domains: dict) -> str:
+    """Write a prediction summary: ``meta`` (JSON-able) and per domain the :data:`SUMMARY_FIELDS` arrays, as a
+    compressed npz (no pickled objects; read back with :func:`load_prediction_summary`)."""
+    import numpy as np
+
+    arrays = {}
+    for domain, fields in domains.items():
+        missing = set(SUMMARY_FIELDS) - set(fields)
+        if missing:
+            raise ValueError(f'prediction summary of {domain}: fields {sorted(missing)} missing ({path})')
+        arrays.update({f'{domain}__{k}': np.asarray(fields[k]) for k in SUMMARY_FIELDS})
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    with open(path, 'wb') as f:
+        np.savez_compressed(f, meta=np.array(json.dumps(meta)), **arrays)
+    return path
+
+
+def load_prediction_summary(path: str) -> dict:
+    """``meta`` (dict) and, per domain, the arrays of a summary written by :func:`save_prediction_summary`."""
+    import numpy as np
+
+    with np.load(path, allow_pickle=False) as z:
+        out = dict(meta=json.loads(str(z['meta'])))
+        for key in z.files:
+            if key != 'meta':
+                domain, field = key.split('__', 1)
+                out.setdefault(domain, {})[field] = z[key]
+    return out
+
+
+def write_prediction_summary(args, arm: str, seed: int, res: dict, classes) -> str:
+    """Save one run's prediction summary (clean and corrupted) under :func:`summary_dir`, with its AP, the
+    checkpoint and the settings; a summary of the same settings is kept, one of other settings is an error."""
+    path = osp.join(summary_dir(args), summary_name(args.family, arm, seed, eval_tag(args)))
+    settings = json.loads(json.dumps(res['settings']))
+    if osp.isfile(path):
+        if load_prediction_summary(path)['meta']['settings'] == settings:
+            return path
+        raise FileExistsError(
+            f'{path} holds the summary of a run with other settings; pass --summary-dir DIR for this run '
+            '(saved runs are never overwritten)'
+        )
+    meta = dict(
+        family=args.family,
+        arm=arm,
+        seed=seed,
+        checkpoint=checkpoint_path(args, arm, seed),
+        test_set=eval_root(args),
+        ap={d: res[d]['ap'] for d in DOMAINS},
+        ap50={d: res[d]['ap50'] for d in DOMAINS},
+        score_thr=args.score_thr,
+        iou_thr=args.iou_thr,
+        num_bins=args.num_bins,
+        bootstrap_samples=args.bootstrap_samples,
+        bootstrap_level=args.bootstrap_level,
+        settings=settings,
+        provenance='composited from real images',
+    )
+    domains = {d: prediction_summary(args, res[d]['predictions'], classes, d) for d in DOMAINS}
+    return save_prediction_summary(path, meta, domains)
+
+
+def logit_bias(confidences, is_tp) -> float:
+    """The logit shift of a detector's confidences over its precision: the maximum-likelihood ``beta`` of
+    ``P(matched | s) = sigmoid(logit(s) - beta)`` over its kept detections.
+
+    At precision p the detector's logit is ``logit(p) + beta`` (beta > 0: over-confident by beta in logit
+    space). A model of the match given the score, so keeping only scores above a threshold does not bias it.
+
+    Args:
+        confidences (ndarray): Scores in (0, 1), shape (K,).
+        is_tp (ndarray): Matched flags, shape (K,).
+
+    Returns:
+        float: ``beta``; NaN with no detection, or when all or none are matched (no finite maximum).
+    """
+    import numpy as np
+
+    conf = np.clip(np.asarray(confidences, dtype=np.float64).reshape(-1), 1e-12, 1 - 1e-12)
+    tp = np.asarray(is_tp, dtype=bool).reshape(-1)
+    if conf.shape != tp.shape:
+        raise ValueError(f'confidences {conf.shape} and is_tp {tp.shape} differ in shape')
+    hits = int(tp.sum())
+    if hits in (0, tp.size):
+        return float('nan')
+    logits = np.log(conf) - np.log1p(-conf)
+    lo, hi = -60.0, 60.0  # sum(sigmoid(logits - beta)) - hits falls from K - hits > 0 to -hits < 0
+    for _ in range(200):  # bisection of the score equation: monotone, one root
+        mid = 0.5 * (lo + hi)
+        if (1.0 / (1.0 + np.exp(mid - logits))).sum() > hits:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
+
+def logit_offset(base_conf, base_tp, arm_conf, arm_tp) -> float:
+    """Logit offset of an arm over the baseline at matched precision: ``logit_bias(arm) - logit_bias(base)``.
+
+    The scalar b that, added to the baseline's logits, gives its confidence-vs-precision relation the arm's
+    (both fitted as ``P(matched | s) = sigmoid(logit(s) - beta)``, :func:`logit_bias`): at any precision the
+    arm's logit is the baseline's + b. If the arm's logits are the baseline's + b with the same matches, this
+    returns b exactly.
+
+    Args:
+        base_conf (ndarray): (K_b,) the baseline's kept scores; base_tp (ndarray): (K_b,) their matched flags.
+        arm_conf (ndarray): (K_a,) the arm's kept scores; arm_tp (ndarray): (K_a,) their matched flags.
+
+    Returns:
+        float: b (NaN when either fit is undefined).
+    """
+    return logit_bias(arm_conf, arm_tp) - logit_bias(base_conf, base_tp)
+
+
+def summary_stats(domain: dict, meta: dict) -> dict:
+    """The calibration numbers of one domain of a prediction summary: detections, precision, D-ECE and signed
+    gap (x100), the signed gap's image-bootstrap interval (the summary's settings), mean tanh(u) of the kept
+    detections (NaN if not recorded), and the fitted :func:`logit_bias`."""
+    import numpy as np
+
+    from mmssod.evaluation.functional import detection_ece, signed_calibration_gap
+
+    conf, tp, nb = domain['score'], domain['matched'].astype(bool), int(meta['num_bins'])
+    per_image = [
+        dict(confidences=conf[domain['image_id'] == i], is_tp=tp[domain['image_id'] == i])
+        for i in domain['image_ids']
+    ]
+    lo, hi = image_bootstrap(
+        per_image,
+        lambda c, t: signed_calibration_gap(c, t, nb),
+        num_samples=int(meta['bootstrap_samples']),
+        level=float(meta['bootstrap_level']),
+    )
+    tanh_u = domain['tanh_u'].astype(float)
+    return dict(
+        num_dets=int(conf.size),
+        precision=float(tp.mean()) if conf.size else float('nan'),
+        dece=100 * detection_ece(conf, tp, nb),
+        signed_gap=100 * signed_calibration_gap(conf, tp, nb),
+        signed_gap_interval=[100 * lo, 100 * hi],
+        mean_tanh_u=float(tanh_u.mean()) if tanh_u.size and not np.isnan(tanh_u).any() else float('nan'),
+        logit_bias=logit_bias(conf, tp),
+    )
+
+
+#: the regimes of the mechanism's test: results folder, test-set tag of the evaluated summaries, arms, and
+#: the direction the release should move D-ECE in if the mechanism holds (+1: up, -1: down)
+MECHANISM_REGIMES = {
+    'over-confident': dict(
+        folder='cal_detr/mechanism_dino_1500it_100img_128px_constant-lr',
+        tag='_on-composited_det_demo_test600',
+        family='dino',
+        arms=('baseline', 'paper', 'released', 'released-modulated-test', 'paper-modulated-test', 'mixing'),
+        dece_direction=+1,
+    ),
+    'under-confident': dict(
+        folder='cal_detr/mechanism_dino_900it',
+        tag='',
+        family='dino',
+        arms=('baseline', 'released', 'released-modulated-test'),
+        dece_direction=-1,
+    ),
+}
+MECHANISM_SEEDS = (0, 1, 2)
+#: a release offset "of the size of" mean tanh(u): their ratio (means over seeds) within this range
+OFFSET_SIZE_RANGE = (0.5, 2.0)
+
+
+def mechanism_runs(root: str, regime: str, seeds=MECHANISM_SEEDS) -> dict:
+    """The saved summaries of a regime, read into ``{arm: {seed: {domain: stats}}}`` (:func:`summary_stats`
+    plus ``ap`` and ``offset``, the :func:`logit_offset` over the baseline of the same seed); runs without a
+    summary are absent."""
+    spec = MECHANISM_REGIMES[regime]
+    runs = {}
+    for arm in spec['arms']:
+        for seed in seeds:
+            path = osp.join(root, spec['folder'], summary_name(spec['family'], arm, seed, spec['tag']))
+            if not osp.isfile(path):
+                continue
+            stats = _summary_file_stats(path, osp.getmtime(path))
+            runs.setdefault(arm, {})[seed] = {d: dict(r) for d, r in stats.items()}
+    for by_seed in runs.values():
+        for seed, domains in by_seed.items():
+            base = runs.get('baseline', {}).get(seed)
+            for d, r in domains.items():
+                r['offset'] = r['logit_bias'] - base[d]['logit_bias'] if base else float('nan')
+    return runs
+
+
+@functools.lru_cache(maxsize=256)
+def _summary_file_stats(path: str, mtime: float) -> dict:
+    """Per domain, :func:`summary_stats` and the AP of the summary at ``path`` (cached by path and mtime: the
+    docs' two tables read the same files)."""
+    summary = load_prediction_summary(path)
+    meta = summary['meta']
+    return {d: dict(summary_stats(summary[d], meta), ap=meta['ap'][d]) for d in DOMAINS}
+
+
+def _per_seed(runs: dict, arm: str, key: str, domain: str, seeds) -> list | None:
+    """``key`` of ``arm`` per seed, or None when a seed has no run."""
+    by_seed = runs.get(arm, {})
+    if any(s not in by_seed for s in seeds):
+        return None
+    return [by_seed[s][domain][key] for s in seeds]
+
+
+def evaluate_mechanism(regime: str, runs: dict, seeds=MECHANISM_SEEDS) -> list:
+    """The mechanism's predictions for one regime checked on its runs (:func:`mechanism_runs`), per domain.
+
+    1. offset: the release's logit offset over the baseline is > 0, resolved (2-sd rule over seeds);
+    2. size: that offset is of the size of the release's mean tanh(u) on its kept detections (ratio of the
+       means over seeds within :data:`OFFSET_SIZE_RANGE`);
+    3. removal: the release tested on its modulated logits has an offset within the seed spread of 0 (its mean
+       not beyond 2 sd over seeds);
+    4. D-ECE: release - baseline D-ECE moves in the regime's direction (down where the baseline is
+       under-confident, up where over-confident), resolved.
+
+    Returns:
+        list: per prediction and domain, a dict with ``key`` ('offset', 'size', 'removal', 'dece' as numbered
+        above), ``prediction`` (its text), ``domain``, ``evidence`` (text) and
+        ``verdict``: 'met', 'not met', or 'not run' (a seed's run of an arm it needs is missing).
+    """
+    from tools.benchmarks.stats import mean_sd
+
+    direction = MECHANISM_REGIMES[regime]['dece_direction']
+    lo, hi = OFFSET_SIZE_RANGE
+    word = 'lower' if direction < 0 else 'higher'
+    rows = []
+    for domain in DOMAINS:
+        offsets = _per_seed(runs, 'released', 'offset', domain, seeds)
+        tanh_u = _per_seed(runs, 'released', 'mean_tanh_u', domain, seeds)
+        removed = _per_seed(runs, 'released-modulated-test', 'offset', domain, seeds)
+        dece = [_per_seed(runs, a, 'dece', domain, seeds) for a in ('baseline', 'released')]
+        diffs = None if None in dece else paired_differences(*dece)
+        checks = [
+            (
+                'offset',
+                'release offset over the baseline > 0 (2-sd rule)',
+                offsets and seeds_mean_sd_text(offsets, '+.3f'),
+                offsets and mean_sd(offsets)[0] > 0 and is_effect(offsets),
+            )
+        ]
+        size = None
+        if offsets is not None and tanh_u is not None:
+            ratio = mean_sd(offsets)[0] / mean_sd(tanh_u)[0]
+            size = (
+                f'offset {mean_sd_text(offsets, "+.3f")}, mean tanh(u) {mean_sd_text(tanh_u, ".3f")}, ratio '
+                f'{number(ratio, ".2f")}',
+                lo <= ratio <= hi,
+            )
+        name = f'release offset of the size of its mean tanh(u) (ratio {lo:g} to {hi:g})'
+        checks.append(('size', name, *(size or (None, None))))
+        checks.append(
+            (
+                'removal',
+                'release tested on modulated logits: offset within the seed spread of 0 (not beyond 2 sd)',
+                removed and seeds_mean_sd_text(removed, '+.3f'),
+                removed and not is_effect(removed),
+            )
+        )
+        checks.append(
+            (
+                'dece',
+                f'release D-ECE {word} than the baseline (2-sd rule)',
+                diffs and seeds_mean_sd_text(diffs, '+.2f'),
+                diffs and mean_sd(diffs)[0] * direction > 0 and is_effect(diffs),
+            )
+        )
+        for key, prediction, evidence, ok in checks:
+            verdict = 'not run' if evidence is None else ('met' if ok else 'not met')
+            rows.append(
+                dict(key=key, prediction=prediction, domain=domain, evidence=evidence or '-', verdict=verdict)
+            )
+    return rows
+
+
+def mechanism_predictions_table(root: str) -> str:
+    """Markdown: each prediction of the mechanism per regime and domain, its numbers and verdict."""
+    cells = []
+    for regime in MECHANISM_REGIMES:
+        for r in evaluate_mechanism(regime, mechanism_runs(root, regime)):
+            cells.append((regime, r['prediction'], r['domain'], r['evidence'], r['verdict']))
+    header = ('regime', 'prediction', 'domain', 'seeds 0 / 1 / 2 (mean +- sd)', 'verdict')
+    return markdown_table(header, cells)
+
+
+def mechanism_runs_table(root: str) -> str:
+    """Markdown: per regime, arm and domain, from the saved summaries: AP, D-ECE, signed gap with its
+    image-bootstrap interval, logit offset over the baseline and mean tanh(u), per seed (mean +- sd)."""
+    cells = []
+    for regime, spec in MECHANISM_REGIMES.items():
+        runs = mechanism_runs(root, regime)
+        for arm in spec['arms']:
+            seeds = sorted(runs.get(arm, {}))
+            name = ARM_LABELS[arm].format(FAMILIES[spec['family']][0])
+            for domain in DOMAINS:
+                if not seeds:
+                    cells.append((regime, name, domain, '-', *(['not run'] * 5)))
+                    continue
+                rs = [runs[arm][s][domain] for s in seeds]
+                offsets = '-' if arm == 'baseline' else seeds_mean_sd_text([r['offset'] for r in rs], '+.3f')
+                cells.append(
+                    (
+                        regime,
+                        name,
+                        domain,
+                        ' / '.join(map(str, seeds)),
+                        seeds_mean_sd_text([r['ap'] for r in rs], '.1f'),
+                        seeds_mean_sd_text([r['dece'] for r in rs]),
+                        ' / '.join(
+                            f'{number(r["signed_gap"], "+.2f")} {fmt_interval(r["signed_gap_interval"])}'
+                            for r in rs
+                        ),
+                        offsets,
+                        seeds_mean_sd_text([r['mean_tanh_u'] for r in rs], '.3f'),
+                    )
+                )
+    header = (
+        'regime', 'arm', 'domain', 'seeds', 'AP', 'D-ECE', 'signed gap [95% interval]',
+        'logit offset over the baseline', 'mean tanh(u)',
+    )  # fmt: skip
+    return markdown_table(header, cells)
 
 
 # ---------------------------------------------------------------------------------------------------------
