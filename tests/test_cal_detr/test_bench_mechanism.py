@@ -270,3 +270,16 @@ def test_prediction_evaluator_met_not_met_not_run(tmp_path):
     assert ('removal', 'clean', 'not run') in rows and ('offset', 'clean', 'not met') in rows
     table = bench.mechanism_predictions_table(str(root))
     assert 'met' in table and table.count('| over-confident |') == 8
+
+
+def test_the_documented_regime_commands_write_where_the_tables_read():
+    """The commands in docs/benchmarks/cal_detr.md write the summaries the mechanism tables read."""
+    bench = _load_bench()
+    over = '--iters 1500 --lr-drop-at 1 --train-images 100 --img-size 128 --num-workers 1 --no-timing'
+    over += ' --test-root data/composited_det_demo_test600'
+    for regime, argv in (('over-confident', over), ('under-confident', '--num-workers 1 --no-timing')):
+        args = bench.parse_args(['--train-only'] + argv.split())
+        spec = bench.MECHANISM_REGIMES[regime]
+        assert bench.summary_dir(args).endswith('docs/benchmarks/results/' + spec['folder'])
+        assert bench.eval_tag(args) == spec['tag'] and args.family == spec['family']
+    assert bench.regime_folder(bench.parse_args(['--iters', '60'])) == 'mechanism_dino_60it'
