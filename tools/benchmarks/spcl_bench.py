@@ -1015,15 +1015,20 @@ def prepare_data(args) -> str:
     return args.data_root
 
 
+def arm_work_dir(args, name: str, seed: int):
+    """The work dir of an arm and seed under ``--work-root`` (None without one: a temp dir is used)."""
+    if not args.work_root:
+        return None
+    return osp.join(osp.abspath(args.work_root), f'{re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_")}_s{seed}')
+
+
 def train_arm(args, name: str, config: str, kind: str, seed: int, extra: Sequence[str] = ()) -> dict:
     """Train (or evaluate) one arm for one seed; its parsed row (log kept under ``--work-root`` if set).
 
     ``extra`` --cfg-options go after the arm's own (e.g. a shorter run of the same schedule).
     """
-    if args.work_root:
-        work = osp.join(
-            osp.abspath(args.work_root), f'{re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_")}_s{seed}'
-        )
+    work = arm_work_dir(args, name, seed)
+    if work:
         os.makedirs(work, exist_ok=True)
     else:
         work = tempfile.mkdtemp(prefix='spcl_acc_')
@@ -1685,7 +1690,7 @@ def eps_rows(feats, truth, eps_values: Sequence[float]) -> list:
 
 #: The eps rule, the same for every feature source: the eps of the grid whose clustering has the highest
 #: ARI against the true target identities (the smaller eps on a tie); the rule that set the hard domain's 0.4.
-GATE_EPS = (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6)
+GATE_EPS = (0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6)
 
 
 def best_eps(rows: Sequence[dict]) -> dict:
@@ -1718,10 +1723,11 @@ def run_eps_sweep(args) -> list:
 def run_gate_eps(args) -> dict:
     """The memory-quality gate with eps chosen for each feature source by the same rule (:data:`GATE_EPS`).
 
-    Trains the UDA arm for one epoch of the accuracy schedule (seed ``--seeds[0]``), then clusters the
-    memory's target rows and the fresh eval-mode features of the same weights at every eps of the grid; each
-    source is scored at its own best eps (:func:`best_eps`). Passes when the memory's best ARI is at least
-    ``--gate-ratio`` x the fresh features' best ARI. Writes the JSON (``--out``); exit 1 when it fails.
+    Trains the UDA arm for one epoch of the accuracy schedule (seed ``--seeds[0]``; a finished one-epoch
+    checkpoint under ``--work-root`` is reused), then clusters the memory's target rows and the fresh
+    eval-mode features of the same weights at every eps of the grid; each source is scored at its own best eps
+    (:func:`best_eps`). Passes when the memory's best ARI is at least ``--gate-ratio`` x the fresh features'
+    best ARI. Writes the JSON (``--out``); exit 1 when it fails.
     """
     import torch
     from mmdet.registry import MODELS
@@ -1733,7 +1739,14 @@ def run_gate_eps(args) -> dict:
     torch.set_num_threads(args.threads)
     config, kind = ARMS[args.backbone]['SpCL (UDA)']
     seed = args.seeds[0]
-    row = train_arm(args, 'SpCL (UDA)', config, kind, seed, extra=['train_cfg.max_epochs=1'])
+    work = arm_work_dir(args, 'SpCL (UDA)', seed)
+    if work and osp.exists(osp.join(work, 'epoch_1.pth')):
+        row = dict(arm='SpCL (UDA)', seed=seed, work_dir=work)
+        if args.out and osp.exists(args.out):  # the training's row, saved by the run that trained it
+            with open(args.out) as f:
+                row = json.load(f).get('run', row)
+    else:
+        row = train_arm(args, 'SpCL (UDA)', config, kind, seed, extra=['train_cfg.max_epochs=1'])
     ckpt = osp.join(row['work_dir'], 'epoch_1.pth')
     if not osp.exists(ckpt):
         log = osp.join(row['work_dir'], 'bench_output.log')
@@ -1769,6 +1782,8 @@ def run_gate_eps(args) -> dict:
         f'{fr["ARI"]:.4f} at eps {fr["eps"]}: {"passed" if passed else "FAILED"} (ratio {args.gate_ratio})'
     )
     write_json(args.out, out)
+    if not passed:
+        raise SystemExit(1)
     return out
 
 
