@@ -677,11 +677,20 @@ def config_diff(a, b, prefix: str = '') -> list[str]:
 def ensure_bench_data(args) -> str:
     """Build the bench set on first use (same flags, same files); several bench processes may start together:
     one builds, the others wait for it (:func:`~tools.benchmarks.composited.ensure_detection`)."""
-    from tools.benchmarks.composited import DetectionConfig, ensure_detection
+    from tools.benchmarks.composited import ensure_detection
 
     root = osp.join(ROOT, args.bench_root) if not osp.isabs(args.bench_root) else args.bench_root
-    cfg = DetectionConfig(
-        num_train=args.bench_num_train,
+    cfg = bench_data_config(args, args.bench_num_train, (float(args.bench_percent),), (1,))
+    return ensure_detection(root, seed=0, cfg=cfg)
+
+
+def bench_data_config(args, num_train: int, percents: tuple, folds: tuple):
+    """The bench set's generator settings (``--bench-*``) with ``num_train`` train canvases and the labeled
+    splits of ``percents`` x ``folds``."""
+    from tools.benchmarks.composited import DetectionConfig
+
+    return DetectionConfig(
+        num_train=num_train,
         num_val=args.bench_num_val,
         height=args.bench_size,
         width=args.bench_size,
@@ -689,11 +698,10 @@ def ensure_bench_data(args) -> str:
         size_range=(32, max(args.bench_size // 2, 40)),
         imbalance_ratio=args.bench_imbalance,
         val_imbalance_ratio=3.0,
-        percents=(float(args.bench_percent),),
-        folds=(1,),
+        percents=percents,
+        folds=folds,
         corrupt=False,
     )
-    return ensure_detection(root, seed=0, cfg=cfg)
 
 
 def split_files(root: str, percent) -> tuple[str, str]:
@@ -1449,25 +1457,12 @@ def ensure_select_val(args) -> str:
     """Build the selection val set on first use: the bench set's generator and sizes with another seed
     (``--select-val-seed``), 20 train canvases; only its val canvases (Fashion-MNIST test items on the photos,
     as the reported val set, composited anew) are read."""
-    from tools.benchmarks.composited import DetectionConfig, ensure_detection
+    from tools.benchmarks.composited import ensure_detection
 
     root = args.select_val_root if osp.isabs(args.select_val_root) else osp.join(ROOT, args.select_val_root)
     if args.select_val_seed == 0 and osp.realpath(root) != osp.realpath(osp.join(ROOT, args.bench_root)):
         print('[acrst_bench] warning: --select-val-seed 0 composites the reported val set again', flush=True)
-    cfg = DetectionConfig(
-        num_train=20,
-        num_val=args.bench_num_val,
-        height=args.bench_size,
-        width=args.bench_size,
-        objects_per_image=(1, 6),
-        size_range=(32, max(args.bench_size // 2, 40)),
-        imbalance_ratio=args.bench_imbalance,
-        val_imbalance_ratio=3.0,
-        percents=(),
-        folds=(),
-        corrupt=False,
-    )
-    return ensure_detection(root, seed=args.select_val_seed, cfg=cfg)
+    return ensure_detection(root, seed=args.select_val_seed, cfg=bench_data_config(args, 20, (), ()))
 
 
 def grid_args(args, index: int) -> argparse.Namespace:

@@ -484,24 +484,31 @@ def ann_file(args, domain: str) -> str:
     return osp.join(eval_root(args), 'annotations', f'instances_{split}.json')
 
 
+def dece_metric(args, domain: str, classes):
+    """A ``DECEMetric`` of the bench's settings (``--score-thr``, ``--iou-thr``, ``--num-bins``) on the
+    ground truth of ``domain`` (clean / corrupted), without a diagram."""
+    from mmssod.evaluation.metrics import DECEMetric
+
+    metric = DECEMetric(
+        ann_file=ann_file(args, domain),
+        score_thr=args.score_thr,
+        iou_thr=args.iou_thr,
+        num_bins=args.num_bins,
+        save_diagram=False,
+    )
+    metric.dataset_meta = dict(classes=classes)
+    return metric
+
+
 def calibration_set_by_fold(args, predictions: str, domain: str, classes) -> dict:
     """Matched detections (raw score >= thr) of dumped predictions, with their folds (image id % 2)."""
     import numpy as np
     from mmengine.fileio import load
 
-    from mmssod.evaluation.metrics import DECEMetric
-
     results = load(predictions)
     parts = []
     for fold in (0, 1):
-        metric = DECEMetric(
-            ann_file=ann_file(args, domain),
-            score_thr=args.score_thr,
-            iou_thr=args.iou_thr,
-            num_bins=args.num_bins,
-            save_diagram=False,
-        )
-        metric.dataset_meta = dict(classes=classes)
+        metric = dece_metric(args, domain, classes)
         metric.process({}, [r for r in results if int(r['img_id']) % 2 == fold])
         cal = metric.calibration_set(metric.results) if metric.results else None
         if cal is not None:
@@ -1097,16 +1104,7 @@ def prediction_summary(args, predictions: str, classes, domain: str) -> dict:
     import numpy as np
     from mmengine.fileio import load
 
-    from mmssod.evaluation.metrics import DECEMetric
-
-    metric = DECEMetric(
-        ann_file=ann_file(args, domain),
-        score_thr=args.score_thr,
-        iou_thr=args.iou_thr,
-        num_bins=args.num_bins,
-        save_diagram=False,
-    )
-    metric.dataset_meta = dict(classes=classes)
+    metric = dece_metric(args, domain, classes)
     raw = load(predictions)
     metric.process({}, raw)
     out = {k: [] for k in SUMMARY_FIELDS}
@@ -1549,16 +1547,7 @@ def per_image_calibration_sets(args, predictions: str, classes, domain: str = 'c
     """
     from mmengine.fileio import load
 
-    from mmssod.evaluation.metrics import DECEMetric
-
-    metric = DECEMetric(
-        ann_file=ann_file(args, domain),
-        score_thr=args.score_thr,
-        iou_thr=args.iou_thr,
-        num_bins=args.num_bins,
-        save_diagram=False,
-    )
-    metric.dataset_meta = dict(classes=classes)
+    metric = dece_metric(args, domain, classes)
     metric.process({}, load(predictions))
     out = []
     for r in metric.results:

@@ -646,14 +646,39 @@ def probe_settings(args, percent: float, seed: int) -> Dict:
     )
 
 
+def probe_loaders(args, data_root: str, percent: float, seed: int, device: str):
+    """The probe's segmentor config (of the fine-tuning recipe) and the labeled fold's loader config with the
+    val pipeline (no augmentation)."""
+    cfg = finetune_config(args, data_root, None, percent, seed, 'probe', device)
+    labeled = cfg.val_dataloader.copy()
+    labeled.dataset = dict(cfg.train_dataloader.dataset, pipeline=cfg.val_dataloader.dataset.pipeline)
+    return cfg, labeled
+
+
+def probe_model(cfg, seed: int, ckpt: Optional[str] = None):
+    """The segmentor a probe reads: built and initialised under ``seed`` (the random-init decoder of that
+    seed), with the DDeP decoder of ``ckpt`` (converted with ``ddep_to_segmentor``) loaded when given."""
+    from mmengine.runner import load_checkpoint
+    from mmseg.registry import MODELS
+
+    set_random_seed(seed)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    if ckpt is not None:
+        state = load_checkpoint(model, ckpt, map_location='cpu', strict=False, logger='current')
+        if not any(k.startswith('decode_head.decoder.') for k in state.get('state_dict', state)):
+            raise ValueError(
+                f'{ckpt} holds no decoder weights (decode_head.decoder.*): the probe needs the '
+                'DDeP checkpoint converted with ddep_to_segmentor'
+            )
+    return model
+
+
 def run_probes(args, data_root: str, ckpt: str, device: str) -> None:
     """Linear probe of the decoder without fine-tuning, per seed and fraction: the DDeP decoder (``ckpt``) and
     the random-init decoder of the same seed over the same ImageNet encoder; a per-pixel linear classifier is
     fitted on the decoder output of the labeled fold and scored (mIoU) on the val canvases. Saved as
     ``probe_<percent>pct_s<seed>.json``."""
-    from mmengine.runner import load_checkpoint
-    from mmseg.registry import MODELS
-
     init_default_scope('mmseg')
     for seed in args.seeds:
         val: Dict[str, Tuple[np.ndarray, np.ndarray]] = {}  # per arm, shared by the fractions of this seed
@@ -663,21 +688,10 @@ def run_probes(args, data_root: str, ckpt: str, device: str) -> None:
             if load_run(out, settings) is not None:
                 continue
             t = time.perf_counter()
-            cfg = finetune_config(args, data_root, None, percent, seed, 'probe', device)
-            labeled = cfg.val_dataloader.copy()
-            labeled.dataset = dict(cfg.train_dataloader.dataset, pipeline=cfg.val_dataloader.dataset.pipeline)
+            cfg, labeled = probe_loaders(args, data_root, percent, seed, device)
             miou, classes = {}, cfg.model.decode_head.num_classes
             for arm in ('random', 'ddep'):
-                set_random_seed(seed)
-                model = MODELS.build(cfg.model)
-                model.init_weights()
-                if arm == 'ddep':
-                    state = load_checkpoint(model, ckpt, map_location='cpu', strict=False, logger='current')
-                    if not any(k.startswith('decode_head.decoder.') for k in state.get('state_dict', state)):
-                        raise ValueError(
-                            f'{ckpt} holds no decoder weights (decode_head.decoder.*): the probe needs the '
-                            'DDeP checkpoint converted with ddep_to_segmentor'
-                        )
+                model = probe_model(cfg, seed, ckpt if arm == 'ddep' else None)
                 model.to(device).eval()
                 if arm not in val:
                     val[arm] = decoder_features(model, Runner.build_dataloader(cfg.val_dataloader), device)
@@ -875,9 +889,6 @@ def run_stage_probes(args, data_root: str, ckpt: str, device: str) -> None:
     for both, the decoder's BN statistics are recomputed on the train canvases (the random-init ones are at
     their 0 / 1 defaults, the DDeP ones come from noisy crops), then :func:`stage_probe_arm`. Saved as
     ``probe-stages_<percent>pct_p<pretrain seed>_s<seed>.json``."""
-    from mmengine.runner import load_checkpoint
-    from mmseg.registry import MODELS
-
     init_default_scope('mmseg')
     for seed in args.seeds:
         for percent in args.percents:
@@ -886,21 +897,10 @@ def run_stage_probes(args, data_root: str, ckpt: str, device: str) -> None:
             if load_run(out, settings) is not None:
                 continue
             t = time.perf_counter()
-            cfg = finetune_config(args, data_root, None, percent, seed, 'probe', device)
-            labeled = cfg.val_dataloader.copy()
-            labeled.dataset = dict(cfg.train_dataloader.dataset, pipeline=cfg.val_dataloader.dataset.pipeline)
+            cfg, labeled = probe_loaders(args, data_root, percent, seed, device)
             miou = {}
             for arm in ('random', 'ddep'):
-                set_random_seed(seed)
-                model = MODELS.build(cfg.model)
-                model.init_weights()
-                if arm == 'ddep':
-                    state = load_checkpoint(model, ckpt, map_location='cpu', strict=False, logger='current')
-                    if not any(k.startswith('decode_head.decoder.') for k in state.get('state_dict', state)):
-                        raise ValueError(
-                            f'{ckpt} holds no decoder weights (decode_head.decoder.*): the probe needs the '
-                            'DDeP checkpoint converted with ddep_to_segmentor'
-                        )
+                model = probe_model(cfg, seed, ckpt if arm == 'ddep' else None)
                 miou[arm] = stage_probe_arm(model.to(device), cfg, labeled, args, seed, device)
             res = dict(settings=settings, label=LABEL, miou=miou, seconds=time.perf_counter() - t)
             json.dump(res, open(out, 'w'))
