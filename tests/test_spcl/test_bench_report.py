@@ -401,3 +401,20 @@ def test_gate_eps_rule_picks_each_sources_best_eps_and_tables_it(tmp_path):
     table = bench.gate_eps_table(str(tmp_path))
     assert '| 0 | 0.45 / 0.080 / 0.50 | 0.35 / 0.090 / 0.60 | 0.89 | passed |' in table
     assert '| 1 | 0.45 / 0.030 / 0.50 | 0.35 / 0.100 / 0.60 | 0.30 | failed |' in table
+
+
+def test_purity_gaps_pair_the_seeds_at_the_last_epoch():
+    def run(arm, seed, clustered):
+        epochs = [
+            dict(epoch=e, clustered=clustered + e, ARI_clustered=0.1, pairwise_precision=0.05)
+            for e in range(3)
+        ]
+        return dict(arm=arm, seed=seed, mAP=1.0, top1=1.0, epochs=epochs)
+
+    rows_ = [run('a', s, 0.5 + 0.01 * s) for s in range(3)] + [run('b', s, 0.4) for s in range(3)]
+    table = bench.purity_gaps_table(rows_, [('a', 'b')])
+    assert '| a - b | clustered fraction | 2 | +0.100 / +0.110 / +0.120 (+0.110 +- 0.010) | effect |' in table
+    assert (
+        '| a - b | ARI on the clustered | 2 | +0.000 / +0.000 / +0.000 (+0.000 +- 0.000) | not resolved |'
+        in table
+    )

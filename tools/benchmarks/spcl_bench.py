@@ -1308,6 +1308,36 @@ def purity_table(rows: list, arms: Sequence[str]) -> str:
     return markdown_table(header, cells)
 
 
+#: The clustering quality compared between arms by seed: the numbers of :func:`purity_table`.
+PURITY_KEYS = (
+    ('clustered', 'clustered fraction'),
+    ('ARI_clustered', 'ARI on the clustered'),
+    ('pairwise_precision', 'pairwise precision on the clustered'),
+)
+
+
+def purity_gaps_table(rows: list, pairs: Sequence[tuple]) -> str:
+    """Markdown: per ``(arm, comparator)`` pair and purity number, the paired per-seed difference at the last
+    epoch both ran (mean +- sd over seeds) and what the 2-sd rule makes of it."""
+    by = {(r['arm'], r['seed']): {e['epoch']: e for e in r.get('epochs', [])} for r in rows}
+    cells = []
+    for hi, lo in pairs:
+        seeds = sorted(s for a, s in by if a == hi and (lo, s) in by)
+        last = min(max(by[arm, s]) for s in seeds for arm in (hi, lo)) if seeds else None
+        for key, name in PURITY_KEYS:
+            gaps = [by[hi, s][last][key] - by[lo, s][last][key] for s in seeds]
+            cells.append(
+                (
+                    f'{hi} - {lo}',
+                    name,
+                    last,
+                    seeds_mean_sd_text(gaps, '+.3f'),
+                    'effect' if is_effect(gaps) else 'not resolved',
+                )
+            )
+    return markdown_table(('difference', 'number', 'epoch', 'per seed (mean +- sd)', '2-sd rule'), cells)
+
+
 def gate_eps_table(root: str) -> str:
     """Markdown of the saved ``gate-eps`` runs: per seed each feature source's best eps and ARI (the same
     rule for both), their ratio and the gate."""
@@ -1352,6 +1382,12 @@ TABLES = {
     'spcl/official-accuracy': lambda root: accuracy_table(saved_rows(root, (OFFICIAL_RUNS,)), OFFICIAL_ARMS),
     'spcl/official-gaps': lambda root: gaps_table(saved_rows(root, (OFFICIAL_RUNS,)), (OFFICIAL_ARMS,)),
     'spcl/official-purity': lambda root: purity_table(saved_rows(root, (OFFICIAL_RUNS,)), OFFICIAL_ARMS),
+    'spcl/official-purity-gaps': lambda root: purity_gaps_table(
+        saved_rows(root, (OFFICIAL_RUNS,)), (OFFICIAL_ARMS,)
+    ),
+    'spcl/refresh-split-purity-gaps': lambda root: purity_gaps_table(
+        uda_rows(root, REFRESH_SPLIT), REFRESH_GAPS
+    ),
     'spcl/refresh-split': lambda root: accuracy_table(
         uda_rows(root, REFRESH_SPLIT), [name for name, _ in REFRESH_SPLIT]
     ),
