@@ -1241,10 +1241,18 @@ def summary_row(root: str) -> tuple:
         cells.append(
             f'{hi} - {lo} {mean_sd_text(gaps, "+.2f")} ({"effect" if is_effect(gaps) else "not resolved"})'
         )
+    official = saved_rows(root, (OFFICIAL_RUNS,))
+    by = {(r['arm'], r['seed']): r for r in official}
+    gaps = [g for _, g in paired_gaps(by, *OFFICIAL_ARMS, sorted({r['seed'] for r in official}))]
+    if gaps:
+        cells.append(
+            f'official memory: {" - ".join(OFFICIAL_ARMS)} {mean_sd_text(gaps, "+.2f")} '
+            f'({"effect" if is_effect(gaps) else "not resolved"})'
+        )
     return (
         'SpCL',
         'domain-adaptive re-ID (EfficientNet-Lite0), composited garments -> footwear / bags, target mAP, '
-        '8 epochs of 30 iterations, 3 seeds, with `refresh_memory` (not the official memory)',
+        '8 epochs of 30 iterations, 3 seeds, with `refresh_memory` (not the official memory) unless named',
         'target mAP: ' + '; '.join(cells),
         '[spcl.md](docs/benchmarks/spcl.md)',
     )
