@@ -253,10 +253,10 @@ def test_write_selection_from_the_points_on_disk(tmp_path, monkeypatch):
     args = bench.parse_args(
         ['--select', '--work-dir', str(tmp_path / 'w'), '--select-out', str(tmp_path / 'o')]
     )
-    (tmp_path / 'w' / 'select').mkdir(parents=True)
+    (tmp_path / 'o').mkdir(parents=True)  # the points are saved beside selection.json (a saved-runs folder)
     for i in range(6):
         point = dict(_point(i, 10 + i, i < 3), settings={'x': 1})
-        (tmp_path / 'w' / 'select' / f'point{i}.json').write_text(json.dumps(point))
+        (tmp_path / 'o' / f'point{i}.json').write_text(json.dumps(point))
         selection = bench.write_selection(args, ['c'])
         assert selection['complete'] is (i == 5)
     saved = json.loads((tmp_path / 'o' / 'selection.json').read_text())

@@ -1488,8 +1488,9 @@ def run_select(args, setup: dict, classes: list[str], rare: list[str]) -> dict:
     Each point is arm c (:data:`ISOLATED_LABELS`) at one (score threshold, unsupervised weight) of
     :data:`SELECTION_GRID`, scored on the selection val set (:func:`ensure_select_val`, never the reported val
     set); its pilot gate is read on the final teacher's pseudo-labels (filter stage 1 = the score threshold)
-    on the unlabeled images. A finished point (``<work-dir>/select/point<i>.json``) is reused with equal
-    settings, so two processes may share the grid; each writes selection.json from every point finished.
+    on the unlabeled images. A finished point is saved beside selection.json (``point<i>.json`` in
+    :func:`selection_dir`, a saved-runs folder) and reused with equal settings, so two processes may share the
+    grid and a later run resumes it; each writes selection.json from every point finished.
     """
     seed = args.seeds[0]
     val_setup = dict(setup, val_root=ensure_select_val(args))
@@ -1497,7 +1498,7 @@ def run_select(args, setup: dict, classes: list[str], rare: list[str]) -> dict:
     for index in points:
         point_args = grid_args(args, index)
         thr, weight = SELECTION_GRID[index]
-        done = osp.join(args.work_dir, 'select', f'point{index}.json')
+        done = osp.join(selection_dir(args), f'point{index}.json')
         cfg = derive_config(point_args, 'soft_teacher_base', point_args.work_dir, seed, val_setup)
         settings = dict(
             run_settings(point_args, 'soft_teacher_base', seed, cfg), gate_recall=args.gate_recall
@@ -1523,6 +1524,7 @@ def run_select(args, setup: dict, classes: list[str], rare: list[str]) -> dict:
             'pseudo_quality': quality['stage1'],
             'settings': settings,
         }
+        os.makedirs(selection_dir(args), exist_ok=True)
         with open(done, 'w') as f:
             json.dump(point, f, indent=1, default=float)
         print(
@@ -1534,11 +1536,17 @@ def run_select(args, setup: dict, classes: list[str], rare: list[str]) -> dict:
     return write_selection(args, classes)
 
 
+def selection_dir(args) -> str:
+    """The folder of selection.json and the finished grid points: ``--select-out`` or
+    ``<work-dir>/selection``."""
+    return args.select_out or osp.join(args.work_dir, 'selection')
+
+
 def write_selection(args, classes: list[str]) -> dict:
-    """selection.json from the finished grid points in ``<work-dir>/select`` (see :func:`select_setting`)."""
+    """selection.json from the finished grid points in :func:`selection_dir` (see :func:`select_setting`)."""
     points = []
     for index in range(len(SELECTION_GRID)):
-        path = osp.join(args.work_dir, 'select', f'point{index}.json')
+        path = osp.join(selection_dir(args), f'point{index}.json')
         if osp.isfile(path):
             with open(path) as f:
                 points.append(json.load(f))
@@ -1561,9 +1569,8 @@ def write_selection(args, classes: list[str]) -> dict:
         'points': [{k: v for k, v in p.items() if k != 'settings'} for p in points],
         **choice,
     }
-    out_dir = args.select_out or osp.join(args.work_dir, 'selection')
-    os.makedirs(out_dir, exist_ok=True)
-    path = osp.join(out_dir, 'selection.json')
+    os.makedirs(selection_dir(args), exist_ok=True)
+    path = osp.join(selection_dir(args), 'selection.json')
     with open(path, 'w') as f:
         json.dump(selection, f, indent=1, default=float)
     sel = choice['selected']
